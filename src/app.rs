@@ -1,0 +1,264 @@
+//! Running the commands: turns validated settings into calls on the library and
+//! renders the results for people (text) or scripts (`--json`). Data goes to
+//! stdout; progress and warnings go to stderr.
+
+use crate::cli::{Cli, Command, GenerateArgs, ShopSimArgs, exit};
+use crate::config::{Config, ConfigError, Overrides};
+use crate::pull::{self, PullError, PullReport};
+use crate::shop::client::{RetryPolicy, ShopClient, ShopError};
+use crate::shop::generate::{self, GenerateOptions};
+use crate::shop::sim::{self, Faults, SimConfig, Simulator};
+use crate::store::{StatusReport, Store, StoreError};
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// The exit code for an error, by what went wrong (see `cli::exit`).
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if cause.is::<ConfigError>() || cause.is::<UsageError>() {
+            return exit::USAGE;
+        }
+        if let Some(e) = cause.downcast_ref::<PullError>() {
+            return match e {
+                PullError::Shop { source, .. } => shop_code(source),
+                PullError::Store(_) => exit::DATABASE,
+                PullError::Input { .. } => exit::INPUT,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<ShopError>() {
+            return shop_code(e);
+        }
+        if cause.is::<StoreError>() {
+            return exit::DATABASE;
+        }
+    }
+    exit::FAILURE
+}
+
+fn shop_code(e: &ShopError) -> i32 {
+    match e {
+        ShopError::GaveUp { .. } => exit::SHOP_UNREACHABLE,
+        ShopError::BadUrl { .. } => exit::USAGE,
+        _ => exit::SHOP_REFUSED,
+    }
+}
+
+/// A mistake in how the station was invoked, beyond what clap checks.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+struct Ctx {
+    config: Config,
+    operator: String,
+    json: bool,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let shop_url = match &cli.command {
+        Command::Pull { shop_url } => shop_url.clone(),
+        _ => None,
+    };
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let loaded = Config::load(cli.config.as_deref(), &env, &Overrides { shop_url })?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(file) = &loaded.file {
+        tracing::info!("config from {}", file.display());
+    }
+    let operator = cli
+        .operator
+        .clone()
+        .or_else(|| env("USER"))
+        .unwrap_or_else(|| "station".into());
+    let ctx = Ctx {
+        config: loaded.config,
+        operator,
+        json: cli.json,
+    };
+
+    match cli.command {
+        Command::Pull { .. } => runtime()?.block_on(cmd_pull(&ctx, &cli.db)),
+        Command::Import { file } => cmd_import(&ctx, &cli.db, &file),
+        Command::Status => cmd_status(&ctx, &cli.db),
+        Command::ShopSim(args) => runtime()?.block_on(cmd_shop_sim(args)),
+        Command::Generate(args) => cmd_generate(args),
+        Command::Demo { orders, seed, dir } => runtime()?.block_on(crate::demo::run(
+            &ctx.config,
+            &ctx.operator,
+            ctx.json,
+            orders,
+            seed,
+            &dir,
+        )),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+pub fn client_for(config: &Config) -> Result<ShopClient> {
+    if config.shop.token.is_empty() {
+        return Err(UsageError(
+            "no shop token: set STATION_SHOP_TOKEN to the shop's API token (it is read from the environment only)".into(),
+        )
+        .into());
+    }
+    let policy = RetryPolicy {
+        request_timeout: Duration::from_secs(config.shop.request_timeout_secs),
+        total: Duration::from_secs(config.shop.total_timeout_secs),
+        ..RetryPolicy::default()
+    };
+    Ok(ShopClient::new(
+        &config.shop.url,
+        config.shop.token.clone(),
+        policy,
+    )?)
+}
+
+async fn cmd_pull(ctx: &Ctx, db: &Path) -> Result<()> {
+    let client = client_for(&ctx.config)?;
+    let mut store = Store::open(db)?;
+    let report = pull::pull(&client, &mut store, &ctx.config, &ctx.operator).await?;
+    print_pull(ctx.json, &report)
+}
+
+fn cmd_import(ctx: &Ctx, db: &Path, file: &Path) -> Result<()> {
+    let mut store = Store::open(db)?;
+    let report = pull::import(file, &mut store, &ctx.config, &ctx.operator)?;
+    print_pull(ctx.json, &report)
+}
+
+fn print_pull(json: bool, report: &PullReport) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, report)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{}: {}", report.source, report.summary())?;
+    if !report.rejections.is_empty() {
+        writeln!(
+            out,
+            "rejected (not stored, never printed; fix them on the shop and pull again):"
+        )?;
+        for r in &report.rejections {
+            writeln!(out, "  {r}")?;
+        }
+    }
+    Ok(())
+}
+
+fn cmd_status(ctx: &Ctx, db: &Path) -> Result<()> {
+    let store = Store::open(db)?;
+    let status = store.status()?;
+    let mut out = std::io::stdout().lock();
+    if ctx.json {
+        serde_json::to_writer(&mut out, &status)?;
+        writeln!(out)?;
+    } else {
+        write_status(&mut out, &status)?;
+    }
+    Ok(())
+}
+
+pub fn write_status(out: &mut dyn Write, s: &StatusReport) -> Result<()> {
+    writeln!(out, "Orders by state")?;
+    for (state, n) in &s.counts {
+        writeln!(out, "  {state:<22}{n:>7}")?;
+    }
+    let lists = [
+        ("Rejected (fix on the shop, then pull again)", &s.rejected),
+        (
+            "Changed after print (needs a new label)",
+            &s.changed_after_print,
+        ),
+        ("Intercept (do not ship)", &s.intercept),
+        ("Left the queue", &s.left_queue),
+    ];
+    for (title, list) in lists {
+        if list.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{title}: {}", list.len())?;
+        for item in list {
+            writeln!(out, "  {}  {}", item.id, item.reason)?;
+        }
+    }
+    Ok(())
+}
+
+async fn cmd_shop_sim(args: ShopSimArgs) -> Result<()> {
+    let orders = match (&args.orders, args.generate) {
+        (Some(path), _) => sim::load_orders(path)?,
+        (None, Some(n)) => generate::generate_json(&GenerateOptions {
+            count: n,
+            seed: args.seed,
+            ..Default::default()
+        }),
+        (None, None) => bail!(UsageError("give --orders FILE or --generate N".into())),
+    };
+    if args.token.is_empty() {
+        bail!(UsageError(
+            "give --token T or set STATION_SHOP_TOKEN".into()
+        ));
+    }
+    let faults = Faults {
+        unavailable_rate: args.fail_rate,
+        rate_limit_rate: args.rate_limit,
+        retry_after_secs: args.retry_after,
+        latency_ms: args.latency_ms,
+        overlap: args.overlap,
+        repeat_cursor: args.repeat_cursor,
+        fail_page: args.fail_page,
+        seed: args.seed,
+    };
+    let count = orders.len();
+    let simulator = Simulator::new(
+        orders,
+        SimConfig {
+            token: args.token,
+            faults,
+        },
+    );
+    let (addr, handle) = sim::spawn(simulator, args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    // Tests wait for this line: it means the port is open.
+    println!("shop-sim listening on http://{addr} with {count} orders");
+    std::io::stdout().flush()?;
+    tokio::select! {
+        _ = handle => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+fn cmd_generate(args: GenerateArgs) -> Result<()> {
+    let opts = GenerateOptions {
+        count: args.count,
+        seed: args.seed,
+        invalid_rate: args.invalid_rate,
+        off_queue_rate: args.off_queue_rate,
+        ..Default::default()
+    };
+    let orders = generate::generate_json(&opts);
+    let mut text = String::new();
+    for o in &orders {
+        text.push_str(&serde_json::to_string(o)?);
+        text.push('\n');
+    }
+    match args.out {
+        Some(path) => std::fs::write(&path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The command line: clap's raw flags, and the exit codes that are the CLI's
+//! contract with scripts (documented in the README; treat them as API).
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Exit codes. 2 is also what clap uses for usage errors.
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// Something unexpected; the message says what.
+    pub const FAILURE: i32 = 1;
+    /// Bad command line or configuration.
+    pub const USAGE: i32 = 2;
+    /// The shop could not be reached in time (down, slow, wrong URL): try again later.
+    pub const SHOP_UNREACHABLE: i32 = 3;
+    /// The shop refused a request or answered outside the contract (bad token, broken paging).
+    pub const SHOP_REFUSED: i32 = 4;
+    /// The database could not be opened or written.
+    pub const DATABASE: i32 = 5;
+    /// An input file could not be read or parsed.
+    pub const INPUT: i32 = 6;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "station",
+    version,
+    about = "Warehouse print-and-dispatch station: pulls paid, yellow-flagged orders from the shop into SQLite",
+    after_help = "Start with `station demo`. The shop token is read from STATION_SHOP_TOKEN only.\nExit codes: 0 ok, 1 failure, 2 usage/config, 3 shop unreachable, 4 shop refused, 5 database, 6 input file."
+)]
+pub struct Cli {
+    /// SQLite database file.
+    #[arg(long, global = true, env = "STATION_DB", default_value = "station.db")]
+    pub db: PathBuf,
+    /// Config file (default: ./station.toml when it exists, else built-in defaults).
+    #[arg(long, global = true, env = "STATION_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Who is acting, recorded with every change (default: $USER).
+    #[arg(long, global = true, env = "STATION_OPERATOR")]
+    pub operator: Option<String>,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pull paid orders from the shop; queue those on the pull flag, reject invalid ones with reasons.
+    Pull {
+        /// Shop API base URL (else STATION_SHOP_URL, else shop.url in the config).
+        #[arg(long)]
+        shop_url: Option<String>,
+    },
+    /// Import orders from a file (a JSON array or JSON Lines), under the same rules as pull.
+    Import {
+        /// The file to read.
+        file: PathBuf,
+    },
+    /// Counts by state, and the rejected, changed-after-print, intercepted and left-queue orders with reasons.
+    Status,
+    /// Run the shop platform simulator (Shop API v1) for demos and tests.
+    ShopSim(ShopSimArgs),
+    /// Write generated, realistic orders as JSON Lines (to stdout or --out).
+    Generate(GenerateArgs),
+    /// Run the whole station on generated orders against an in-process simulator. Nothing to set up.
+    Demo {
+        /// How many orders to generate.
+        #[arg(long, default_value_t = 500)]
+        orders: usize,
+        /// Seed for the generated orders.
+        #[arg(long, default_value_t = 11)]
+        seed: u64,
+        /// Where the demo writes its database (wiped at the start of each demo run).
+        #[arg(long, default_value = "station-demo")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ShopSimArgs {
+    /// Serve the orders in this file (JSON array or JSON Lines), served exactly as written.
+    #[arg(long, conflicts_with = "generate")]
+    pub orders: Option<PathBuf>,
+    /// Serve this many generated orders instead.
+    #[arg(long)]
+    pub generate: Option<usize>,
+    /// Seed for generated orders and for fault draws.
+    #[arg(long, default_value_t = 11)]
+    pub seed: u64,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    pub listen: SocketAddr,
+    /// Bearer token clients must send (else STATION_SHOP_TOKEN).
+    #[arg(long, env = "STATION_SHOP_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Fraction of requests answered 503.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Fraction of requests answered 429 with Retry-After.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_limit: f64,
+    /// Seconds in the Retry-After header of a 429.
+    #[arg(long, default_value_t = 1)]
+    pub retry_after: u64,
+    /// Added latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// List pages overlap by this many orders.
+    #[arg(long, default_value_t = 0)]
+    pub overlap: usize,
+    /// Misbehave: repeat the same cursor forever.
+    #[arg(long)]
+    pub repeat_cursor: bool,
+    /// This 1-based list page always answers 503.
+    #[arg(long)]
+    pub fail_page: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// How many orders.
+    #[arg(default_value_t = 200)]
+    pub count: usize,
+    #[arg(long, default_value_t = 11)]
+    pub seed: u64,
+    /// Fraction of orders that break the contract on purpose.
+    #[arg(long, default_value_t = 0.0)]
+    pub invalid_rate: f64,
+    /// Fraction of orders not for the warehouse yet (other flags, unpaid).
+    #[arg(long, default_value_t = 0.0)]
+    pub off_queue_rate: f64,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}

@@ -1,0 +1,437 @@
+//! Settings: built-in defaults, then `station.toml`, then `STATION_*` environment
+//! variables, then command-line flags — each layer overrides the one before.
+//!
+//! Unknown keys in the file are warned about (a typo must not silently fall back
+//! to a default). The shop token is read from `STATION_SHOP_TOKEN` only, never
+//! from the file, and lives in a [`Secret`] that cannot be printed.
+
+use crate::order::Flag;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A value that must never reach a log, a terminal or a file. `Debug` and
+/// `Display` print `[redacted]`; the only way out is [`Secret::expose`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub shop: ShopConfig,
+    pub flags: FlagConfig,
+    /// IANA time zone the warehouse works in (dates on labels, day cut-off).
+    pub time_zone: String,
+    pub sender: Sender,
+    pub couriers: Vec<Courier>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShopConfig {
+    pub url: String,
+    /// Never read from the file; see [`Config::load`].
+    #[serde(skip)]
+    pub token: Secret,
+    pub page_size: u32,
+    /// One HTTP request may take this long before it counts as a timeout.
+    pub request_timeout_secs: u64,
+    /// A whole pull (all pages and retries) gives up after this long.
+    pub total_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlagConfig {
+    /// Orders carrying this flag (and paid) are pulled into the print queue.
+    pub pull: Flag,
+    /// Handed-over orders are moved to this flag.
+    pub done: Flag,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sender {
+    pub name: String,
+    pub phone: String,
+    pub address: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Courier {
+    /// Contract code: ZTO, YTO, STO, YD, SF, EMS, JD, JT, or a shop's own.
+    pub code: String,
+    /// Name printed on labels (中通).
+    pub name: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            shop: ShopConfig::default(),
+            flags: FlagConfig::default(),
+            time_zone: "Asia/Shanghai".into(),
+            sender: Sender::default(),
+            couriers: [
+                ("ZTO", "中通"),
+                ("YTO", "圆通"),
+                ("STO", "申通"),
+                ("YD", "韵达"),
+                ("SF", "顺丰"),
+                ("EMS", "邮政EMS"),
+                ("JD", "京东"),
+                ("JT", "极兔"),
+            ]
+            .into_iter()
+            .map(|(code, name)| Courier {
+                code: code.into(),
+                name: name.into(),
+            })
+            .collect(),
+        }
+    }
+}
+
+impl Default for ShopConfig {
+    fn default() -> ShopConfig {
+        ShopConfig {
+            url: "http://127.0.0.1:8700".into(),
+            token: Secret::default(),
+            page_size: 100,
+            request_timeout_secs: 10,
+            total_timeout_secs: 120,
+        }
+    }
+}
+
+impl Default for FlagConfig {
+    fn default() -> FlagConfig {
+        FlagConfig {
+            pull: Flag::Yellow,
+            done: Flag::Green,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config {origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// Values given on the command line; `None` means "not given".
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub shop_url: Option<String>,
+}
+
+/// Where the settings came from, for `--verbose` and error messages.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub file: Option<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Load the layered configuration. `explicit` is `--config PATH`: it must
+    /// exist. Without it, `./station.toml` is used when present.
+    pub fn load(
+        explicit: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Loaded, ConfigError> {
+        let default_path = Path::new("station.toml");
+        let file = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None if default_path.exists() => Some(default_path.to_path_buf()),
+            None => None,
+        };
+        let mut warnings = Vec::new();
+        let mut config = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Config::from_toml(&text, path, &mut warnings)?
+            }
+            None => Config::default(),
+        };
+
+        // Environment.
+        if let Some(url) = env("STATION_SHOP_URL") {
+            config.shop.url = url;
+        }
+        if let Some(token) = env("STATION_SHOP_TOKEN") {
+            config.shop.token = Secret::new(token);
+        }
+        for (var, slot) in [
+            ("STATION_PULL_FLAG", &mut config.flags.pull),
+            ("STATION_DONE_FLAG", &mut config.flags.done),
+        ] {
+            if let Some(v) = env(var) {
+                *slot = Flag::parse(&v).ok_or_else(|| ConfigError::Invalid {
+                    origin: var.into(),
+                    message: format!(
+                        "{v:?} is not a flag (none, red, yellow, green, blue, purple)"
+                    ),
+                })?;
+            }
+        }
+        if let Some(tz) = env("STATION_TIME_ZONE") {
+            config.time_zone = tz;
+        }
+
+        // Flags.
+        if let Some(url) = &overrides.shop_url {
+            config.shop.url = url.clone();
+        }
+
+        config.check()?;
+        Ok(Loaded {
+            config,
+            file,
+            warnings,
+        })
+    }
+
+    /// Parse a config file's text. Unknown keys become warnings, not errors:
+    /// the file is read with the unknown keys removed.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        warnings: &mut Vec<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if value.contains_key("shop") {
+            if let Some(shop) = value.get_mut("shop").and_then(|v| v.as_table_mut()) {
+                if shop.remove("token").is_some() {
+                    warnings.push(format!(
+                        "{}: shop.token is ignored; give the token in the environment variable STATION_SHOP_TOKEN so it never sits in a file",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        let known = toml::Table::try_from(Config::default()).expect("defaults serialise");
+        prune_unknown(&mut value, &known, "", path, warnings);
+        Config::deserialize(toml::Value::Table(value)).map_err(|e| ConfigError::Invalid {
+            origin: path.display().to_string(),
+            message: e.to_string().trim().to_string(),
+        })
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            origin: "settings".into(),
+            message,
+        };
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(invalid(format!(
+                "time_zone {:?} is not an IANA time zone (e.g. Asia/Shanghai)",
+                self.time_zone
+            )));
+        }
+        if !(1..=500).contains(&self.shop.page_size) {
+            return Err(invalid(format!(
+                "shop.page_size must be 1..500, got {}",
+                self.shop.page_size
+            )));
+        }
+        if !self.shop.url.starts_with("http://") && !self.shop.url.starts_with("https://") {
+            return Err(invalid(format!(
+                "shop.url must start with http:// or https://, got {:?}",
+                self.shop.url
+            )));
+        }
+        if self.shop.request_timeout_secs == 0 || self.shop.total_timeout_secs == 0 {
+            return Err(invalid("shop timeouts must be at least 1 second".into()));
+        }
+        Ok(())
+    }
+
+    pub fn tz(&self) -> chrono_tz::Tz {
+        // `check` ran at load time.
+        self.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+    }
+
+    pub fn courier(&self, code: &str) -> Option<&Courier> {
+        self.couriers.iter().find(|c| c.code == code)
+    }
+}
+
+/// Remove keys that the defaults do not have, warning about each. Arrays of
+/// tables are checked against the first element of the default array.
+fn prune_unknown(
+    table: &mut toml::Table,
+    known: &toml::Table,
+    prefix: &str,
+    path: &Path,
+    warnings: &mut Vec<String>,
+) {
+    let mut unknown = Vec::new();
+    for (key, value) in table.iter_mut() {
+        let full = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match (value, known.get(key)) {
+            (_, None) if key == "token" && prefix == "shop" => {}
+            (_, None) => unknown.push((key.clone(), full)),
+            (toml::Value::Table(t), Some(toml::Value::Table(k))) => {
+                prune_unknown(t, k, &full, path, warnings)
+            }
+            (toml::Value::Array(items), Some(toml::Value::Array(k))) => {
+                if let Some(toml::Value::Table(shape)) = k.first() {
+                    for (i, item) in items.iter_mut().enumerate() {
+                        if let toml::Value::Table(t) = item {
+                            prune_unknown(t, shape, &format!("{full}[{i}]"), path, warnings);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (key, full) in unknown {
+        warnings.push(format!(
+            "{}: unknown key `{full}` ignored (check its spelling)",
+            path.display()
+        ));
+        table.remove(&key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)], o: Overrides) -> Result<Loaded, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("station.toml");
+        std::fs::write(&path, text).unwrap();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(
+            Some(&path),
+            &|k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            &o,
+        )
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let l = load(
+            "[shop]\nurl = \"http://file:1\"\npage_size = 50\n[flags]\npull = \"purple\"\n",
+            &[
+                ("STATION_SHOP_URL", "http://env:2"),
+                ("STATION_SHOP_TOKEN", "s3cret"),
+            ],
+            Overrides {
+                shop_url: Some("http://flag:3".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(l.config.shop.url, "http://flag:3");
+        assert_eq!(l.config.shop.page_size, 50);
+        assert_eq!(l.config.flags.pull, Flag::Purple);
+        assert_eq!(l.config.flags.done, Flag::Green);
+        assert_eq!(l.config.shop.token.expose(), "s3cret");
+        assert_eq!(
+            format!("{:?}", l.config),
+            format!("{:?}", l.config).replace("s3cret", "?")
+        );
+
+        let l = load(
+            "[shop]\nurl = \"http://file:1\"\n",
+            &[("STATION_SHOP_URL", "http://env:2")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(l.config.shop.url, "http://env:2");
+    }
+
+    #[test]
+    fn unknown_keys_warn_and_token_in_file_is_ignored() {
+        let l = load(
+            "tme_zone = \"UTC\"\n[shop]\ntoken = \"leak\"\nurll = \"x\"\n[[couriers]]\ncode = \"ZTO\"\nname = \"中通\"\ncolour = \"red\"\n",
+            &[],
+            Overrides::default(),
+        )
+        .unwrap();
+        let w = l.warnings.join("\n");
+        assert!(w.contains("`tme_zone`"), "{w}");
+        assert!(w.contains("`shop.urll`"), "{w}");
+        assert!(w.contains("`couriers[0].colour`"), "{w}");
+        assert!(w.contains("STATION_SHOP_TOKEN"), "{w}");
+        assert!(!w.contains("leak"));
+        assert!(l.config.shop.token.is_empty());
+        assert_eq!(l.config.couriers.len(), 1);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = load("time_zone = \"Mars/Base\"\n", &[], Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("time_zone"), "{e}");
+        let e = load("[flags]\npull = \"orange\"\n", &[], Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("orange"), "{e}");
+        let e = load("[shop\n", &[], Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn the_sample_file_is_the_defaults_and_has_no_unknown_keys() {
+        let text = include_str!("../station.example.toml");
+        let mut warnings = Vec::new();
+        let c = Config::from_toml(text, Path::new("station.example.toml"), &mut warnings).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let d = Config::default();
+        assert_eq!(format!("{c:?}"), format!("{d:?}"));
+    }
+}

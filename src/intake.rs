@@ -1,0 +1,344 @@
+//! The rules for taking an order in, whether it came from `pull` or `import`.
+//!
+//! This module decides; it does not store. [`decide`] is a pure function of the
+//! order as stored and the version that just arrived, so every rule below has a
+//! unit test and the store only carries out the verdict in one transaction.
+//!
+//! The rules:
+//! - a new order joins the queue when it is paid, has no refund, and carries the
+//!   pull flag; a new order that does not is not stored at all;
+//! - a newer version of an order not yet printed replaces it, and the order
+//!   leaves the queue (or rejoins it) according to the same test;
+//! - a newer version of an order already printed is compared with *what was
+//!   printed*: refund, closing or no longer paid → **intercept** (拦截); recipient
+//!   or items changed → **changed-after-print** (needs a new label); otherwise it
+//!   stays printed. The mark is recomputed from (printed, newest), so a refund
+//!   that is withdrawn clears the intercept again;
+//! - an older or equal version never overwrites a newer one (pages overlap).
+
+use crate::order::{Flag, Order, Refund, Status};
+use std::fmt;
+
+/// Where an order stands in the station.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum State {
+    /// Valid, paid, on the pull flag, not printed: waiting for a wave.
+    Queued,
+    /// Not printed and no longer eligible (flag moved, refund, closed, or its
+    /// newest version was rejected). Kept for history; never printed as is.
+    LeftQueue,
+    Printed,
+    /// Printed, then the recipient or items changed: the label is wrong.
+    ChangedAfterPrint,
+    /// Printed, then refunded, closed or no longer paid: do not ship.
+    Intercept,
+}
+
+impl State {
+    pub const ALL: [State; 5] = [
+        State::Queued,
+        State::LeftQueue,
+        State::Printed,
+        State::ChangedAfterPrint,
+        State::Intercept,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::LeftQueue => "left_queue",
+            State::Printed => "printed",
+            State::ChangedAfterPrint => "changed_after_print",
+            State::Intercept => "intercept",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether a label exists for this order.
+    pub fn is_printed(self) -> bool {
+        matches!(
+            self,
+            State::Printed | State::ChangedAfterPrint | State::Intercept
+        )
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the store holds about an order, as far as the rules need it.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub version: u64,
+    pub state: State,
+    /// The order as it was when its label was printed (only when printed).
+    pub printed: Option<Order>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Store it with this state; `reason` says why when the state is not plain.
+    Store {
+        state: State,
+        reason: Option<String>,
+    },
+    /// A new order that is not for the warehouse (yet): nothing to store.
+    NotEligible { reason: String },
+    /// An older or equal version of what is stored: ignore.
+    Stale,
+}
+
+/// Why an order is not printable now, or `None` when it is.
+pub fn ineligible(order: &Order, pull_flag: Flag) -> Option<String> {
+    if order.status != Status::Paid {
+        return Some(format!("status is {}", order.status.as_str()));
+    }
+    if order.refund != Refund::None {
+        return Some(format!("refund {}", order.refund.as_str()));
+    }
+    if order.flag != pull_flag {
+        return Some(format!("flag is {} (pull flag is {pull_flag})", order.flag));
+    }
+    None
+}
+
+pub fn decide(stored: Option<&Stored>, incoming: &Order, pull_flag: Flag) -> Verdict {
+    let Some(stored) = stored else {
+        return match ineligible(incoming, pull_flag) {
+            None => Verdict::Store {
+                state: State::Queued,
+                reason: None,
+            },
+            Some(reason) => Verdict::NotEligible { reason },
+        };
+    };
+    if incoming.version <= stored.version {
+        return Verdict::Stale;
+    }
+    match (&stored.printed, stored.state.is_printed()) {
+        (Some(printed), true) => {
+            if let Some(reason) = intercept_reason(incoming) {
+                Verdict::Store {
+                    state: State::Intercept,
+                    reason: Some(reason),
+                }
+            } else if let Some(changed) = label_changes(printed, incoming) {
+                Verdict::Store {
+                    state: State::ChangedAfterPrint,
+                    reason: Some(format!(
+                        "{changed} changed since v{} was printed",
+                        printed.version
+                    )),
+                }
+            } else {
+                Verdict::Store {
+                    state: State::Printed,
+                    reason: None,
+                }
+            }
+        }
+        _ => match ineligible(incoming, pull_flag) {
+            None => Verdict::Store {
+                state: State::Queued,
+                reason: None,
+            },
+            Some(reason) => Verdict::Store {
+                state: State::LeftQueue,
+                reason: Some(reason),
+            },
+        },
+    }
+}
+
+/// Why a printed parcel must not leave (拦截), or `None`.
+pub fn intercept_reason(order: &Order) -> Option<String> {
+    match (order.status, order.refund) {
+        (_, Refund::Requested) => Some("refund requested".into()),
+        (_, Refund::Refunded) => Some("refunded".into()),
+        (Status::Closed, _) => Some("order closed".into()),
+        (Status::Paid, _) => None,
+        (other, _) => Some(format!("no longer paid (status {})", other.as_str())),
+    }
+}
+
+/// Which parts of the label or the parcel content differ, named for the operator.
+pub fn label_changes(printed: &Order, now: &Order) -> Option<String> {
+    let (a, b) = (&printed.recipient, &now.recipient);
+    let mut parts = Vec::new();
+    for (name, x, y) in [
+        ("recipient.name", &a.name, &b.name),
+        ("recipient.phone", &a.phone, &b.phone),
+        ("recipient.province", &a.province, &b.province),
+        ("recipient.city", &a.city, &b.city),
+        ("recipient.address", &a.address, &b.address),
+    ] {
+        if x != y {
+            parts.push(name);
+        }
+    }
+    if a.district != b.district {
+        parts.push("recipient.district");
+    }
+    if a.postcode != b.postcode {
+        parts.push("recipient.postcode");
+    }
+    if printed.items != now.items {
+        parts.push("items");
+    }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::order::validate::{Origin, validate};
+
+    fn order(version: u64) -> Order {
+        let v = serde_json::json!({
+            "id": "T1", "version": version, "status": "paid", "refund": "none", "flag": "yellow",
+            "created_at": "2026-11-11T00:00:00+08:00", "paid_at": "2026-11-11T00:01:00+08:00",
+            "updated_at": "2026-11-11T00:02:00+08:00", "buyer": {"nick": "n"},
+            "recipient": {"name": "王小明", "phone": "13812345678", "province": "浙江省",
+                          "city": "杭州市", "address": "文三路1号"},
+            "items": [{"sku": "A", "title": "伞", "qty": 1, "unit_price": "45.00"}], "memos": []
+        });
+        validate(&v, Origin::Page(1, 1)).unwrap()
+    }
+
+    fn store(state: State, o: &Order) -> Verdict {
+        let stored = Stored {
+            version: 1,
+            state,
+            printed: state.is_printed().then(|| order(1)),
+        };
+        decide(Some(&stored), o, Flag::Yellow)
+    }
+
+    #[test]
+    fn new_orders_join_the_queue_only_when_eligible() {
+        assert_eq!(
+            decide(None, &order(1), Flag::Yellow),
+            Verdict::Store {
+                state: State::Queued,
+                reason: None
+            }
+        );
+        let mut o = order(1);
+        o.flag = Flag::Red;
+        assert_eq!(
+            decide(None, &o, Flag::Yellow),
+            Verdict::NotEligible {
+                reason: "flag is red (pull flag is yellow)".into()
+            }
+        );
+        // The pull flag is configuration.
+        assert_eq!(
+            decide(None, &o, Flag::Red),
+            Verdict::Store {
+                state: State::Queued,
+                reason: None
+            }
+        );
+    }
+
+    #[test]
+    fn stale_versions_never_overwrite() {
+        assert_eq!(store(State::Queued, &order(1)), Verdict::Stale);
+        let stored = Stored {
+            version: 5,
+            state: State::Queued,
+            printed: None,
+        };
+        assert_eq!(
+            decide(Some(&stored), &order(3), Flag::Yellow),
+            Verdict::Stale
+        );
+    }
+
+    #[test]
+    fn unprinted_orders_follow_the_newest_version() {
+        let mut o = order(2);
+        o.flag = Flag::Red;
+        assert_eq!(
+            store(State::Queued, &o),
+            Verdict::Store {
+                state: State::LeftQueue,
+                reason: Some("flag is red (pull flag is yellow)".into())
+            }
+        );
+        o.flag = Flag::Yellow;
+        assert_eq!(
+            store(State::LeftQueue, &o),
+            Verdict::Store {
+                state: State::Queued,
+                reason: None
+            }
+        );
+        o.refund = Refund::Requested;
+        assert!(matches!(
+            store(State::Queued, &o),
+            Verdict::Store {
+                state: State::LeftQueue,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn printed_orders_are_marked_against_what_was_printed() {
+        let mut o = order(2);
+        o.recipient.address = "文三路2号".into();
+        assert_eq!(
+            store(State::Printed, &o),
+            Verdict::Store {
+                state: State::ChangedAfterPrint,
+                reason: Some("recipient.address changed since v1 was printed".into())
+            }
+        );
+        o.refund = Refund::Requested;
+        assert_eq!(
+            store(State::Printed, &o),
+            Verdict::Store {
+                state: State::Intercept,
+                reason: Some("refund requested".into())
+            }
+        );
+        let mut o = order(3);
+        o.status = Status::Closed;
+        assert!(matches!(
+            store(State::ChangedAfterPrint, &o),
+            Verdict::Store {
+                state: State::Intercept,
+                ..
+            }
+        ));
+        // A memo or flag change does not touch the label.
+        let mut o = order(4);
+        o.flag = Flag::Red;
+        assert_eq!(
+            store(State::Printed, &o),
+            Verdict::Store {
+                state: State::Printed,
+                reason: None
+            }
+        );
+        // A withdrawn refund clears the intercept.
+        assert_eq!(
+            store(State::Intercept, &order(5)),
+            Verdict::Store {
+                state: State::Printed,
+                reason: None
+            }
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! station: a warehouse print-and-dispatch program. See ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod intake;
+pub mod order;
+pub mod pull;
+pub mod shop;
+pub mod store;

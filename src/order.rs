@@ -1,0 +1,255 @@
+//! The order as the Shop API v1 contract defines it, and the rules the warehouse
+//! applies to it.
+//!
+//! `Order` is the *validated* shape: it only ever comes out of
+//! [`validate::validate`], so code downstream (store, render, bench) can rely on
+//! every field the contract requires being present and well-formed. Raw JSON from
+//! a shop or a file never reaches those modules as anything but a `serde_json::Value`.
+
+pub mod validate;
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A seller flag (旗帜). Its meaning is a shop convention; the station's pull and
+/// done flags are configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flag {
+    None,
+    Red,
+    Yellow,
+    Green,
+    Blue,
+    Purple,
+}
+
+impl Flag {
+    pub const ALL: [Flag; 6] = [
+        Flag::None,
+        Flag::Red,
+        Flag::Yellow,
+        Flag::Green,
+        Flag::Blue,
+        Flag::Purple,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flag::None => "none",
+            Flag::Red => "red",
+            Flag::Yellow => "yellow",
+            Flag::Green => "green",
+            Flag::Blue => "blue",
+            Flag::Purple => "purple",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Flag> {
+        Flag::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+impl fmt::Display for Flag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Order status on the shop (等待买家付款, 买家已付款, 卖家已发货, 交易成功, 交易关闭).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    AwaitingPayment,
+    Paid,
+    Shipped,
+    Completed,
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::AwaitingPayment,
+        Status::Paid,
+        Status::Shipped,
+        Status::Completed,
+        Status::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::AwaitingPayment => "awaiting_payment",
+            Status::Paid => "paid",
+            Status::Shipped => "shipped",
+            Status::Completed => "completed",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refund {
+    None,
+    Requested,
+    Refunded,
+}
+
+impl Refund {
+    pub const ALL: [Refund; 3] = [Refund::None, Refund::Requested, Refund::Refunded];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refund::None => "none",
+            Refund::Requested => "requested",
+            Refund::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Refund> {
+        Refund::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Service {
+    Standard,
+    Express,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    pub version: u64,
+    pub status: Status,
+    pub refund: Refund,
+    pub flag: Flag,
+    pub created_at: DateTime<FixedOffset>,
+    pub paid_at: Option<DateTime<FixedOffset>>,
+    pub updated_at: DateTime<FixedOffset>,
+    pub buyer: Buyer,
+    pub recipient: Recipient,
+    pub items: Vec<Item>,
+    #[serde(default)]
+    pub shipping: Shipping,
+    pub memos: Vec<Memo>,
+    #[serde(default)]
+    pub options: Options,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Buyer {
+    pub nick: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub name: String,
+    pub phone: String,
+    pub province: String,
+    pub city: String,
+    #[serde(default)]
+    pub district: Option<String>,
+    pub address: String,
+    #[serde(default)]
+    pub postcode: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub sku: String,
+    pub title: String,
+    #[serde(default)]
+    pub spec: Option<String>,
+    pub qty: u32,
+    /// Yuan as a decimal string with at most two decimals ("12.50"), exactly as
+    /// the shop sent it; money is never a float here.
+    pub unit_price: String,
+    #[serde(default)]
+    pub barcode: Option<String>,
+    #[serde(default)]
+    pub weight_g: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Shipping {
+    #[serde(default)]
+    pub courier: Option<String>,
+    #[serde(default)]
+    pub service: Option<Service>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Memo {
+    pub text: String,
+    pub author: String,
+    pub at: DateTime<FixedOffset>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<Flag>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Options {
+    #[serde(default)]
+    pub hide_prices: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gift_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_title: Option<String>,
+}
+
+impl Order {
+    /// The memo that counts: the newest `at` wins; on equal times the later one
+    /// in the list (memos arrive oldest first).
+    pub fn effective_memo(&self) -> Option<&Memo> {
+        // `max_by_key` returns the last maximum, which is exactly the tie rule.
+        self.memos.iter().max_by_key(|m| m.at)
+    }
+
+    /// Whether the order is urgent (加急): express service, or a purple flag on
+    /// the order or on its effective memo.
+    pub fn is_urgent(&self) -> bool {
+        self.shipping.service == Some(Service::Express)
+            || self.flag == Flag::Purple
+            || self.effective_memo().and_then(|m| m.flag) == Some(Flag::Purple)
+    }
+
+    pub fn total_qty(&self) -> u64 {
+        self.items.iter().map(|i| u64::from(i.qty)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memo(text: &str, at: &str) -> Memo {
+        Memo {
+            text: text.into(),
+            author: "小王".into(),
+            at: DateTime::parse_from_rfc3339(at).unwrap(),
+            flag: None,
+        }
+    }
+
+    #[test]
+    fn newest_memo_wins_and_ties_go_to_the_later_one() {
+        let memos = vec![
+            memo("发顺丰", "2026-11-11T03:38:05+08:00"),
+            memo("改发中通", "2026-11-11T04:04:42+08:00"),
+            memo("旧的", "2026-11-10T04:04:42+08:00"),
+            // Same instant as the second, written in another offset: later in the list wins.
+            memo("同时, 后写", "2026-11-10T20:04:42+00:00"),
+        ];
+        let pick = memos.iter().max_by_key(|m| m.at).unwrap();
+        assert_eq!(pick.text, "同时, 后写");
+    }
+}

@@ -1,0 +1,298 @@
+//! Taking orders in: `pull` from a shop over HTTP and `import` from a file. Both
+//! validate every order, keep the newest version of each, and hand batches to
+//! the store under the rules of `intake`.
+//!
+//! Architecture invariant: a pull stores page by page (one transaction each), so
+//! an error on page 40 keeps pages 1–39; but only a pull that reached the end of
+//! the list may conclude anything from an order's *absence*. Such a complete
+//! pull asks the shop directly about every active order it did not see (closed,
+//! shipped elsewhere, flag moved) so nothing stays queued on stale information.
+//!
+//! The list is requested with `status=paid` and the pull flag is applied here,
+//! not by the shop: an order whose flag moved off the pull flag must be seen to
+//! leave the queue, and an order with a flag outside the contract must be
+//! rejected with a reason rather than be invisible.
+
+use crate::config::Config;
+use crate::order::validate::{Origin, validate};
+use crate::shop::client::{ListFilter, ShopClient, ShopError};
+use crate::store::{Actor, Incoming, IntakeReport, Store, StoreError};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum PullError {
+    #[error("{source}{}", stored_note(*.pages_stored))]
+    Shop {
+        source: ShopError,
+        pages_stored: u32,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read {path}: {message}")]
+    Input { path: String, message: String },
+}
+
+fn stored_note(pages: u32) -> String {
+    match pages {
+        0 => String::new(),
+        n => format!(" ({n} page(s) read before the failure were stored)"),
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PullReport {
+    pub source: String,
+    pub pages: u32,
+    pub received: u64,
+    /// Copies of an order already seen in this run at the same or a higher version.
+    pub duplicates: u64,
+    /// Active orders missing from the list and read one by one.
+    pub checked_directly: u64,
+    #[serde(flatten)]
+    pub intake: IntakeReport,
+    /// Reasons for the orders rejected in this run.
+    pub rejections: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
+/// Keeps the newest copy of each id within one run (pages overlap).
+#[derive(Default)]
+struct Dedup {
+    newest: HashMap<String, u64>,
+}
+
+impl Dedup {
+    /// True when `raw` should be processed: its id is new, or its version is
+    /// higher than any copy seen so far. Payloads without a string id always pass.
+    fn admit(&mut self, raw: &Value) -> bool {
+        let Some(id) = raw.get("id").and_then(Value::as_str) else {
+            return true;
+        };
+        let version = raw.get("version").and_then(Value::as_u64).unwrap_or(0);
+        match self.newest.get_mut(id) {
+            Some(v) if *v >= version => false,
+            Some(v) => {
+                *v = version;
+                true
+            }
+            None => {
+                self.newest.insert(id.to_string(), version);
+                true
+            }
+        }
+    }
+}
+
+fn to_incoming(raw: &Value, origin: Origin<'_>) -> Incoming {
+    match validate(raw, origin) {
+        Ok(order) => Incoming::Valid(order),
+        Err(rejection) => Incoming::Invalid {
+            rejection,
+            raw: raw.to_string(),
+        },
+    }
+}
+
+fn take(
+    store: &mut Store,
+    batch: &[Incoming],
+    actor: &Actor<'_>,
+    cfg: &Config,
+    report: &mut PullReport,
+) -> Result<(), StoreError> {
+    let r = store.ingest(batch, actor, cfg.flags.pull)?;
+    report.intake.add(&r);
+    for item in batch {
+        if let Incoming::Invalid { rejection, .. } = item {
+            report.rejections.push(rejection.reason.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Pull every paid order from the shop into the store.
+pub async fn pull(
+    client: &ShopClient,
+    store: &mut Store,
+    cfg: &Config,
+    operator: &str,
+) -> Result<PullReport, PullError> {
+    let started = Instant::now();
+    let actor = Actor {
+        operator,
+        source: "shop",
+    };
+    let mut report = PullReport {
+        source: client.url().to_string(),
+        ..Default::default()
+    };
+    let deadline = client.deadline();
+    let filter = ListFilter {
+        status: Some("paid".into()),
+        flag: None,
+        page_size: cfg.shop.page_size,
+    };
+    let mut pager = client.pages(filter, deadline);
+    let mut dedup = Dedup::default();
+    store.clear_positional_rejections(actor.source)?;
+    loop {
+        let page = match pager.next().await {
+            Ok(Some(page)) => page,
+            Ok(None) => break,
+            Err(source) => {
+                let detail = format!("pull stopped after {} page(s): {source}", report.pages);
+                store.record(operator, None, "pull.failed", &detail)?;
+                return Err(PullError::Shop {
+                    source,
+                    pages_stored: report.pages,
+                });
+            }
+        };
+        report.pages += 1;
+        report.received += page.orders.len() as u64;
+        let mut batch = Vec::with_capacity(page.orders.len());
+        for (i, raw) in page.orders.iter().enumerate() {
+            if dedup.admit(raw) {
+                batch.push(to_incoming(raw, Origin::Page(page.number, i + 1)));
+            } else {
+                report.duplicates += 1;
+            }
+        }
+        take(store, &batch, &actor, cfg, &mut report)?;
+    }
+
+    // The list is complete: ask about every active order it did not contain.
+    let mut missing: Vec<String> = store
+        .active_ids()?
+        .into_iter()
+        .filter(|id| !dedup.newest.contains_key(id))
+        .collect();
+    missing.sort();
+    for id in missing {
+        report.checked_directly += 1;
+        let incoming = match client.get_order(&id, deadline).await {
+            Ok(Some(raw)) => to_incoming(&raw, Origin::Direct),
+            Ok(None) => Incoming::Gone { id },
+            Err(source) => {
+                return Err(PullError::Shop {
+                    source,
+                    pages_stored: report.pages,
+                });
+            }
+        };
+        take(store, &[incoming], &actor, cfg, &mut report)?;
+    }
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    store.record(operator, None, "pull.finished", &summary(&report))?;
+    Ok(report)
+}
+
+/// Import orders from a file holding a JSON array or JSON Lines, under the same
+/// rules as a pull. Unlike a pull, a file says nothing about orders it lacks.
+pub fn import(
+    path: &Path,
+    store: &mut Store,
+    cfg: &Config,
+    operator: &str,
+) -> Result<PullReport, PullError> {
+    let started = Instant::now();
+    let shown = path.display().to_string();
+    let input_err = |message: String| PullError::Input {
+        path: shown.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| input_err(e.to_string()))?;
+    let name = path
+        .file_name()
+        .map_or(shown.clone(), |n| n.to_string_lossy().into_owned());
+    let source = format!("import:{name}");
+    let actor = Actor {
+        operator,
+        source: &source,
+    };
+    let mut report = PullReport {
+        source: shown.clone(),
+        pages: 1,
+        ..Default::default()
+    };
+    let mut dedup = Dedup::default();
+
+    let records: Vec<(usize, Result<Value, String>)> = if text.trim_start().starts_with('[') {
+        let values: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
+            input_err(format!(
+                "not a valid JSON array ({e}); fix the file or give one order per line (JSON Lines)"
+            ))
+        })?;
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i + 1, Ok(v)))
+            .collect()
+    } else {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (i + 1, serde_json::from_str(l).map_err(|e| e.to_string())))
+            .collect()
+    };
+    store.clear_positional_rejections(actor.source)?;
+    let mut batch = Vec::new();
+    for (n, record) in records {
+        report.received += 1;
+        let origin = Origin::Record(&name, n);
+        match record {
+            Ok(raw) if dedup.admit(&raw) => batch.push(to_incoming(&raw, origin)),
+            Ok(_) => report.duplicates += 1,
+            Err(e) => {
+                let key = origin.to_string();
+                let rejection = crate::order::validate::Rejection {
+                    reason: format!("{key}: not valid JSON ({e})"),
+                    key,
+                    version: None,
+                    by_position: true,
+                };
+                batch.push(Incoming::Invalid {
+                    rejection,
+                    raw: String::new(),
+                });
+            }
+        }
+        // Bounded batches keep a big file's transactions short.
+        if batch.len() == 500 {
+            take(store, &batch, &actor, cfg, &mut report)?;
+            batch.clear();
+        }
+    }
+    take(store, &batch, &actor, cfg, &mut report)?;
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    store.record(operator, None, "import.finished", &summary(&report))?;
+    Ok(report)
+}
+
+fn summary(r: &PullReport) -> String {
+    let i = &r.intake;
+    format!(
+        "{} received on {} page(s), {} new, {} updated, {} unchanged, {} not for the warehouse, {} left the queue, {} marked, {} rejected, {} checked directly",
+        r.received,
+        r.pages,
+        i.new,
+        i.updated,
+        i.unchanged + r.duplicates,
+        i.not_eligible,
+        i.left_queue,
+        i.marked,
+        i.rejected,
+        r.checked_directly
+    )
+}
+
+impl PullReport {
+    pub fn summary(&self) -> String {
+        summary(self)
+    }
+}

@@ -1,0 +1,347 @@
+//! The Shop API v1 client: the only code that sends requests to a shop.
+//!
+//! Every request carries the bearer token and is retried, with exponential
+//! backoff and jitter, on timeouts, connection errors, 429 (honouring
+//! `Retry-After`) and 5xx; never on other 4xx. All requests of one operation
+//! share a deadline, so a dead shop ends in an error that says what to check
+//! rather than a hang. Orders come back as raw JSON: validating them is the
+//! caller's business (`order::validate`), because one bad order must never fail
+//! the page that carries it.
+
+use crate::config::Secret;
+use rand::RngExt as _;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::time::Instant;
+
+#[derive(Debug, Error)]
+pub enum ShopError {
+    #[error(
+        "the shop at {url} refused the token (401 unauthorized): set STATION_SHOP_TOKEN to this shop's API token"
+    )]
+    Unauthorized { url: String },
+    #[error("the shop refused {what}: HTTP {status} {code}: {message}")]
+    Refused {
+        what: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "gave up on {what} after {elapsed_secs} s (last problem: {last}). Check that the shop at {url} is up and reachable and that STATION_SHOP_URL / shop.url is right; for a slow shop raise shop.total_timeout_secs"
+    )]
+    GaveUp {
+        what: String,
+        url: String,
+        elapsed_secs: u64,
+        last: String,
+    },
+    #[error(
+        "the shop sent a malformed list page {page}: {message}. Nothing after page {page} was read; run pull again, and report it to the platform if it repeats"
+    )]
+    BadPage { page: u32, message: String },
+    #[error(
+        "the shop's paging is broken: page {page} returned cursor {cursor:?}, which an earlier page already returned, so the pull would never end. Pages read so far were stored; report it to the platform"
+    )]
+    RepeatedCursor { page: u32, cursor: String },
+    #[error("invalid shop URL {url:?}: {message}")]
+    BadUrl { url: String, message: String },
+}
+
+/// How hard to try.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub request_timeout: Duration,
+    pub total: Duration,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            request_timeout: Duration::from_secs(10),
+            total: Duration::from_secs(120),
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub status: Option<String>,
+    pub flag: Option<String>,
+    pub page_size: u32,
+}
+
+/// One list page as received.
+#[derive(Debug)]
+pub struct Page {
+    /// 1-based.
+    pub number: u32,
+    pub orders: Vec<Value>,
+}
+
+#[derive(Clone)]
+pub struct ShopClient {
+    http: reqwest::Client,
+    base: String,
+    token: Secret,
+    policy: RetryPolicy,
+}
+
+impl ShopClient {
+    pub fn new(url: &str, token: Secret, policy: RetryPolicy) -> Result<ShopClient, ShopError> {
+        let base = url.trim_end_matches('/').to_string();
+        reqwest::Url::parse(&base).map_err(|e| ShopError::BadUrl {
+            url: url.into(),
+            message: e.to_string(),
+        })?;
+        let http = reqwest::Client::builder()
+            .timeout(policy.request_timeout)
+            .connect_timeout(policy.request_timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("station/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ShopError::BadUrl {
+                url: url.into(),
+                message: e.to_string(),
+            })?;
+        Ok(ShopClient {
+            http,
+            base,
+            token,
+            policy,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// A deadline `policy.total` from now, for one operation.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.policy.total
+    }
+
+    /// Walk the order list page by page.
+    pub fn pages(&self, filter: ListFilter, deadline: Instant) -> Pager<'_> {
+        Pager {
+            client: self,
+            filter,
+            cursor: None,
+            seen: HashSet::new(),
+            page: 0,
+            done: false,
+            deadline,
+        }
+    }
+
+    /// `GET /v1/orders/{id}`: `None` when the shop answers 404.
+    pub async fn get_order(&self, id: &str, deadline: Instant) -> Result<Option<Value>, ShopError> {
+        let url = format!("{}/v1/orders/{}", self.base, encode_segment(id));
+        let what = format!("reading order {id}");
+        match self.send(&what, deadline, || self.http.get(&url)).await {
+            Ok(body) => Ok(Some(body)),
+            Err(ShopError::Refused { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Send a request built by `build` until it succeeds, fails for good, or
+    /// the deadline passes. Returns the JSON body of a 2xx answer.
+    async fn send(
+        &self,
+        what: &str,
+        deadline: Instant,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Value, ShopError> {
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            let outcome = build().bearer_auth(self.token.expose()).send().await;
+            let (problem, wait) = match outcome {
+                Ok(resp) if resp.status().is_success() => match resp.json::<Value>().await {
+                    Ok(v) => return Ok(v),
+                    // A body cut off mid-way is a transport problem: try again.
+                    Err(e) => (
+                        format!("unreadable response body: {}", without_url(&e)),
+                        None,
+                    ),
+                },
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = retry_after(&resp);
+                    let (code, message) = error_body(resp).await;
+                    match status {
+                        StatusCode::UNAUTHORIZED => {
+                            return Err(ShopError::Unauthorized {
+                                url: self.base.clone(),
+                            });
+                        }
+                        StatusCode::TOO_MANY_REQUESTS => (format!("HTTP 429 {code}"), retry_after),
+                        s if s.is_server_error() => (format!("HTTP {} {code}", s.as_u16()), None),
+                        s => {
+                            return Err(ShopError::Refused {
+                                what: what.into(),
+                                status: s.as_u16(),
+                                code,
+                                message,
+                            });
+                        }
+                    }
+                }
+                Err(e) if e.is_timeout() => ("timed out".to_string(), None),
+                Err(e) => (format!("cannot connect: {}", without_url(&e)), None),
+            };
+            let wait = wait.unwrap_or_else(|| self.backoff(attempt));
+            attempt += 1;
+            if Instant::now() + wait >= deadline {
+                return Err(ShopError::GaveUp {
+                    what: what.into(),
+                    url: self.base.clone(),
+                    elapsed_secs: started.elapsed().as_secs(),
+                    last: problem,
+                });
+            }
+            tracing::warn!(
+                "{what}: {problem}; retrying in {} ms (attempt {attempt})",
+                wait.as_millis()
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Exponential backoff with "equal jitter": half the step is fixed, half
+    /// random, so retries spread out but never collapse to zero.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let step = self
+            .policy
+            .first_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.policy.max_delay);
+        let half = step / 2;
+        half + half.mul_f64(rand::rng().random_range(0.0..=1.0))
+    }
+}
+
+/// Walks the list with cursors. Refuses a cursor it has already seen, which
+/// would otherwise loop forever on a broken platform.
+pub struct Pager<'a> {
+    client: &'a ShopClient,
+    filter: ListFilter,
+    cursor: Option<String>,
+    seen: HashSet<String>,
+    page: u32,
+    done: bool,
+    deadline: Instant,
+}
+
+impl Pager<'_> {
+    /// The next page, or `None` after the last one. An error is final: a page
+    /// that failed is never taken for the end of the list.
+    pub async fn next(&mut self) -> Result<Option<Page>, ShopError> {
+        if self.done {
+            return Ok(None);
+        }
+        self.page += 1;
+        let page = self.page;
+        let url = format!("{}/v1/orders", self.client.base);
+        let mut query: Vec<(&str, String)> = vec![("page_size", self.filter.page_size.to_string())];
+        if let Some(s) = &self.filter.status {
+            query.push(("status", s.clone()));
+        }
+        if let Some(f) = &self.filter.flag {
+            query.push(("flag", f.clone()));
+        }
+        if let Some(c) = &self.cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let what = format!("list page {page}");
+        let http = &self.client.http;
+        let body = self
+            .client
+            .send(&what, self.deadline, || http.get(&url).query(&query))
+            .await?;
+        let bad = |message: &str| ShopError::BadPage {
+            page,
+            message: message.into(),
+        };
+        let Value::Object(mut body) = body else {
+            return Err(bad("the body is not a JSON object"));
+        };
+        let orders = match body.remove("orders") {
+            Some(Value::Array(orders)) => orders,
+            _ => return Err(bad("`orders` is missing or not an array")),
+        };
+        match body.remove("next_cursor") {
+            None | Some(Value::Null) => self.done = true,
+            Some(Value::String(c)) if c.is_empty() => self.done = true,
+            Some(Value::String(c)) => {
+                if !self.seen.insert(c.clone()) {
+                    return Err(ShopError::RepeatedCursor { page, cursor: c });
+                }
+                self.cursor = Some(c);
+            }
+            Some(_) => return Err(bad("`next_cursor` is neither a string nor null")),
+        }
+        Ok(Some(Page {
+            number: page,
+            orders,
+        }))
+    }
+}
+
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let v = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+async fn error_body(resp: reqwest::Response) -> (String, String) {
+    let body: Option<Value> = resp.json().await.ok();
+    let field = |k: &str| {
+        body.as_ref()
+            .and_then(|b| b.get("error"))
+            .and_then(|e| e.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    (field("code"), field("message"))
+}
+
+/// reqwest's top-level message repeats the URL, which the caller already
+/// names; the causes below it say what actually went wrong.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        parts.push(s.to_string());
+        src = s.source();
+    }
+    if parts.is_empty() {
+        "request failed".into()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// Order ids are `[A-Za-z0-9_-]` by contract, but a bad one must not break the URL.
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

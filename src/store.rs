@@ -1,0 +1,572 @@
+//! The station's state in SQLite: the only module that writes SQL.
+//!
+//! Opening the store sets the pragmas (WAL, foreign keys, `busy_timeout`,
+//! `synchronous=FULL`) and runs the migrations. Every write goes through a
+//! `BEGIN IMMEDIATE` transaction, so two station processes never deadlock on a
+//! lock upgrade; they queue on the busy timeout instead.
+//!
+//! Architecture invariant: every change to an order is written in the same
+//! transaction as the `events` row that records it (who, what, when). The
+//! `events` table is append-only, enforced by triggers.
+
+use crate::intake::{self, State, Stored, Verdict};
+use crate::order::validate::Rejection;
+use crate::order::{Flag, Order};
+use chrono::{SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+use thiserror::Error;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("store/001_orders.sql"))];
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: cannot bring the schema up to date: {source}")]
+    Migrate {
+        path: String,
+        source: rusqlite_migration::Error,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("order {id}: stored payload is unreadable: {source}")]
+    Corrupt {
+        id: String,
+        source: serde_json::Error,
+    },
+    #[error("order {0} is not in the database")]
+    UnknownOrder(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// Who is acting and where the orders came from, recorded with every event.
+#[derive(Clone, Debug)]
+pub struct Actor<'a> {
+    pub operator: &'a str,
+    /// "shop" or "import:<file>".
+    pub source: &'a str,
+}
+
+/// One order as it arrived: decoded and valid, or set aside with a reason.
+#[derive(Clone, Debug)]
+pub enum Incoming {
+    Valid(Order),
+    Invalid {
+        rejection: Rejection,
+        raw: String,
+    },
+    /// The shop no longer knows this order (404 on a direct read).
+    Gone {
+        id: String,
+    },
+}
+
+/// What one batch (a page, a file) did to the store.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IntakeReport {
+    pub new: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub not_eligible: u64,
+    pub left_queue: u64,
+    pub marked: u64,
+    pub rejected: u64,
+    pub cleared_rejections: u64,
+}
+
+impl IntakeReport {
+    pub fn add(&mut self, o: &IntakeReport) {
+        self.new += o.new;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.not_eligible += o.not_eligible;
+        self.left_queue += o.left_queue;
+        self.marked += o.marked;
+        self.rejected += o.rejected;
+        self.cleared_rejections += o.cleared_rejections;
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Listed {
+    pub id: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusReport {
+    /// Orders per state, plus `rejected`: payloads set aside for breaking the contract.
+    pub counts: BTreeMap<String, u64>,
+    pub rejected: Vec<Listed>,
+    pub changed_after_print: Vec<Listed>,
+    pub intercept: Vec<Listed>,
+    pub left_queue: Vec<Listed>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    pub seq: i64,
+    pub at: String,
+    pub operator: String,
+    pub order_id: Option<String>,
+    pub action: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredOrder {
+    pub order: Order,
+    pub state: State,
+    pub reason: Option<String>,
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let shown = path.display().to_string();
+        let open_err = |source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .map_err(|source| StoreError::Migrate {
+                path: shown.clone(),
+                source,
+            })?;
+        Ok(Store { conn })
+    }
+
+    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// Take a batch in, in one transaction: decide each order with
+    /// [`intake::decide`] and record every change as an event.
+    pub fn ingest(
+        &mut self,
+        batch: &[Incoming],
+        actor: &Actor<'_>,
+        pull_flag: Flag,
+    ) -> Result<IntakeReport> {
+        let tx = self.write_tx()?;
+        let mut report = IntakeReport::default();
+        let at = now();
+        for incoming in batch {
+            match incoming {
+                Incoming::Valid(order) => {
+                    ingest_valid(&tx, order, actor, pull_flag, &at, &mut report)?
+                }
+                Incoming::Invalid { rejection, raw } => {
+                    ingest_invalid(&tx, rejection, raw, actor, &at, &mut report)?
+                }
+                Incoming::Gone { id } => ingest_gone(&tx, id, actor, &at, &mut report)?,
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Forget rejections that had no usable id (keyed by page and position)
+    /// from an earlier run of the same source: positions mean nothing across pulls.
+    pub fn clear_positional_rejections(&mut self, source: &str) -> Result<u64> {
+        let tx = self.write_tx()?;
+        let n = tx.execute(
+            "DELETE FROM rejections WHERE positional = 1 AND source = ?1",
+            [source],
+        )?;
+        tx.commit()?;
+        Ok(n as u64)
+    }
+
+    /// Orders the station is still working on (queued or printed and not yet
+    /// gone): a complete pull that did not see one of them must ask about it.
+    pub fn active_ids(&self) -> Result<HashSet<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM orders WHERE state IN ('queued', 'printed', 'changed_after_print', 'intercept')",
+        )?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    pub fn order(&self, id: &str) -> Result<Option<StoredOrder>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT payload, state, reason FROM orders WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((payload, state, reason)) = row else {
+            return Ok(None);
+        };
+        let order = serde_json::from_str(&payload).map_err(|source| StoreError::Corrupt {
+            id: id.into(),
+            source,
+        })?;
+        Ok(Some(StoredOrder {
+            order,
+            state: State::parse(&state).unwrap_or(State::LeftQueue),
+            reason,
+        }))
+    }
+
+    /// Record that the current version of an order has been printed. Used by
+    /// the print wave; a mark only ever compares against this snapshot.
+    pub fn mark_printed(&mut self, id: &str, operator: &str) -> Result<()> {
+        let tx = self.write_tx()?;
+        let n = tx.execute(
+            "UPDATE orders SET state = 'printed', reason = NULL, printed_payload = payload,
+                    printed_version = version, updated = ?2 WHERE id = ?1 AND state = 'queued'",
+            params![id, now()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::UnknownOrder(id.into()));
+        }
+        event(&tx, operator, Some(id), "print.marked", "label printed")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Append one event outside any other change (e.g. a pull summary).
+    pub fn record(
+        &mut self,
+        operator: &str,
+        order_id: Option<&str>,
+        action: &str,
+        detail: &str,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        event(&tx, operator, order_id, action, detail)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn events(&self, order_id: Option<&str>) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, at, operator, order_id, action, detail FROM events
+             WHERE ?1 IS NULL OR order_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([order_id], |r| {
+            Ok(Event {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                operator: r.get(2)?,
+                order_id: r.get(3)?,
+                action: r.get(4)?,
+                detail: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn status(&self) -> Result<StatusReport> {
+        let mut counts: BTreeMap<String, u64> = State::ALL
+            .iter()
+            .map(|s| (s.as_str().to_string(), 0))
+            .collect();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, COUNT(*) FROM orders GROUP BY state")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
+            let (state, n) = row?;
+            counts.insert(state, n);
+        }
+        let rejected = self.listed(
+            "SELECT key, reason FROM rejections ORDER BY last_seen DESC, key",
+            [],
+        )?;
+        counts.insert("rejected".into(), rejected.len() as u64);
+        let by_state = |state: State| {
+            self.listed(
+                "SELECT id, COALESCE(reason, '') FROM orders WHERE state = ?1 ORDER BY paid_at, id",
+                [state.as_str()],
+            )
+        };
+        Ok(StatusReport {
+            counts,
+            rejected,
+            changed_after_print: by_state(State::ChangedAfterPrint)?,
+            intercept: by_state(State::Intercept)?,
+            left_queue: by_state(State::LeftQueue)?,
+        })
+    }
+
+    fn listed<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<Listed>> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let rows = stmt.query_map(p, |r| {
+            Ok(Listed {
+                id: r.get(0)?,
+                reason: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Queued orders in shipping order: urgent first, then by payment time.
+    pub fn queue(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM orders WHERE state = 'queued' ORDER BY urgent DESC, paid_at, id",
+        )?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+}
+
+fn event(
+    tx: &Connection,
+    operator: &str,
+    order_id: Option<&str>,
+    action: &str,
+    detail: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO events (at, operator, order_id, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![now(), operator, order_id, action, detail])?;
+    Ok(())
+}
+
+fn load_stored(tx: &Connection, id: &str) -> Result<Option<Stored>> {
+    let row = tx
+        .prepare_cached("SELECT version, state, printed_payload FROM orders WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, u64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .optional()?;
+    let Some((version, state, printed)) = row else {
+        return Ok(None);
+    };
+    let printed = match printed {
+        Some(p) => Some(
+            serde_json::from_str(&p).map_err(|source| StoreError::Corrupt {
+                id: id.into(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    Ok(Some(Stored {
+        version,
+        state: State::parse(&state).unwrap_or(State::LeftQueue),
+        printed,
+    }))
+}
+
+fn ingest_valid(
+    tx: &Connection,
+    order: &Order,
+    actor: &Actor<'_>,
+    pull_flag: Flag,
+    at: &str,
+    report: &mut IntakeReport,
+) -> Result<()> {
+    // A valid version at least as new as a rejected one clears the rejection.
+    let cleared = tx
+        .prepare_cached(
+            "DELETE FROM rejections WHERE key = ?1 AND (version IS NULL OR version <= ?2)",
+        )?
+        .execute(params![order.id, order.version])?;
+    if cleared > 0 {
+        report.cleared_rejections += 1;
+        event(
+            tx,
+            actor.operator,
+            Some(&order.id),
+            "intake.rejection_cleared",
+            &format!("v{} is valid", order.version),
+        )?;
+    }
+    let stored = load_stored(tx, &order.id)?;
+    let verdict = intake::decide(stored.as_ref(), order, pull_flag);
+    let (state, reason) = match verdict {
+        Verdict::Stale => {
+            report.unchanged += 1;
+            return Ok(());
+        }
+        Verdict::NotEligible { .. } => {
+            report.not_eligible += 1;
+            return Ok(());
+        }
+        Verdict::Store { state, reason } => (state, reason),
+    };
+    let payload = serde_json::to_string(order).expect("orders serialise");
+    let paid_at = order.paid_at.map(|t| {
+        t.with_timezone(&Utc)
+            .to_rfc3339_opts(SecondsFormat::Secs, true)
+    });
+    tx.prepare_cached(
+        "INSERT INTO orders (id, version, state, reason, payload, paid_at, urgent, first_seen, updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+         ON CONFLICT (id) DO UPDATE SET version = ?2, state = ?3, reason = ?4, payload = ?5,
+             paid_at = ?6, urgent = ?7, updated = ?8",
+    )?
+    .execute(params![order.id, order.version, state.as_str(), reason, payload, paid_at, order.is_urgent(), at])?;
+
+    let detail = |what: &str| match &reason {
+        Some(r) => format!("v{} from {}: {what}: {r}", order.version, actor.source),
+        None => format!("v{} from {}: {what}", order.version, actor.source),
+    };
+    match stored {
+        None => {
+            report.new += 1;
+            event(
+                tx,
+                actor.operator,
+                Some(&order.id),
+                "intake.queued",
+                &detail("queued"),
+            )?;
+        }
+        Some(before) => {
+            report.updated += 1;
+            let action = match (before.state, state) {
+                (_, State::LeftQueue) if before.state != State::LeftQueue => {
+                    report.left_queue += 1;
+                    "intake.left_queue"
+                }
+                (State::LeftQueue, State::Queued) => "intake.requeued",
+                (_, State::ChangedAfterPrint | State::Intercept) => {
+                    report.marked += 1;
+                    if before.state == state {
+                        "intake.updated"
+                    } else {
+                        "intake.marked"
+                    }
+                }
+                (State::ChangedAfterPrint | State::Intercept, State::Printed) => {
+                    "intake.mark_cleared"
+                }
+                _ => "intake.updated",
+            };
+            event(
+                tx,
+                actor.operator,
+                Some(&order.id),
+                action,
+                &detail(state.as_str()),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn ingest_invalid(
+    tx: &Connection,
+    rejection: &Rejection,
+    raw: &str,
+    actor: &Actor<'_>,
+    at: &str,
+    report: &mut IntakeReport,
+) -> Result<()> {
+    let stored = load_stored(tx, &rejection.key)?;
+    // A rejected payload older than the valid version we hold is stale news.
+    if let (Some(s), Some(v)) = (&stored, rejection.version)
+        && v <= s.version
+    {
+        report.unchanged += 1;
+        return Ok(());
+    }
+    report.rejected += 1;
+    tx.prepare_cached(
+        "INSERT INTO rejections (key, version, reason, raw, source, positional, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (key) DO UPDATE SET version = ?2, reason = ?3, raw = ?4, source = ?5,
+             positional = ?6, last_seen = ?7",
+    )?
+    .execute(params![rejection.key, rejection.version, rejection.reason, raw, actor.source, rejection.by_position, at])?;
+    let order_id = (!rejection.by_position).then_some(rejection.key.as_str());
+    event(
+        tx,
+        actor.operator,
+        order_id,
+        "intake.rejected",
+        &rejection.reason,
+    )?;
+
+    // The order we hold is no longer what the shop has: it must not print (or,
+    // when printed, it must be looked at) until a valid version arrives.
+    if let Some(s) = stored {
+        let version = rejection
+            .version
+            .map_or("a newer version".to_string(), |v| format!("v{v}"));
+        let (state, action) = if s.state.is_printed() {
+            report.marked += 1;
+            (State::ChangedAfterPrint, "intake.marked")
+        } else {
+            report.left_queue += 1;
+            (State::LeftQueue, "intake.left_queue")
+        };
+        let reason = format!("{version} was rejected; see `station status`");
+        tx.prepare_cached("UPDATE orders SET state = ?2, reason = ?3, updated = ?4 WHERE id = ?1")?
+            .execute(params![rejection.key, state.as_str(), reason, at])?;
+        event(tx, actor.operator, Some(&rejection.key), action, &reason)?;
+    }
+    Ok(())
+}
+
+fn ingest_gone(
+    tx: &Connection,
+    id: &str,
+    actor: &Actor<'_>,
+    at: &str,
+    report: &mut IntakeReport,
+) -> Result<()> {
+    let Some(s) = load_stored(tx, id)? else {
+        return Ok(());
+    };
+    let (state, action) = if s.state.is_printed() {
+        report.marked += 1;
+        (State::Intercept, "intake.marked")
+    } else {
+        report.left_queue += 1;
+        (State::LeftQueue, "intake.left_queue")
+    };
+    let reason = "the shop no longer has this order (404)";
+    tx.prepare_cached("UPDATE orders SET state = ?2, reason = ?3, updated = ?4 WHERE id = ?1")?
+        .execute(params![id, state.as_str(), reason, at])?;
+    event(tx, actor.operator, Some(id), action, reason)?;
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! Shared helpers for the end-to-end tests: the real `station` binary, the real
+//! simulator (`station shop-sim`) on a loopback port, and temp directories.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_station");
+
+/// The public fixtures, copied into the repo: 200 valid orders and 20 invalid ones.
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A running `station shop-sim`, killed on drop.
+pub struct Sim {
+    pub child: Child,
+    pub url: String,
+    pub token: String,
+}
+
+impl Sim {
+    /// Start the simulator serving `orders` (a file) with extra flags (faults).
+    pub fn start(orders: &Path, token: &str, extra: &[&str]) -> Sim {
+        let mut child = Command::new(BIN)
+            .args([
+                "shop-sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--token",
+                token,
+                "--orders",
+            ])
+            .arg(orders)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start shop-sim");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Sim {
+            child,
+            url,
+            token: token.into(),
+        }
+    }
+
+    fn admin(&self) -> admin_http::Client {
+        admin_http::Client::new(&self.url, &self.token)
+    }
+
+    /// Customer service changes an order on the shop (admin endpoint).
+    pub fn mutate(&self, id: &str, body: Value) -> Value {
+        self.admin()
+            .send("POST", &format!("/admin/orders/{id}/mutate"), Some(body))
+    }
+
+    pub fn log(&self) -> Value {
+        self.admin().send("GET", "/admin/log", None)
+    }
+
+    pub fn set_faults(&self, faults: Value) {
+        self.admin().send("PUT", "/admin/faults", Some(faults));
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A station invocation with a fresh environment (no inherited STATION_*).
+pub struct Station {
+    pub dir: tempfile::TempDir,
+}
+
+impl Station {
+    pub fn new() -> Station {
+        Station {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("station.db")
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(self.dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("STATION_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("STATION_OPERATOR", "测试员");
+        c.arg("--db").arg(self.db());
+        c
+    }
+
+    /// `station pull` against a simulator.
+    pub fn pull(&self, sim: &Sim, extra: &[&str]) -> Output {
+        self.cmd()
+            .args(["pull", "--shop-url", &sim.url])
+            .args(extra)
+            .env("STATION_SHOP_TOKEN", &sim.token)
+            .output()
+            .unwrap()
+    }
+
+    pub fn status(&self) -> Value {
+        let out = self.cmd().args(["status", "--json"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status --json is one JSON object")
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Both fixture files as one JSON Lines file, optionally with extra lines.
+pub fn fixture_lines(extra: &[Value]) -> String {
+    let mut text = String::new();
+    for name in ["orders-200.json", "orders-invalid.json"] {
+        for v in read_json(&data(name)).as_array().unwrap() {
+            text.push_str(&v.to_string());
+            text.push('\n');
+        }
+    }
+    for v in extra {
+        text.push_str(&v.to_string());
+        text.push('\n');
+    }
+    text
+}
+
+/// A tiny blocking HTTP client for the simulator's admin endpoints, built on
+/// reqwest's async client with a private runtime (reqwest's `blocking` feature
+/// is not enabled in this crate).
+mod admin_http {
+    use serde_json::Value;
+
+    pub struct Client {
+        base: String,
+        token: String,
+    }
+
+    impl Client {
+        pub fn new(base: &str, token: &str) -> Client {
+            Client {
+                base: base.into(),
+                token: token.into(),
+            }
+        }
+
+        pub fn send(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let c = reqwest::Client::new();
+                let url = format!("{}{}", self.base, path);
+                let mut req = c
+                    .request(method.parse().unwrap(), url)
+                    .bearer_auth(&self.token);
+                if let Some(b) = body {
+                    req = req.json(&b);
+                }
+                let resp = req.send().await.unwrap();
+                let status = resp.status();
+                let v: Value = resp.json().await.unwrap_or(Value::Null);
+                assert!(status.is_success(), "{method} {path}: {status} {v}");
+                v
+            })
+        }
+    }
+}

@@ -210,6 +210,7 @@ impl Simulator {
 }
 
 /// Bind and serve in the background (for the demo and tests). Returns the bound address.
+/// The server runs until the returned handle is aborted or the runtime shuts down.
 pub async fn spawn(
     sim: Simulator,
     addr: SocketAddr,
@@ -882,6 +883,31 @@ mod tests {
         );
         assert_eq!(shop.get("/v1/orders/o001").await.0, 503);
         assert_eq!(shop.get("/admin/shipments").await, (200, json!([])));
+    }
+
+    #[tokio::test]
+    async fn seeded_faults_are_reproducible_and_latency_is_added() {
+        let faults = json!({"unavailable_rate": 0.3, "rate_limit_rate": 0.3, "seed": 7});
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let shop = shop(orders(1), faults.clone()).await;
+            let mut statuses = Vec::new();
+            for _ in 0..20 {
+                statuses.push(shop.get("/v1/orders/o000").await.0);
+            }
+            runs.push(statuses);
+        }
+        assert_eq!(runs[0], runs[1]);
+        assert!(
+            [200, 429, 503].iter().all(|s| runs[0].contains(s)),
+            "{:?}",
+            runs[0]
+        );
+
+        let shop = shop(orders(1), json!({"latency_ms": 50})).await;
+        let started = std::time::Instant::now();
+        assert_eq!(shop.get("/v1/orders/o000").await.0, 200);
+        assert!(started.elapsed() >= Duration::from_millis(50));
     }
 
     #[tokio::test]

@@ -7,5 +7,6 @@ pub mod demo;
 pub mod intake;
 pub mod order;
 pub mod pull;
+pub mod render;
 pub mod shop;
 pub mod store;

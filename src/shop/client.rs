@@ -164,8 +164,16 @@ impl ShopClient {
         loop {
             // A request never outlives the operation's deadline.
             let left = deadline.saturating_duration_since(Instant::now());
-            let timeout = self.policy.request_timeout.min(left).max(Duration::from_millis(1));
-            let outcome = build().bearer_auth(self.token.expose()).timeout(timeout).send().await;
+            let timeout = self
+                .policy
+                .request_timeout
+                .min(left)
+                .max(Duration::from_millis(1));
+            let outcome = build()
+                .bearer_auth(self.token.expose())
+                .timeout(timeout)
+                .send()
+                .await;
             let (problem, wait) = match outcome {
                 Ok(resp) if resp.status().is_success() => match resp.json::<Value>().await {
                     Ok(v) => return Ok(v),

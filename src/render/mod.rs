@@ -1,0 +1,8 @@
+//! Turning orders into printable documents (waybills, packing slips, manifests).
+//!
+//! Groundwork for the documents issue: fonts with a per-character fallback chain
+//! and text measuring (`fonts`), and barcodes drawn as vector shapes snapped to
+//! printer dots (`barcode`). Architecture invariant: render never touches SQLite.
+
+pub mod barcode;
+pub mod fonts;

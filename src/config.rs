@@ -89,6 +89,23 @@ pub struct Courier {
     pub code: String,
     /// Name printed on labels (中通).
     pub name: String,
+    /// Where this courier's tracking numbers come from.
+    #[serde(default)]
+    pub pool: Pool,
+}
+
+/// A courier's tracking numbers (运单号): either a range (`prefix` followed by
+/// `start..=end` zero-padded to `digits`), or, when `file` is set, the numbers
+/// the courier issued, one per line, used in file order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pool {
+    pub prefix: String,
+    pub start: u64,
+    pub end: u64,
+    pub digits: u32,
+    /// A file of numbers issued by the courier; overrides the range when set.
+    pub file: String,
 }
 
 impl Default for Config {
@@ -109,9 +126,19 @@ impl Default for Config {
                 ("JT", "极兔"),
             ]
             .into_iter()
-            .map(|(code, name)| Courier {
+            .enumerate()
+            .map(|(i, (code, name))| Courier {
                 code: code.into(),
                 name: name.into(),
+                // Demo ranges, one distinct prefix per courier; a warehouse
+                // replaces them with the ranges or files its couriers issue.
+                pool: Pool {
+                    prefix: format!("99{}", 10 + i),
+                    start: 1,
+                    end: 99_999_999,
+                    digits: 8,
+                    file: String::new(),
+                },
             })
             .collect(),
         }

@@ -21,7 +21,13 @@ use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("store/001_orders.sql"))];
+mod tracking;
+pub use tracking::{Allocation, TrackingNumber};
+
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("store/001_orders.sql")),
+    M::up(include_str!("store/002_tracking.sql")),
+];
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -44,6 +50,14 @@ pub enum StoreError {
     },
     #[error("order {0} is not in the database")]
     UnknownOrder(String),
+    #[error("tracking number {0} is not one the station issued")]
+    UnknownTracking(String),
+    #[error("tracking number {0} is already void")]
+    AlreadyVoided(String),
+    #[error(
+        "no tracking number left for courier {courier}: {detail}. Add numbers to its pool in station.toml ([[couriers]] pool)"
+    )]
+    PoolExhausted { courier: String, detail: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

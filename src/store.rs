@@ -22,11 +22,14 @@ use std::time::Duration;
 use thiserror::Error;
 
 mod tracking;
-pub use tracking::{Allocation, TrackingNumber};
+mod waves;
+pub use tracking::{Allocation, TrackingNumber, format_number};
+pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan};
 
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/001_orders.sql")),
     M::up(include_str!("store/002_tracking.sql")),
+    M::up(include_str!("store/003_waves.sql")),
 ];
 
 #[derive(Debug, Error)]
@@ -50,6 +53,8 @@ pub enum StoreError {
     },
     #[error("order {0} is not in the database")]
     UnknownOrder(String),
+    #[error("wave {0} does not exist")]
+    UnknownWave(i64),
     #[error("tracking number {0} is not one the station issued")]
     UnknownTracking(String),
     #[error("tracking number {0} is already void")]

@@ -6,3 +6,4 @@
 
 pub mod barcode;
 pub mod fonts;
+pub mod mask;

@@ -107,7 +107,7 @@ fn tracking_row(tx: &Transaction<'_>, number: &str) -> Result<Option<TrackingNum
         .optional()?)
 }
 
-fn allocate_one(
+pub(super) fn allocate_one(
     tx: &Transaction<'_>,
     order_id: &str,
     courier: &Courier,

@@ -1,0 +1,195 @@
+//! Print waves in the store: planning (orders + numbers, committed before any
+//! rendering) and recording finished chunks.
+//!
+//! Architecture invariant: an order is `printed` only after the chunk holding its
+//! label was written to a temporary name, synced and renamed into place; a
+//! crash in between leaves the chunk unrecorded, and resuming the open wave
+//! renders it again with the same tracking numbers.
+
+use super::{Result, Store, StoreError, event, now, tracking};
+use crate::config::Courier;
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WaveOrder {
+    pub seq: u64,
+    pub order_id: String,
+    pub order_version: u64,
+    pub tracking_no: String,
+    pub courier: String,
+    pub chunk: u64,
+    pub waybill_file: Option<String>,
+    pub slip_file: Option<String>,
+    pub waybill_page: Option<u64>,
+    pub slip_page: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Wave {
+    pub id: i64,
+    pub out_dir: String,
+    pub waybill_template: String,
+    pub slip_template: String,
+    pub chunk_size: u64,
+    pub state: String,
+    pub orders: Vec<WaveOrder>,
+}
+
+/// Where one order's label and slip ended up.
+#[derive(Clone, Debug)]
+pub struct ChunkFiles<'a> {
+    pub chunk: u64,
+    pub waybill_file: &'a str,
+    pub slip_file: &'a str,
+    /// Per order of the chunk, in wave order: 1-based first page in each file.
+    pub pages: Vec<(u64, u64)>,
+}
+
+pub struct WavePlan<'a> {
+    pub out_dir: &'a str,
+    pub waybill_template: &'a str,
+    pub slip_template: &'a str,
+    pub chunk_size: u64,
+    /// In wave order, each with the courier it ships with.
+    pub orders: Vec<(&'a str, &'a Courier)>,
+}
+
+impl Store {
+    /// The open wave left by an interrupted `print`, if any.
+    pub fn open_wave(&self) -> Result<Option<Wave>> {
+        let id: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM waves WHERE state = 'open' ORDER BY id LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        id.map(|id| self.wave(id)).transpose()
+    }
+
+    pub fn wave(&self, id: i64) -> Result<Wave> {
+        let (out_dir, waybill_template, slip_template, chunk_size, state) = self
+            .conn
+            .query_row(
+                "SELECT out_dir, waybill_template, slip_template, chunk_size, state FROM waves WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?
+            .ok_or(StoreError::UnknownWave(id))?;
+        let mut stmt = self.conn.prepare(
+            "SELECT w.seq, w.order_id, w.order_version, w.tracking_no, t.courier, w.chunk,
+                    w.waybill_file, w.slip_file, w.waybill_page, w.slip_page
+             FROM wave_orders w JOIN tracking_numbers t ON t.number = w.tracking_no
+             WHERE w.wave_id = ?1 ORDER BY w.seq",
+        )?;
+        let orders = stmt
+            .query_map([id], |r| {
+                Ok(WaveOrder {
+                    seq: r.get(0)?,
+                    order_id: r.get(1)?,
+                    order_version: r.get(2)?,
+                    tracking_no: r.get(3)?,
+                    courier: r.get(4)?,
+                    chunk: r.get(5)?,
+                    waybill_file: r.get(6)?,
+                    slip_file: r.get(7)?,
+                    waybill_page: r.get(8)?,
+                    slip_page: r.get(9)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Wave {
+            id,
+            out_dir,
+            waybill_template,
+            slip_template,
+            chunk_size,
+            state,
+            orders,
+        })
+    }
+
+    /// Plan a wave: record it, allocate every order's tracking number, commit.
+    pub fn plan_wave(&mut self, plan: &WavePlan<'_>, operator: &str) -> Result<Wave> {
+        let tx = self.write_tx()?;
+        tx.execute(
+            "INSERT INTO waves (created_at, operator, out_dir, waybill_template, slip_template, chunk_size, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
+            params![now(), operator, plan.out_dir, plan.waybill_template, plan.slip_template, plan.chunk_size],
+        )?;
+        let id = tx.last_insert_rowid();
+        for (seq, (order_id, courier)) in plan.orders.iter().enumerate() {
+            let a = tracking::allocate_one(&tx, order_id, courier, operator)?;
+            let version: u64 = tx.query_row(
+                "SELECT version FROM orders WHERE id = ?1",
+                [order_id],
+                |r| r.get(0),
+            )?;
+            tx.prepare_cached(
+                "INSERT INTO wave_orders (wave_id, seq, order_id, order_version, tracking_no, chunk)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![id, seq as u64, order_id, version, a.number, seq as u64 / plan.chunk_size])?;
+        }
+        event(
+            &tx,
+            operator,
+            None,
+            "wave.planned",
+            &format!("wave {id}: {} orders", plan.orders.len()),
+        )?;
+        tx.commit()?;
+        self.wave(id)
+    }
+
+    /// Record a chunk whose files are complete on disk, and mark its orders printed.
+    pub fn finish_chunk(
+        &mut self,
+        wave: &Wave,
+        files: &ChunkFiles<'_>,
+        operator: &str,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        let at = now();
+        let members = wave.orders.iter().filter(|o| o.chunk == files.chunk);
+        for (o, (wp, sp)) in members.zip(&files.pages) {
+            tx.prepare_cached(
+                "UPDATE wave_orders SET waybill_file = ?3, slip_file = ?4, waybill_page = ?5, slip_page = ?6, printed_at = ?7
+                 WHERE wave_id = ?1 AND seq = ?2",
+            )?
+            .execute(params![wave.id, o.seq, files.waybill_file, files.slip_file, wp, sp, at])?;
+            tx.prepare_cached(
+                "UPDATE orders SET state = 'printed', reason = NULL, printed_payload = payload,
+                        printed_version = version, updated = ?2
+                 WHERE id = ?1 AND state IN ('queued', 'changed_after_print')",
+            )?
+            .execute(params![o.order_id, at])?;
+            event(
+                &tx,
+                operator,
+                Some(&o.order_id),
+                "print.printed",
+                &format!(
+                    "wave {} {} {}: {} p{wp}, {} p{sp}",
+                    wave.id, o.courier, o.tracking_no, files.waybill_file, files.slip_file
+                ),
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn close_wave(&mut self, wave_id: i64, operator: &str) -> Result<()> {
+        let tx = self.write_tx()?;
+        tx.execute(
+            "UPDATE waves SET state = 'done', finished_at = ?2 WHERE id = ?1",
+            params![wave_id, now()],
+        )?;
+        event(&tx, operator, None, "wave.done", &format!("wave {wave_id}"))?;
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -157,7 +157,7 @@ fn print_pull(json: bool, report: &PullReport) -> Result<()> {
 }
 
 fn cmd_status(ctx: &Ctx, db: &Path) -> Result<()> {
-    let store = Store::open(db)?;
+    let store = Store::open_existing(db)?;
     let status = store.status()?;
     let mut out = std::io::stdout().lock();
     if ctx.json {
@@ -197,7 +197,10 @@ pub fn write_status(out: &mut dyn Write, s: &StatusReport) -> Result<()> {
 
 async fn cmd_shop_sim(args: ShopSimArgs) -> Result<()> {
     let orders = match (&args.orders, args.generate) {
-        (Some(path), _) => sim::load_orders(path)?,
+        (Some(path), _) => sim::load_orders(path).map_err(|e| PullError::Input {
+            path: path.display().to_string(),
+            message: format!("{e:#}"),
+        })?,
         (None, Some(n)) => generate::generate_json(&GenerateOptions {
             count: n,
             seed: args.seed,

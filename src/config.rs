@@ -48,7 +48,40 @@ pub struct Config {
     /// IANA time zone the warehouse works in (dates on labels, day cut-off).
     pub time_zone: String,
     pub sender: Sender,
+    pub print: PrintConfig,
     pub couriers: Vec<Courier>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrintConfig {
+    /// Printed on packing slips.
+    pub shop_name: String,
+    /// Courier for orders without a preference (or preferring one not configured).
+    pub default_courier: String,
+    /// Label printer resolution: barcodes snap to whole dots (203 or 300).
+    pub dpi: u32,
+    /// Template names (`templates/NAME.toml`, else built in) or file paths.
+    pub waybill_template: String,
+    pub slip_template: String,
+    /// Waves are written under this directory, one `wave-NNNN/` each.
+    pub out_dir: String,
+    /// Orders per PDF file (one waybill file and one slip file per chunk).
+    pub chunk_size: usize,
+}
+
+impl Default for PrintConfig {
+    fn default() -> PrintConfig {
+        PrintConfig {
+            shop_name: "我的小店".into(),
+            default_courier: "ZTO".into(),
+            dpi: 203,
+            waybill_template: "waybill-100x150".into(),
+            slip_template: "slip-a6".into(),
+            out_dir: "labels".into(),
+            chunk_size: 100,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -115,6 +148,7 @@ impl Default for Config {
             flags: FlagConfig::default(),
             time_zone: "Asia/Shanghai".into(),
             sender: Sender::default(),
+            print: PrintConfig::default(),
             couriers: [
                 ("ZTO", "中通"),
                 ("YTO", "圆通"),
@@ -306,6 +340,27 @@ impl Config {
             return Err(invalid(format!(
                 "shop.url must start with http:// or https://, got {:?}",
                 self.shop.url
+            )));
+        }
+        if self.print.dpi < 100 || self.print.dpi > 1200 {
+            return Err(invalid(format!(
+                "print.dpi must be a printer resolution like 203 or 300, got {}",
+                self.print.dpi
+            )));
+        }
+        if self.print.chunk_size == 0 {
+            return Err(invalid("print.chunk_size must be at least 1".into()));
+        }
+        if self.courier(&self.print.default_courier).is_none() {
+            return Err(invalid(format!(
+                "print.default_courier {:?} is not one of the configured [[couriers]]",
+                self.print.default_courier
+            )));
+        }
+        if self.flags.pull == self.flags.done {
+            return Err(invalid(format!(
+                "flags.pull and flags.done are both {}: handed-over orders would be pulled again",
+                self.flags.pull
             )));
         }
         if self.shop.request_timeout_secs == 0 || self.shop.total_timeout_secs == 0 {

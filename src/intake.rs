@@ -79,7 +79,14 @@ pub struct Stored {
     pub state: State,
     /// The order as it was when its label was printed (only when printed).
     pub printed: Option<Order>,
+    /// Why the order is in its state, when it is not plain.
+    pub reason: Option<String>,
 }
+
+/// The reason given to an order the shop answered 404 for. Such an order may
+/// come back at the same version (a glitch, a wrong shop for one pull), so
+/// an equal version is not stale for it.
+pub const GONE_REASON: &str = "the shop no longer has this order (404)";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -118,7 +125,8 @@ pub fn decide(stored: Option<&Stored>, incoming: &Order, pull_flag: Flag) -> Ver
             Some(reason) => Verdict::NotEligible { reason },
         };
     };
-    if incoming.version <= stored.version {
+    let gone = stored.reason.as_deref() == Some(GONE_REASON);
+    if incoming.version < stored.version || (incoming.version == stored.version && !gone) {
         return Verdict::Stale;
     }
     match (&stored.printed, stored.state.is_printed()) {
@@ -220,6 +228,7 @@ mod tests {
             version: 1,
             state,
             printed: state.is_printed().then(|| order(1)),
+            reason: None,
         };
         decide(Some(&stored), o, Flag::Yellow)
     }
@@ -252,12 +261,30 @@ mod tests {
     }
 
     #[test]
+    fn an_order_the_shop_lost_comes_back_at_the_same_version() {
+        let gone = Stored {
+            version: 1,
+            state: State::LeftQueue,
+            printed: None,
+            reason: Some(GONE_REASON.into()),
+        };
+        assert_eq!(
+            decide(Some(&gone), &order(1), Flag::Yellow),
+            Verdict::Store {
+                state: State::Queued,
+                reason: None
+            }
+        );
+    }
+
+    #[test]
     fn stale_versions_never_overwrite() {
         assert_eq!(store(State::Queued, &order(1)), Verdict::Stale);
         let stored = Stored {
             version: 5,
             state: State::Queued,
             printed: None,
+            reason: None,
         };
         assert_eq!(
             decide(Some(&stored), &order(3), Flag::Yellow),

@@ -10,7 +10,17 @@ fn main() {
     let code = match station::app::run(cli) {
         Ok(()) => exit::OK,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Error types often name their cause already; print each link of
+            // the chain only when it adds something.
+            let mut msg = err.to_string();
+            for cause in err.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
+            eprintln!("error: {msg}");
             station::app::exit_code(&err)
         }
     };

@@ -139,7 +139,7 @@ pub async fn pull(
     };
     let mut pager = client.pages(filter, deadline);
     let mut dedup = Dedup::default();
-    store.clear_positional_rejections(actor.source)?;
+    let pull_started = crate::store::now();
     loop {
         let page = match pager.next().await {
             Ok(Some(page)) => page,
@@ -179,6 +179,8 @@ pub async fn pull(
             Ok(Some(raw)) => to_incoming(&raw, Origin::Direct),
             Ok(None) => Incoming::Gone { id },
             Err(source) => {
+                let detail = format!("pull stopped while reading order {id} directly: {source}");
+                store.record(operator, None, "pull.failed", &detail)?;
                 return Err(PullError::Shop {
                     source,
                     pages_stored: report.pages,
@@ -187,6 +189,15 @@ pub async fn pull(
         };
         take(store, &[incoming], &actor, cfg, &mut report)?;
     }
+    // Rejected orders the list no longer carries were closed, shipped or
+    // deleted on the shop: their rejection is moot. Positions from earlier
+    // pulls mean nothing now.
+    for key in store.rejection_keys(actor.source)? {
+        if !dedup.newest.contains_key(&key) {
+            store.clear_rejection(&key, operator, "no longer among the shop's paid orders")?;
+        }
+    }
+    store.clear_positional_rejections(actor.source, &pull_started)?;
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     store.record(operator, None, "pull.finished", &summary(&report))?;
     Ok(report)
@@ -222,25 +233,35 @@ pub fn import(
     };
     let mut dedup = Dedup::default();
 
-    let records: Vec<(usize, Result<Value, String>)> = if text.trim_start().starts_with('[') {
-        let values: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
-            input_err(format!(
-                "not a valid JSON array ({e}); fix the file or give one order per line (JSON Lines)"
-            ))
-        })?;
-        values
+    // Files saved by Windows tools start with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let records: Vec<(usize, Result<Value, String>)> = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(values)) => values
             .into_iter()
             .enumerate()
             .map(|(i, v)| (i + 1, Ok(v)))
-            .collect()
-    } else {
-        text.lines()
+            .collect(),
+        // One (possibly pretty-printed) order.
+        Ok(one) => vec![(1, Ok(one))],
+        Err(e) if text.trim_start().starts_with('[') => {
+            return Err(input_err(format!(
+                "not a valid JSON array ({e}); fix the file or give one order per line (JSON Lines)"
+            )));
+        }
+        Err(_) => text
+            .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| (i + 1, serde_json::from_str(l).map_err(|e| e.to_string())))
-            .collect()
+            .collect(),
     };
-    store.clear_positional_rejections(actor.source)?;
+    if !records.is_empty() && records.iter().all(|(_, r)| r.is_err()) {
+        return Err(input_err(
+            "no line is JSON: give a JSON array of orders or one order per line (JSON Lines)"
+                .into(),
+        ));
+    }
+    store.clear_positional_rejections(actor.source, &crate::store::now())?;
     let mut batch = Vec::new();
     for (n, record) in records {
         report.received += 1;

@@ -53,6 +53,10 @@ pub enum StoreError {
     },
     #[error("order {0} is not in the database")]
     UnknownOrder(String),
+    #[error(
+        "no database at {0}: run `station pull` (or `station import`) first, or point --db at the right file"
+    )]
+    Missing(String),
     #[error("wave {0} does not exist")]
     UnknownWave(i64),
     #[error("tracking number {0} is not one the station issued")]
@@ -152,11 +156,20 @@ pub struct StoredOrder {
     pub reason: Option<String>,
 }
 
-fn now() -> String {
+pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 impl Store {
+    /// Open a database that must already exist (for commands that only read:
+    /// a mistyped `--db` must not silently show an empty station).
+    pub fn open_existing(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
+        Store::open(path)
+    }
+
     pub fn open(path: &Path) -> Result<Store> {
         let shown = path.display().to_string();
         let open_err = |source| StoreError::Open {
@@ -215,14 +228,35 @@ impl Store {
 
     /// Forget rejections that had no usable id (keyed by page and position)
     /// from an earlier run of the same source: positions mean nothing across pulls.
-    pub fn clear_positional_rejections(&mut self, source: &str) -> Result<u64> {
+    pub fn clear_positional_rejections(&mut self, source: &str, seen_before: &str) -> Result<u64> {
         let tx = self.write_tx()?;
         let n = tx.execute(
-            "DELETE FROM rejections WHERE positional = 1 AND source = ?1",
-            [source],
+            "DELETE FROM rejections WHERE positional = 1 AND source = ?1 AND last_seen < ?2",
+            params![source, seen_before],
         )?;
         tx.commit()?;
         Ok(n as u64)
+    }
+
+    /// Ids of the orders rejected from `source` (not positions).
+    pub fn rejection_keys(&self, source: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key FROM rejections WHERE positional = 0 AND source = ?1")?;
+        let keys = stmt
+            .query_map([source], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(keys)
+    }
+
+    /// Drop a rejection that no longer matters, recording why.
+    pub fn clear_rejection(&mut self, key: &str, operator: &str, why: &str) -> Result<()> {
+        let tx = self.write_tx()?;
+        if tx.execute("DELETE FROM rejections WHERE key = ?1", [key])? > 0 {
+            event(&tx, operator, Some(key), "intake.rejection_cleared", why)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Orders the station is still working on (queued or printed and not yet
@@ -386,16 +420,17 @@ fn event(
 
 fn load_stored(tx: &Connection, id: &str) -> Result<Option<Stored>> {
     let row = tx
-        .prepare_cached("SELECT version, state, printed_payload FROM orders WHERE id = ?1")?
+        .prepare_cached("SELECT version, state, printed_payload, reason FROM orders WHERE id = ?1")?
         .query_row([id], |r| {
             Ok((
                 r.get::<_, u64>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
             ))
         })
         .optional()?;
-    let Some((version, state, printed)) = row else {
+    let Some((version, state, printed, reason)) = row else {
         return Ok(None);
     };
     let printed = match printed {
@@ -411,6 +446,7 @@ fn load_stored(tx: &Connection, id: &str) -> Result<Option<Stored>> {
         version,
         state: State::parse(&state).unwrap_or(State::LeftQueue),
         printed,
+        reason,
     }))
 }
 
@@ -528,6 +564,21 @@ fn ingest_invalid(
         report.unchanged += 1;
         return Ok(());
     }
+    // The same rejected version seen again (every pull re-reads it): nothing new
+    // to record, and the order's state already reflects it.
+    let known: Option<(Option<u64>, String)> = tx
+        .prepare_cached("SELECT version, reason FROM rejections WHERE key = ?1")?
+        .query_row([&rejection.key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if known
+        .as_ref()
+        .is_some_and(|(v, reason)| *v == rejection.version && *reason == rejection.reason)
+    {
+        tx.prepare_cached("UPDATE rejections SET last_seen = ?2 WHERE key = ?1")?
+            .execute(params![rejection.key, at])?;
+        report.rejected += 1;
+        return Ok(());
+    }
     report.rejected += 1;
     tx.prepare_cached(
         "INSERT INTO rejections (key, version, reason, raw, source, positional, first_seen, last_seen)
@@ -551,14 +602,26 @@ fn ingest_invalid(
         let version = rejection
             .version
             .map_or("a newer version".to_string(), |v| format!("v{v}"));
-        let (state, action) = if s.state.is_printed() {
-            report.marked += 1;
-            (State::ChangedAfterPrint, "intake.marked")
-        } else {
-            report.left_queue += 1;
-            (State::LeftQueue, "intake.left_queue")
+        let (state, action) = match s.state {
+            // "Do not ship" must never be downgraded by a payload we cannot read.
+            State::Intercept => (State::Intercept, "intake.updated"),
+            st if st.is_printed() => {
+                report.marked += 1;
+                (State::ChangedAfterPrint, "intake.marked")
+            }
+            _ => {
+                report.left_queue += 1;
+                (State::LeftQueue, "intake.left_queue")
+            }
         };
-        let reason = format!("{version} was rejected; see `station status`");
+        let reason = if s.state == State::Intercept {
+            format!(
+                "{}; then {version} was rejected",
+                s.reason.as_deref().unwrap_or("intercepted")
+            )
+        } else {
+            format!("{version} was rejected; see `station status`")
+        };
         tx.prepare_cached("UPDATE orders SET state = ?2, reason = ?3, updated = ?4 WHERE id = ?1")?
             .execute(params![rejection.key, state.as_str(), reason, at])?;
         event(tx, actor.operator, Some(&rejection.key), action, &reason)?;
@@ -583,7 +646,7 @@ fn ingest_gone(
         report.left_queue += 1;
         (State::LeftQueue, "intake.left_queue")
     };
-    let reason = "the shop no longer has this order (404)";
+    let reason = intake::GONE_REASON;
     tx.prepare_cached("UPDATE orders SET state = ?2, reason = ?3, updated = ?4 WHERE id = ?1")?
         .execute(params![id, state.as_str(), reason, at])?;
     event(tx, actor.operator, Some(id), action, reason)?;

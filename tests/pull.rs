@@ -356,10 +356,14 @@ fn usage_and_config_errors_exit_2_and_say_what_to_fix() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("orange"));
 
+    // A typo in the config is a warning; a mistyped --db is not an empty station.
     st.write("station.toml", "[shop]\nurll = \"typo\"\n");
     let out = st.cmd().args(["status"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key `shop.urll`"));
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown key `shop.urll`"), "{err}");
+    assert!(err.contains("no database at"), "{err}");
+    assert!(!st.db().exists());
 }
 
 #[test]
@@ -387,4 +391,98 @@ fn demo_runs_with_nothing_set_up() {
         "{v}"
     );
     assert_eq!(v["status"]["counts"]["intercept"], 0);
+}
+
+#[test]
+fn an_intercept_survives_a_newer_invalid_version_and_rejections_do_not_repeat() {
+    let st = Station::new();
+    let orders = st.write("orders.jsonl", &fixture_lines(&[]));
+    let sim = Sim::start(&orders, "t0ken-intercept", &[]);
+    ok(&st.pull(&sim, &[]));
+    let id = {
+        let mut store = station::store::Store::open(&st.db()).unwrap();
+        let id = store.queue().unwrap()[0].clone();
+        store.mark_printed(&id, "打单员").unwrap();
+        id
+    };
+    sim.mutate(&id, json!({"refund": "requested"}));
+    ok(&st.pull(&sim, &[]));
+    sim.mutate(&id, json!({"phone": 13800000000u64}));
+    ok(&st.pull(&sim, &[]));
+    let store = station::store::Store::open(&st.db()).unwrap();
+    let o = store.order(&id).unwrap().unwrap();
+    assert_eq!(o.state.as_str(), "intercept", "{:?}", o.reason);
+    assert!(o.reason.unwrap().starts_with("refund requested"));
+    // Pulling again re-reads the same 21 rejected payloads without new events.
+    let before = store
+        .events(None)
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "intake.rejected")
+        .count();
+    ok(&st.pull(&sim, &[]));
+    let after = store
+        .events(None)
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "intake.rejected")
+        .count();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn orders_a_shop_lost_for_one_pull_come_back() {
+    let st = Station::new();
+    let all = st.write("all.jsonl", &fixture_lines(&[]));
+    let lines: Vec<&str> = std::fs::read_to_string(&all)
+        .unwrap()
+        .leak()
+        .lines()
+        .collect();
+    let fewer = st.write("fewer.jsonl", &(lines[50..].join("\n") + "\n"));
+    let full = Sim::start(&all, "t0ken-lost", &[]);
+    ok(&st.pull(&full, &[]));
+    let partial = Sim::start(&fewer, "t0ken-lost", &[]);
+    ok(&st.pull(&partial, &[]));
+    assert_eq!(st.status()["counts"]["queued"], 150);
+    assert_eq!(st.status()["counts"]["left_queue"], 50);
+    ok(&st.pull(&full, &[]));
+    let status = st.status();
+    assert_eq!(status["counts"]["queued"], 200, "{status}");
+    assert_eq!(status["counts"]["left_queue"], 0, "{status}");
+}
+
+#[test]
+fn import_reads_bom_arrays_and_single_pretty_orders_and_refuses_non_json() {
+    let st = Station::new();
+    let fixtures = read_json(&data("orders-200.json"));
+    let two = json!([fixtures[0], fixtures[1]]);
+    let file = st.write(
+        "bom.json",
+        &format!("\u{feff}{}", serde_json::to_string_pretty(&two).unwrap()),
+    );
+    let out: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "import"])
+        .arg(&file)
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(out["new"], 2, "{out}");
+    let file = st.write(
+        "one.json",
+        &serde_json::to_string_pretty(&fixtures[2]).unwrap(),
+    );
+    let out: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "import"])
+        .arg(&file)
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(out["new"], 1, "{out}");
+    let file = st.write("page.html", "<html>\n<body>login</body>\n</html>\n");
+    let out = st.cmd().args(["import"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no line is JSON"));
 }

@@ -31,7 +31,7 @@ pub enum ShopError {
         message: String,
     },
     #[error(
-        "gave up on {what} after {elapsed_secs} s (last problem: {last}). Check that the shop at {url} is up and reachable and that STATION_SHOP_URL / shop.url is right; for a slow shop raise shop.total_timeout_secs"
+        "gave up on {what} after {elapsed_secs} s of trying (last problem: {last}). Check that the shop at {url} is up and reachable and that STATION_SHOP_URL / shop.url is right; for a slow shop raise shop.total_timeout_secs"
     )]
     GaveUp {
         what: String,
@@ -47,6 +47,14 @@ pub enum ShopError {
         "the shop's paging is broken: page {page} returned cursor {cursor:?}, which an earlier page already returned, so the pull would never end. Pages read so far were stored; report it to the platform"
     )]
     RepeatedCursor { page: u32, cursor: String },
+    #[error(
+        "the answer to {what} is not JSON ({message}): is {url} really the Shop API? Check STATION_SHOP_URL / shop.url"
+    )]
+    NotJson {
+        what: String,
+        url: String,
+        message: String,
+    },
     #[error("invalid shop URL {url:?}: {message}")]
     BadUrl { url: String, message: String },
 }
@@ -159,7 +167,6 @@ impl ShopClient {
         deadline: Instant,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Value, ShopError> {
-        let started = Instant::now();
         let mut attempt: u32 = 0;
         loop {
             // A request never outlives the operation's deadline.
@@ -175,13 +182,18 @@ impl ShopClient {
                 .send()
                 .await;
             let (problem, wait) = match outcome {
-                Ok(resp) if resp.status().is_success() => match resp.json::<Value>().await {
-                    Ok(v) => return Ok(v),
+                Ok(resp) if resp.status().is_success() => match resp.bytes().await {
+                    Ok(body) => {
+                        // A complete body that is not JSON (a login page, a proxy's
+                        // banner) is the wrong server, not a passing fault.
+                        return serde_json::from_slice(&body).map_err(|e| ShopError::NotJson {
+                            what: what.into(),
+                            url: self.base.clone(),
+                            message: e.to_string(),
+                        });
+                    }
                     // A body cut off mid-way is a transport problem: try again.
-                    Err(e) => (
-                        format!("unreadable response body: {}", without_url(&e)),
-                        None,
-                    ),
+                    Err(e) => (format!("response body cut off: {}", without_url(&e)), None),
                 },
                 Ok(resp) => {
                     let status = resp.status();
@@ -205,16 +217,29 @@ impl ShopClient {
                         }
                     }
                 }
+                Err(e) if e.is_builder() => {
+                    return Err(ShopError::BadUrl {
+                        url: self.base.clone(),
+                        message: without_url(&e),
+                    });
+                }
                 Err(e) if e.is_timeout() => ("timed out".to_string(), None),
                 Err(e) => (format!("cannot connect: {}", without_url(&e)), None),
             };
-            let wait = wait.unwrap_or_else(|| self.backoff(attempt));
+            // Retry-After is a floor, never a reason to hammer: `Retry-After: 0`
+            // still backs off.
+            let backoff = self.backoff(attempt);
+            let wait = wait.map_or(backoff, |w| w.max(backoff));
             attempt += 1;
             if Instant::now() + wait >= deadline {
                 return Err(ShopError::GaveUp {
                     what: what.into(),
                     url: self.base.clone(),
-                    elapsed_secs: started.elapsed().as_secs(),
+                    elapsed_secs: self
+                        .policy
+                        .total
+                        .saturating_sub(deadline.saturating_duration_since(Instant::now()))
+                        .as_secs(),
                     last: problem,
                 });
             }

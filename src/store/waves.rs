@@ -146,16 +146,17 @@ impl Store {
     }
 
     /// Record a chunk whose files are complete on disk, and mark its orders printed.
+    /// `members` are the chunk's orders that rendered, in file order.
     pub fn finish_chunk(
         &mut self,
         wave: &Wave,
+        members: &[&WaveOrder],
         files: &ChunkFiles<'_>,
         operator: &str,
     ) -> Result<()> {
         let tx = self.write_tx()?;
         let at = now();
-        let members = wave.orders.iter().filter(|o| o.chunk == files.chunk);
-        for (o, (wp, sp)) in members.zip(&files.pages) {
+        for (o, (wp, sp)) in members.iter().zip(&files.pages) {
             tx.prepare_cached(
                 "UPDATE wave_orders SET waybill_file = ?3, slip_file = ?4, waybill_page = ?5, slip_page = ?6, printed_at = ?7
                  WHERE wave_id = ?1 AND seq = ?2",

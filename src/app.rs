@@ -9,6 +9,7 @@ use crate::shop::client::{RetryPolicy, ShopClient, ShopError};
 use crate::shop::generate::{self, GenerateOptions};
 use crate::shop::sim::{self, Faults, SimConfig, Simulator};
 use crate::store::{StatusReport, Store, StoreError};
+use crate::wave::{self, PrintOptions};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::Path;
@@ -17,7 +18,18 @@ use std::time::Duration;
 /// The exit code for an error, by what went wrong (see `cli::exit`).
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
-        if cause.is::<ConfigError>() || cause.is::<UsageError>() {
+        if cause.is::<ConfigError>()
+            || cause.is::<UsageError>()
+            || cause.is::<crate::render::layout::TemplateError>()
+            || matches!(
+                cause.downcast_ref::<StoreError>(),
+                Some(
+                    StoreError::PoolExhausted { .. }
+                        | StoreError::AlreadyVoided(_)
+                        | StoreError::UnknownTracking(_)
+                )
+            )
+        {
             return exit::USAGE;
         }
         if let Some(e) = cause.downcast_ref::<PullError>() {
@@ -84,6 +96,49 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pull { .. } => runtime()?.block_on(cmd_pull(&ctx, &cli.db)),
         Command::Import { file } => cmd_import(&ctx, &cli.db, &file),
         Command::Status => cmd_status(&ctx, &cli.db),
+        Command::Print {
+            limit,
+            courier,
+            template,
+            slip_template,
+            out,
+        } => {
+            let p = &ctx.config.print;
+            let opts = PrintOptions {
+                limit,
+                courier,
+                waybill_template: template.unwrap_or_else(|| p.waybill_template.clone()),
+                slip_template: slip_template.unwrap_or_else(|| p.slip_template.clone()),
+                out_dir: out.unwrap_or_else(|| p.out_dir.clone().into()),
+                chunk_size: p.chunk_size,
+            };
+            cmd_print(&ctx, &cli.db, &opts)
+        }
+        Command::Void { tracking, reason } => {
+            let mut store = Store::open_existing(&cli.db)?;
+            let t = store.void(&tracking, &reason, &ctx.operator)?;
+            if ctx.json {
+                println!("{}", serde_json::to_string(&t)?);
+            } else {
+                println!("voided {} ({} order {})", t.number, t.courier, t.order_id);
+            }
+            Ok(())
+        }
+        Command::Export { .. } => {
+            let store = Store::open_existing(&cli.db)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "order_id,courier,tracking_no")?;
+            for (id, courier, number) in store.live_tracking()? {
+                writeln!(
+                    out,
+                    "{},{},{}",
+                    csv_field(&id),
+                    csv_field(&courier),
+                    csv_field(&number)
+                )?;
+            }
+            Ok(())
+        }
         Command::ShopSim(args) => runtime()?.block_on(cmd_shop_sim(args)),
         Command::Generate(args) => cmd_generate(args),
         Command::Demo { orders, seed, dir } => runtime()?.block_on(crate::demo::run(
@@ -264,4 +319,71 @@ fn cmd_generate(args: GenerateArgs) -> Result<()> {
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
     Ok(())
+}
+
+fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
+    use std::io::IsTerminal;
+    let mut store = Store::open_existing(db)?;
+    let show = !ctx.json && std::io::stderr().is_terminal();
+    let progress = |done: usize, total: usize| {
+        if show {
+            eprint!("\rprinting {done}/{total}");
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let report = wave::print(&mut store, &ctx.config, opts, &ctx.operator, &progress)?;
+    let mut out = std::io::stdout().lock();
+    if ctx.json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let Some(id) = report.wave else {
+        writeln!(
+            out,
+            "nothing to print: the queue is empty (run `station pull` first)"
+        )?;
+        return Ok(());
+    };
+    let resumed = if report.resumed {
+        " (finished an interrupted wave)"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "wave {id}{resumed}: {} orders, {} pages, {} files, {:.1} KB per page, {} ms",
+        report.orders.len(),
+        report.pages,
+        report.files.len(),
+        report.bytes as f64 / 1024.0 / report.pages.max(1) as f64,
+        report.elapsed_ms
+    )?;
+    for f in &report.files {
+        writeln!(out, "  {f}")?;
+    }
+    if !report.failed.is_empty() {
+        writeln!(out, "not printed (they stay queued):")?;
+        for (id, why) in &report.failed {
+            writeln!(out, "  {id}  {why}")?;
+        }
+    }
+    if !report.warnings.is_empty() {
+        writeln!(out, "printed, but look at these labels:")?;
+        for (_, w) in &report.warnings {
+            writeln!(out, "  {w}")?;
+        }
+    }
+    Ok(())
+}
+
+/// A CSV field, quoted when it needs to be.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }

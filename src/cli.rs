@@ -26,7 +26,7 @@ pub mod exit {
 #[command(
     name = "station",
     version,
-    about = "Warehouse print-and-dispatch station: pulls paid, yellow-flagged orders from the shop into SQLite",
+    about = "Warehouse print-and-dispatch station: pulls paid, yellow-flagged orders from the shop into SQLite and prints waybills and packing slips",
     after_help = "Start with `station demo`. The shop token is read from STATION_SHOP_TOKEN only.\nExit codes: 0 ok, 1 failure, 2 usage/config, 3 shop unreachable, 4 shop refused, 5 database, 6 input file."
 )]
 pub struct Cli {
@@ -61,6 +61,38 @@ pub enum Command {
     Import {
         /// The file to read.
         file: PathBuf,
+    },
+    /// Print a wave: the queued orders (urgent first, then by payment time) become waybill and packing-slip PDFs.
+    Print {
+        /// At most this many orders.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Only orders shipping with this courier (ZTO, SF, ...).
+        #[arg(long)]
+        courier: Option<String>,
+        /// Waybill template: a name from templates/ or a file (default: print.waybill_template).
+        #[arg(long)]
+        template: Option<String>,
+        /// Packing-slip template (default: print.slip_template).
+        #[arg(long)]
+        slip_template: Option<String>,
+        /// Directory for the waves' files (default: print.out_dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Void a tracking number so it is never used again (作废).
+    Void {
+        /// The tracking number.
+        tracking: String,
+        /// Why, for the audit trail.
+        #[arg(long, default_value = "voided by operator")]
+        reason: String,
+    },
+    /// Export order id, courier and tracking number of printed orders (批量发货 upload).
+    Export {
+        /// Output format.
+        #[arg(long, default_value = "csv", value_parser = ["csv"])]
+        format: String,
     },
     /// Counts by state, and the rejected, changed-after-print, intercepted and left-queue orders with reasons.
     Status,

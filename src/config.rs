@@ -68,6 +68,8 @@ pub struct PrintConfig {
     pub out_dir: String,
     /// Orders per PDF file (one waybill file and one slip file per chunk).
     pub chunk_size: usize,
+    /// Privacy waybill masking: `standard` (GB/T 41833-2022) or `strict`.
+    pub mask: crate::render::mask::MaskLevel,
 }
 
 impl Default for PrintConfig {
@@ -80,6 +82,7 @@ impl Default for PrintConfig {
             slip_template: "slip-a6".into(),
             out_dir: "labels".into(),
             chunk_size: 100,
+            mask: crate::render::mask::MaskLevel::Standard,
         }
     }
 }

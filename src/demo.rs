@@ -12,6 +12,7 @@ use crate::shop::client::{RetryPolicy, ShopClient};
 use crate::shop::generate::{self, GenerateOptions};
 use crate::shop::sim::{self, Faults, SimConfig, Simulator};
 use crate::store::Store;
+use crate::wave::{self, PrintOptions};
 use anyhow::{Context, Result};
 use rand::RngExt as _;
 use serde_json::json;
@@ -29,6 +30,11 @@ pub async fn run(
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the demo directory {}", dir.display()))?;
     let db = dir.join("station.db");
+    let labels = dir.join("labels");
+    if labels.exists() {
+        std::fs::remove_dir_all(&labels)
+            .with_context(|| format!("cannot remove the old demo labels {}", labels.display()))?;
+    }
     for suffix in ["", "-wal", "-shm"] {
         let f = dir.join(format!("station.db{suffix}"));
         if f.exists() {
@@ -97,11 +103,22 @@ pub async fn run(
         cs_actions.push(format!("order {} asked for a refund", queue[1]));
     }
     let second = pull::pull(&client, &mut store, &config, operator).await?;
+
+    // Print the wave: numbers committed first, then waybills and slips as PDFs.
+    let opts = PrintOptions {
+        limit: None,
+        courier: None,
+        waybill_template: config.print.waybill_template.clone(),
+        slip_template: config.print.slip_template.clone(),
+        out_dir: dir.join("labels"),
+        chunk_size: config.print.chunk_size,
+    };
+    let printed = wave::print(&mut store, &config, &opts, operator, &|_, _| {})?;
     let status = store.status()?;
 
     let mut out = std::io::stdout().lock();
     if json {
-        let v = json!({"shop": url, "orders": orders, "pulls": [first, second], "customer_service": cs_actions, "status": status, "database": db});
+        let v = json!({"shop": url, "orders": orders, "pulls": [first, second], "customer_service": cs_actions, "print": printed, "status": status, "database": db});
         serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
         return Ok(());
@@ -115,14 +132,33 @@ pub async fn run(
         writeln!(out, "customer service: {a}")?;
     }
     print_pull(&mut out, "pull 2", &second)?;
+    writeln!(
+        out,
+        "print: wave {} with {} orders, {} pages in {} ms ({:.1} KB per page)",
+        printed.wave.unwrap_or_default(),
+        printed.orders.len(),
+        printed.pages,
+        printed.elapsed_ms,
+        printed.bytes as f64 / 1024.0 / printed.pages.max(1) as f64
+    )?;
+    for f in printed.files.iter().take(4) {
+        writeln!(out, "  {f}")?;
+    }
+    if printed.files.len() > 4 {
+        writeln!(out, "  … and {} more files", printed.files.len() - 4)?;
+    }
+    if !printed.warnings.is_empty() {
+        writeln!(
+            out,
+            "  {} label(s) to look at, e.g. {}",
+            printed.warnings.len(),
+            printed.warnings[0].1
+        )?;
+    }
     writeln!(out)?;
     write_status(&mut out, &status)?;
     writeln!(out, "\nFiles: database {}", db.display())?;
     writeln!(out, "Look around: station --db {} status", db.display())?;
-    writeln!(
-        out,
-        "Next: printing waybills and slips arrives with the documents work (not built yet)."
-    )?;
     Ok(())
 }
 

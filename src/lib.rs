@@ -10,3 +10,4 @@ pub mod pull;
 pub mod render;
 pub mod shop;
 pub mod store;
+pub mod wave;

@@ -386,10 +386,17 @@ fn demo_runs_with_nothing_set_up() {
         .output()
         .unwrap());
     let v: Value = serde_json::from_str(&json).unwrap();
-    assert!(
-        v["status"]["counts"]["queued"].as_u64().unwrap() > 90,
-        "{v}"
+    // Everything valid and still for the warehouse was printed, into files that exist.
+    let printed = v["status"]["counts"]["printed"].as_u64().unwrap();
+    assert!(printed > 90, "{v}");
+    assert_eq!(v["status"]["counts"]["queued"], 0, "{v}");
+    assert_eq!(
+        v["print"]["orders"].as_array().unwrap().len() as u64,
+        printed
     );
+    for f in v["print"]["files"].as_array().unwrap() {
+        assert!(st.dir.path().join(f.as_str().unwrap()).exists(), "{f}");
+    }
     assert_eq!(v["status"]["counts"]["intercept"], 0);
 }
 

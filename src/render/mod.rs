@@ -6,4 +6,5 @@
 
 pub mod barcode;
 pub mod fonts;
+pub mod layout;
 pub mod mask;

@@ -75,6 +75,17 @@ impl Store {
         Ok(row)
     }
 
+    /// (order id, courier, number) of every live number on a printed order,
+    /// for the shop's bulk-shipping upload.
+    pub fn live_tracking(&self) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.order_id, t.courier, t.number FROM tracking_numbers t JOIN orders o ON o.id = t.order_id
+             WHERE t.state = 'allocated' AND o.state = 'printed' ORDER BY t.allocated_at, t.rowid",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Every number an order has had, oldest first.
     pub fn tracking_numbers(&self, order_id: &str) -> Result<Vec<TrackingNumber>> {
         let mut stmt = self.conn.prepare(

@@ -1,0 +1,500 @@
+//! The values a template can print: one `DocContext` per document, built from an order.
+//!
+//! This module owns what the templates see. Everything is pre-formatted as strings here
+//! (money, dates, masked names), so templates only place text and never compute; and a
+//! value that must not be printed is left out of the context entirely rather than
+//! blanked, so that no template, however it is edited, can print it. That is how
+//! `hide_prices` works: with it set, no price, amount or total exists in the context.
+
+use chrono::{DateTime, FixedOffset};
+use serde::Serialize;
+
+use crate::config::Sender;
+use crate::order::{Item, Order};
+use crate::render::mask::{self, MaskLevel};
+
+/// What one document (a waybill or a packing slip for one order) is made from.
+#[derive(Clone, Debug)]
+pub struct DocInput<'a> {
+    pub order: &'a Order,
+    /// The allocated tracking number (运单号); `None` for documents that do not need one.
+    pub tracking_no: Option<&'a str>,
+    pub courier_code: Option<&'a str>,
+    /// The courier's name as printed (中通).
+    pub courier_name: Option<&'a str>,
+    pub sender: &'a Sender,
+    /// When the wave was printed, already formatted in local time ("2026-11-11 09:30").
+    pub printed_at: String,
+    /// The wave's name or number, when the document belongs to one.
+    pub wave: Option<&'a str>,
+    /// Whether prices are hidden; callers pass `order.options.hide_prices`. Either flag
+    /// hides them, so a caller cannot un-hide what the shop asked to hide.
+    pub hide_prices: bool,
+    pub shop_name: &'a str,
+    /// How much of the recipient the waybill hides (GB/T 41833-2022 by default).
+    pub mask: MaskLevel,
+}
+
+impl<'a> DocInput<'a> {
+    /// An input with the order's own `hide_prices` and no courier, tracking number or wave.
+    pub fn new(
+        order: &'a Order,
+        sender: &'a Sender,
+        shop_name: &'a str,
+        printed_at: String,
+    ) -> Self {
+        DocInput {
+            order,
+            tracking_no: None,
+            courier_code: None,
+            courier_name: None,
+            sender,
+            printed_at,
+            wave: None,
+            hide_prices: order.options.hide_prices,
+            shop_name,
+            mask: MaskLevel::Standard,
+        }
+    }
+}
+
+/// The template context of one document. Field names are the template variables.
+#[derive(Clone, Debug, Serialize)]
+pub struct DocContext {
+    pub order_id: String,
+    /// Local time (Asia/Shanghai), "YYYY-MM-DD HH:MM"; absent for unpaid orders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
+    pub created_at: String,
+    pub buyer: BuyerContext,
+    pub recipient: RecipientContext,
+    /// The 大头笔: province and city without their suffixes, "浙江 杭州".
+    pub sort_line: String,
+    pub sender: SenderContext,
+    pub items: Vec<ItemContext>,
+    /// "晴雨两用折叠伞×1 中性笔×2", shortened for a one- or two-line box.
+    pub item_summary: String,
+    pub item_kinds: usize,
+    pub total_qty: u64,
+    /// "1.25" when every item has a weight, absent otherwise (a partial sum would lie).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_kg: Option<String>,
+    /// The effective memo: newest wins, ties to the later one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memo: Option<MemoContext>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gift_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_title: Option<String>,
+    /// 加急: express service or a purple flag.
+    pub urgent: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub courier_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub courier_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_no: Option<String>,
+    pub printed_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<String>,
+    pub shop_name: String,
+    pub hide_prices: bool,
+    /// The goods total in yuan ("135.00"); absent when prices are hidden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BuyerContext {
+    pub nick: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RecipientContext {
+    pub name_masked: String,
+    pub phone_masked: String,
+    /// Province, city, district and the street address with the unit/room part hidden.
+    pub address_masked: String,
+    pub province: String,
+    pub city: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SenderContext {
+    pub name: String,
+    pub phone: String,
+    pub address: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ItemContext {
+    pub sku: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
+    pub qty: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_g: Option<u64>,
+    /// Unit price in yuan ("45.00"); absent when prices are hidden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<String>,
+    /// qty × unit price in yuan; absent when prices are hidden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MemoContext {
+    pub text: String,
+    pub author: String,
+    /// Local time, "YYYY-MM-DD HH:MM".
+    pub date: String,
+}
+
+/// The context of one document.
+pub fn context(input: &DocInput) -> DocContext {
+    let order = input.order;
+    let hide = input.hide_prices || order.options.hide_prices;
+    let r = &order.recipient;
+    let items: Vec<ItemContext> = order.items.iter().map(|i| item(i, hide)).collect();
+    let total = (!hide).then(|| {
+        let cents: Option<u64> = order
+            .items
+            .iter()
+            .map(|i| cents(&i.unit_price).map(|c| c * u64::from(i.qty)))
+            .sum();
+        // The contract validates prices, so a bad one is a bug upstream; printing
+        // nothing beats printing a wrong total.
+        cents.map(yuan).unwrap_or_default()
+    });
+    let weight_g: Option<u64> = order
+        .items
+        .iter()
+        .map(|i| i.weight_g.map(|w| w * u64::from(i.qty)))
+        .sum();
+    let district = r.district.clone().filter(|d| !d.trim().is_empty());
+    let address_masked = [
+        r.province.as_str(),
+        r.city.as_str(),
+        district.as_deref().unwrap_or(""),
+        &mask::mask_address(&r.address, input.mask),
+    ]
+    .iter()
+    .filter(|s| !s.is_empty())
+    .copied()
+    .collect::<Vec<_>>()
+    .join(" ");
+    DocContext {
+        order_id: order.id.clone(),
+        paid_at: order.paid_at.map(local),
+        created_at: local(order.created_at),
+        buyer: BuyerContext {
+            nick: order.buyer.nick.clone(),
+            message: non_empty(order.buyer.message.as_deref()),
+        },
+        recipient: RecipientContext {
+            name_masked: mask::mask_name(&r.name, input.mask),
+            phone_masked: mask::mask_phone(&r.phone, input.mask),
+            address_masked,
+            province: r.province.clone(),
+            city: r.city.clone(),
+            district,
+            postcode: non_empty(r.postcode.as_deref()),
+        },
+        sort_line: sort_line(&r.province, &r.city),
+        sender: SenderContext {
+            name: input.sender.name.clone(),
+            phone: input.sender.phone.clone(),
+            address: input.sender.address.clone(),
+        },
+        item_summary: item_summary(&order.items),
+        item_kinds: order.items.len(),
+        items,
+        total_qty: order.total_qty(),
+        weight_kg: weight_g.map(|g| {
+            // Rounded to 10 g, which is what a parcel scale shows.
+            let centi_kg = (g + 5) / 10;
+            format!("{}.{:02}", centi_kg / 100, centi_kg % 100)
+        }),
+        memo: order.effective_memo().map(|m| MemoContext {
+            text: m.text.clone(),
+            author: m.author.clone(),
+            date: local(m.at),
+        }),
+        gift_message: non_empty(order.options.gift_message.as_deref()),
+        invoice_title: non_empty(order.options.invoice_title.as_deref()),
+        urgent: order.is_urgent(),
+        courier_name: non_empty(input.courier_name),
+        courier_code: non_empty(input.courier_code),
+        tracking_no: non_empty(input.tracking_no),
+        printed_at: input.printed_at.clone(),
+        wave: non_empty(input.wave),
+        shop_name: input.shop_name.to_string(),
+        hide_prices: hide,
+        total,
+    }
+}
+
+fn item(i: &Item, hide: bool) -> ItemContext {
+    ItemContext {
+        sku: i.sku.clone(),
+        title: i.title.clone(),
+        spec: non_empty(i.spec.as_deref()),
+        qty: i.qty,
+        barcode: non_empty(i.barcode.as_deref()),
+        weight_g: i.weight_g,
+        unit_price: (!hide).then(|| {
+            cents(&i.unit_price)
+                .map(yuan)
+                .unwrap_or_else(|| i.unit_price.clone())
+        }),
+        amount: (!hide)
+            .then(|| cents(&i.unit_price).map(|c| yuan(c * u64::from(i.qty))))
+            .flatten(),
+    }
+}
+
+/// Blank strings count as absent, so `when = "gift_message"` does not draw an empty box.
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Local warehouse time. The station's default time zone is Asia/Shanghai; shops send
+/// +08:00 already, so this only matters for the odd order stamped in UTC.
+fn local(at: DateTime<FixedOffset>) -> String {
+    at.with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// "12.50" → 1250. Money is a decimal string in the contract and never a float here.
+fn cents(price: &str) -> Option<u64> {
+    let (whole, frac) = price.trim().split_once('.').unwrap_or((price.trim(), ""));
+    if frac.len() > 2 || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let frac: u64 = format!("{frac:0<2}").parse().ok()?;
+    Some(whole * 100 + frac)
+}
+
+fn yuan(cents: u64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// The 大头笔: province and city with their administrative suffixes dropped, the way
+/// sorting centres write them ("浙江 杭州"). For the four municipalities the city
+/// repeats the province ("北京 北京"), which is what couriers print too.
+pub fn sort_line(province: &str, city: &str) -> String {
+    fn short(s: &str) -> &str {
+        let s = s.trim();
+        // Longest suffixes first, so "自治区" is not cut to "自治".
+        for suffix in [
+            "维吾尔自治区",
+            "壮族自治区",
+            "回族自治区",
+            "特别行政区",
+            "自治区",
+            "自治州",
+            "地区",
+            "省",
+            "市",
+            "盟",
+        ] {
+            if let Some(rest) = s.strip_suffix(suffix)
+                && rest.chars().count() >= 2
+            {
+                return rest;
+            }
+        }
+        s
+    }
+    format!("{} {}", short(province), short(city))
+        .trim()
+        .to_string()
+}
+
+/// Item titles with quantities, for the one or two lines a waybill has: each title
+/// shortened to 8 characters and at most three items named, then "等N种".
+pub fn item_summary(items: &[Item]) -> String {
+    const TITLE_CHARS: usize = 8;
+    const NAMED: usize = 3;
+    let mut parts: Vec<String> = items
+        .iter()
+        .take(NAMED)
+        .map(|i| {
+            let title: String = i.title.chars().take(TITLE_CHARS).collect();
+            let cut = if i.title.chars().count() > TITLE_CHARS {
+                "…"
+            } else {
+                ""
+            };
+            format!("{title}{cut}×{}", i.qty)
+        })
+        .collect();
+    if items.len() > NAMED {
+        parts.push(format!("等{}种", items.len()));
+    }
+    parts.join(" ")
+}
+
+/// The handover manifest (交接单) of one courier's parcels in a wave.
+#[derive(Clone, Debug, Serialize)]
+pub struct ManifestContext {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub courier_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub courier_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<String>,
+    pub printed_at: String,
+    pub shop_name: String,
+    pub sender: SenderContext,
+    pub parcels: Vec<ManifestRow>,
+    pub parcel_count: usize,
+    pub total_qty: u64,
+}
+
+/// One parcel on the manifest; names are masked like on the waybill.
+#[derive(Clone, Debug, Serialize)]
+pub struct ManifestRow {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_no: Option<String>,
+    pub order_id: String,
+    pub name_masked: String,
+    pub city: String,
+    pub total_qty: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_kg: Option<String>,
+}
+
+/// A manifest of the given documents; courier, wave, sender and time come from the first.
+///
+/// TODO(handover issue): the handover module will decide which parcels belong on it (scanned,
+/// not intercepted); this only formats what it is given.
+pub fn manifest_context(docs: &[DocInput]) -> ManifestContext {
+    let first = docs.first();
+    let parcels: Vec<ManifestRow> = docs
+        .iter()
+        .map(|d| {
+            let c = context(d);
+            ManifestRow {
+                tracking_no: c.tracking_no,
+                order_id: c.order_id,
+                name_masked: c.recipient.name_masked,
+                city: c.recipient.city,
+                total_qty: c.total_qty,
+                weight_kg: c.weight_kg,
+            }
+        })
+        .collect();
+    ManifestContext {
+        courier_name: first.and_then(|d| non_empty(d.courier_name)),
+        courier_code: first.and_then(|d| non_empty(d.courier_code)),
+        wave: first.and_then(|d| non_empty(d.wave)),
+        printed_at: first.map(|d| d.printed_at.clone()).unwrap_or_default(),
+        shop_name: first.map(|d| d.shop_name.to_string()).unwrap_or_default(),
+        sender: first
+            .map(|d| SenderContext {
+                name: d.sender.name.clone(),
+                phone: d.sender.phone.clone(),
+                address: d.sender.address.clone(),
+            })
+            .unwrap_or(SenderContext {
+                name: String::new(),
+                phone: String::new(),
+                address: String::new(),
+            }),
+        parcel_count: parcels.len(),
+        total_qty: parcels.iter().map(|p| p.total_qty).sum(),
+        parcels,
+    }
+}
+
+/// An order with every optional field set, so that its context shows every variable a
+/// template may use (the load-time variable check is built from it).
+pub(crate) fn sample_order() -> Order {
+    serde_json::from_value(serde_json::json!({
+        "id": "3158683449786907366", "version": 1, "status": "paid", "refund": "none",
+        "flag": "purple", "created_at": "2026-11-11T01:42:57+08:00",
+        "paid_at": "2026-11-11T02:17:51+08:00", "updated_at": "2026-11-11T02:19:20+08:00",
+        "buyer": {"nick": "不吃香菜的仙人掌", "message": "请尽快发货"},
+        "recipient": {"name": "孔子娥", "phone": "17869074391", "province": "广东省",
+            "city": "佛山市", "district": "顺德区", "address": "科技园路32号紫薇苑18栋1单元2502室",
+            "postcode": "528300"},
+        "items": [{"sku": "HM-UMB-02", "title": "晴雨两用折叠伞", "spec": "藏青", "qty": 1,
+            "unit_price": "45.00", "barcode": "6923456032019", "weight_g": 330}],
+        "shipping": {"courier": "ZTO", "service": "express"},
+        "memos": [{"text": "送小样", "author": "小王", "at": "2026-11-11T03:38:05+08:00"}],
+        "options": {"hide_prices": false, "gift_message": "生日快乐", "invoice_title": "某某公司"}
+    }))
+    .expect("the sample order matches the contract")
+}
+
+fn sample_input<'a>(order: &'a Order, sender: &'a Sender) -> DocInput<'a> {
+    DocInput {
+        order,
+        tracking_no: Some("783100001234"),
+        courier_code: Some("ZTO"),
+        courier_name: Some("中通"),
+        sender,
+        printed_at: "2026-11-11 09:00".into(),
+        wave: Some("0001"),
+        hide_prices: false,
+        shop_name: "样例店",
+        mask: MaskLevel::Standard,
+    }
+}
+
+pub(crate) fn sample_context() -> DocContext {
+    let order = sample_order();
+    let sender = Sender::default();
+    context(&sample_input(&order, &sender))
+}
+
+#[cfg(test)]
+pub(crate) fn sample_context_hidden() -> DocContext {
+    let order = sample_order();
+    let sender = Sender::default();
+    let mut input = sample_input(&order, &sender);
+    input.hide_prices = true;
+    context(&input)
+}
+
+pub(crate) fn sample_manifest() -> ManifestContext {
+    let order = sample_order();
+    let sender = Sender::default();
+    manifest_context(&[sample_input(&order, &sender)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_line_drops_suffixes() {
+        assert_eq!(sort_line("浙江省", "杭州市"), "浙江 杭州");
+        assert_eq!(sort_line("北京市", "北京市"), "北京 北京");
+        assert_eq!(sort_line("新疆维吾尔自治区", "乌鲁木齐市"), "新疆 乌鲁木齐");
+        assert_eq!(sort_line("内蒙古自治区", "锡林郭勒盟"), "内蒙古 锡林郭勒");
+    }
+
+    #[test]
+    fn money_is_exact() {
+        assert_eq!(cents("12.5"), Some(1250));
+        assert_eq!(cents("0.05"), Some(5));
+        assert_eq!(cents("45"), Some(4500));
+        assert_eq!(cents("1.234"), None);
+        assert_eq!(yuan(13505), "135.05");
+    }
+}

@@ -1,0 +1,452 @@
+//! `station print`: a print wave (波次) from the queue to PDF files on disk.
+//!
+//! The steps, each durable before the next starts:
+//! 1. **plan** — pick the queued orders (urgent first, then by payment time),
+//!    choose each one's courier, allocate every tracking number, and commit the
+//!    wave (`store::plan_wave`); nothing has rendered yet;
+//! 2. **render** — chunks of `chunk_size` orders become one waybill PDF and one
+//!    slip PDF each, rendered in parallel on all cores;
+//! 3. **write** — each file goes to a temporary name, is synced, then renamed;
+//!    only then is the chunk recorded and its orders marked printed.
+//!
+//! A crash anywhere leaves an open wave; the next `print` finishes it first
+//! with the same numbers and overwrites any half-written chunk. An order that
+//! cannot render is set aside with its reason and the rest of its chunk prints.
+
+use crate::config::{Config, Courier};
+use crate::order::Order;
+use crate::render::barcode::Dpi;
+use crate::render::layout::context::DocInput;
+use crate::render::layout::{Rendered, Template, render};
+use crate::store::{ChunkFiles, Store, Wave, WaveOrder, WavePlan};
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// The templates shipped with the station, used when `templates/NAME.toml`
+/// does not exist in the working directory (a shop edits its own copy there).
+const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "waybill-100x150",
+        include_str!("../templates/waybill-100x150.toml"),
+    ),
+    (
+        "waybill-76x130",
+        include_str!("../templates/waybill-76x130.toml"),
+    ),
+    (
+        "waybill-100x180",
+        include_str!("../templates/waybill-100x180.toml"),
+    ),
+    ("slip-a6", include_str!("../templates/slip-a6.toml")),
+    ("slip-a5", include_str!("../templates/slip-a5.toml")),
+    ("manifest-a4", include_str!("../templates/manifest-a4.toml")),
+];
+
+/// Load a template by name or path: an existing file wins, then
+/// `templates/NAME.toml`, then the built-in copy.
+pub fn load_template(name: &str, dpi: Dpi) -> Result<Template> {
+    let as_path = Path::new(name);
+    if as_path.extension().is_some() || as_path.exists() {
+        return Ok(Template::load(as_path, dpi)?);
+    }
+    let local = Path::new("templates").join(format!("{name}.toml"));
+    if local.exists() {
+        return Ok(Template::load(&local, dpi)?);
+    }
+    match BUILTIN_TEMPLATES.iter().find(|(n, _)| *n == name) {
+        Some((n, src)) => Ok(Template::parse(
+            n,
+            &format!("(built-in) templates/{n}.toml"),
+            src,
+            dpi,
+        )?),
+        None => bail!(crate::app::UsageError(format!(
+            "no template {name:?}: give a file path or one of {}",
+            BUILTIN_TEMPLATES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PrintOptions {
+    pub limit: Option<usize>,
+    pub courier: Option<String>,
+    pub waybill_template: String,
+    pub slip_template: String,
+    pub out_dir: PathBuf,
+    pub chunk_size: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PrintedOrder {
+    pub order_id: String,
+    pub courier: String,
+    pub tracking_no: String,
+    pub waybill_file: String,
+    pub waybill_page: u64,
+    pub slip_file: String,
+    pub slip_page: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PrintReport {
+    pub wave: Option<i64>,
+    /// True when this run finished a wave an earlier run left open.
+    pub resumed: bool,
+    pub orders: Vec<PrintedOrder>,
+    /// Orders that could not be rendered, with the reason; they stay queued.
+    pub failed: Vec<(String, String)>,
+    /// Orders printed with a problem to look at (missing glyph, overflowing text).
+    pub warnings: Vec<(String, String)>,
+    pub files: Vec<String>,
+    pub pages: usize,
+    pub bytes: u64,
+    pub elapsed_ms: u64,
+}
+
+/// The courier an order ships with: its own preference when the warehouse
+/// ships with that courier, else the configured default.
+pub fn courier_for<'c>(order: &Order, config: &'c Config) -> Result<&'c Courier> {
+    if let Some(c) = order
+        .shipping
+        .courier
+        .as_deref()
+        .and_then(|code| config.courier(code))
+    {
+        return Ok(c);
+    }
+    config
+        .courier(&config.print.default_courier)
+        .with_context(|| {
+            format!(
+                "print.default_courier {:?} is not one of the configured couriers",
+                config.print.default_courier
+            )
+        })
+}
+
+/// Print a wave: finish an open one first, else plan a new one from the queue.
+pub fn print(
+    store: &mut Store,
+    config: &Config,
+    opts: &PrintOptions,
+    operator: &str,
+    progress: &dyn Fn(usize, usize),
+) -> Result<PrintReport> {
+    let started = Instant::now();
+    let dpi = Dpi(config.print.dpi);
+    let (wave, resumed) = match store.open_wave()? {
+        Some(w) => (w, true),
+        None => {
+            let queue = store.queue()?;
+            let mut picked: Vec<(String, Courier)> = Vec::new();
+            for id in queue {
+                let Some(stored) = store.order(&id)? else {
+                    continue;
+                };
+                let courier = courier_for(&stored.order, config)?;
+                if opts.courier.as_deref().is_some_and(|c| c != courier.code) {
+                    continue;
+                }
+                picked.push((id, courier.clone()));
+                if opts.limit.is_some_and(|n| picked.len() >= n) {
+                    break;
+                }
+            }
+            if picked.is_empty() {
+                return Ok(PrintReport {
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                    ..Default::default()
+                });
+            }
+            // Load the templates before committing anything: a broken template
+            // must not leave a planned wave behind.
+            load_template(&opts.waybill_template, dpi)?;
+            load_template(&opts.slip_template, dpi)?;
+            let out_dir = opts.out_dir.display().to_string();
+            let plan = WavePlan {
+                out_dir: &out_dir,
+                waybill_template: &opts.waybill_template,
+                slip_template: &opts.slip_template,
+                chunk_size: opts.chunk_size.max(1) as u64,
+                orders: picked.iter().map(|(id, c)| (id.as_str(), c)).collect(),
+            };
+            (store.plan_wave(&plan, operator)?, false)
+        }
+    };
+    let mut report = run_wave(store, config, &wave, dpi, operator, progress)?;
+    report.resumed = resumed;
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// One chunk ready to render: its orders with their data, in wave order.
+struct Job {
+    chunk: u64,
+    members: Vec<(WaveOrder, Order)>,
+}
+
+struct Done {
+    chunk: u64,
+    waybills: Rendered,
+    slips: Rendered,
+    /// Members that rendered (indices into the job's members) — the rest failed.
+    ok: Vec<usize>,
+    failed: Vec<(String, String)>,
+}
+
+fn run_wave(
+    store: &mut Store,
+    config: &Config,
+    wave: &Wave,
+    dpi: Dpi,
+    operator: &str,
+    progress: &dyn Fn(usize, usize),
+) -> Result<PrintReport> {
+    let waybill = load_template(&wave.waybill_template, dpi)?;
+    let slip = load_template(&wave.slip_template, dpi)?;
+    let dir = Path::new(&wave.out_dir).join(format!("wave-{:04}", wave.id));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+
+    let total = wave.orders.len();
+    let mut report = PrintReport {
+        wave: Some(wave.id),
+        ..Default::default()
+    };
+    let mut jobs: Vec<Job> = Vec::new();
+    for o in &wave.orders {
+        if o.waybill_file.is_some() {
+            report.orders.push(printed(
+                o,
+                o.waybill_file.clone().unwrap_or_default(),
+                o.slip_file.clone().unwrap_or_default(),
+                o.waybill_page.unwrap_or(1),
+                o.slip_page.unwrap_or(1),
+            ));
+            continue;
+        }
+        let order = store
+            .order(&o.order_id)?
+            .with_context(|| format!("order {} vanished from the database", o.order_id))?
+            .order;
+        match jobs.last_mut() {
+            Some(j) if j.chunk == o.chunk => j.members.push((o.clone(), order)),
+            _ => jobs.push(Job {
+                chunk: o.chunk,
+                members: vec![(o.clone(), order)],
+            }),
+        }
+    }
+    progress(report.orders.len(), total);
+
+    let printed_at = Utc::now()
+        .with_timezone(&config.tz())
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let wave_name = format!("{}", wave.id);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(jobs.len().max(1));
+    let (tx, rx) = mpsc::sync_channel::<Result<Done>>(workers);
+    let queue = std::sync::Mutex::new(jobs.iter());
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let queue = &queue;
+            let (waybill, slip, printed_at, wave_name) = (&waybill, &slip, &printed_at, &wave_name);
+            s.spawn(move || {
+                loop {
+                    let job = { queue.lock().unwrap_or_else(|e| e.into_inner()).next() };
+                    let Some(job) = job else { break };
+                    let done = render_chunk(job, waybill, slip, config, printed_at, wave_name);
+                    if tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for done in rx {
+            let done = done?;
+            let job = jobs
+                .iter()
+                .find(|j| j.chunk == done.chunk)
+                .expect("a chunk we queued");
+            report.failed.extend(done.failed.iter().cloned());
+            if done.ok.is_empty() {
+                continue;
+            }
+            let waybill_name = format!("waybills-{:04}.pdf", done.chunk + 1);
+            let slip_name = format!("slips-{:04}.pdf", done.chunk + 1);
+            let waybill_path = dir.join(&waybill_name);
+            let slip_path = dir.join(&slip_name);
+            write_atomically(&waybill_path, &done.waybills.pdf)?;
+            write_atomically(&slip_path, &done.slips.pdf)?;
+            report.bytes += (done.waybills.pdf.len() + done.slips.pdf.len()) as u64;
+            report.pages += done.waybills.pages + done.slips.pages;
+            let pages = first_pages(&done.waybills.per_doc_pages)
+                .into_iter()
+                .zip(first_pages(&done.slips.per_doc_pages))
+                .collect::<Vec<_>>();
+            // Orders that failed to render are not part of this chunk's files.
+            let members: Vec<&WaveOrder> = done.ok.iter().map(|&i| &job.members[i].0).collect();
+            let (wf, sf) = (
+                waybill_path.display().to_string(),
+                slip_path.display().to_string(),
+            );
+            store.finish_chunk(
+                wave,
+                &members,
+                &ChunkFiles {
+                    chunk: done.chunk,
+                    waybill_file: &wf,
+                    slip_file: &sf,
+                    pages: pages.clone(),
+                },
+                operator,
+            )?;
+            for ((o, (wp, sp)), _) in members.iter().zip(&pages).zip(0..) {
+                report
+                    .orders
+                    .push(printed(o, wf.clone(), sf.clone(), *wp, *sp));
+            }
+            report.files.push(wf);
+            report.files.push(sf);
+            for (id, w) in done.waybills.warnings.iter().chain(&done.slips.warnings) {
+                store.record(operator, Some(id), "print.warning", w)?;
+                report.warnings.push((id.clone(), w.clone()));
+            }
+            progress(report.orders.len(), total);
+        }
+        Ok(())
+    })?;
+    for (id, reason) in &report.failed {
+        store.record(operator, Some(id), "print.failed", reason)?;
+    }
+    store.close_wave(wave.id, operator)?;
+    report
+        .orders
+        .sort_by_key(|o| wave.orders.iter().position(|w| w.order_id == o.order_id));
+    Ok(report)
+}
+
+fn printed(
+    o: &WaveOrder,
+    waybill_file: String,
+    slip_file: String,
+    wp: u64,
+    sp: u64,
+) -> PrintedOrder {
+    PrintedOrder {
+        order_id: o.order_id.clone(),
+        courier: o.courier.clone(),
+        tracking_no: o.tracking_no.clone(),
+        waybill_file,
+        waybill_page: wp,
+        slip_file,
+        slip_page: sp,
+    }
+}
+
+/// 1-based first page of each document, from pages per document.
+fn first_pages(per_doc: &[usize]) -> Vec<u64> {
+    let mut next = 1u64;
+    per_doc
+        .iter()
+        .map(|&n| {
+            let first = next;
+            next += n as u64;
+            first
+        })
+        .collect()
+}
+
+fn render_chunk(
+    job: &Job,
+    waybill: &Template,
+    slip: &Template,
+    config: &Config,
+    printed_at: &str,
+    wave: &str,
+) -> Result<Done> {
+    let inputs: Vec<DocInput<'_>> = job
+        .members
+        .iter()
+        .map(|(w, order)| {
+            let courier = config.courier(&w.courier);
+            DocInput {
+                order,
+                tracking_no: Some(&w.tracking_no),
+                courier_code: Some(&w.courier),
+                courier_name: courier.map(|c| c.name.as_str()),
+                sender: &config.sender,
+                printed_at: printed_at.to_string(),
+                wave: Some(wave),
+                hide_prices: order.options.hide_prices,
+                shop_name: &config.print.shop_name,
+                mask: config.print.mask,
+            }
+        })
+        .collect();
+    // Fast path: the whole chunk at once. If any order fails, render one by one
+    // so a single bad order never stops the others.
+    if let (Ok(waybills), Ok(slips)) = (render(waybill, &inputs), render(slip, &inputs)) {
+        return Ok(Done {
+            chunk: job.chunk,
+            waybills,
+            slips,
+            ok: (0..inputs.len()).collect(),
+            failed: Vec::new(),
+        });
+    }
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        match (
+            render(waybill, std::slice::from_ref(input)),
+            render(slip, std::slice::from_ref(input)),
+        ) {
+            (Ok(_), Ok(_)) => ok.push(i),
+            (Err(e), _) | (_, Err(e)) => failed.push((input.order.id.clone(), e.to_string())),
+        }
+    }
+    let good: Vec<DocInput<'_>> = ok.iter().map(|&i| inputs[i].clone()).collect();
+    let waybills = render(waybill, &good)?;
+    let slips = render(slip, &good)?;
+    Ok(Done {
+        chunk: job.chunk,
+        waybills,
+        slips,
+        ok,
+        failed,
+    })
+}
+
+/// Write to a temporary name, sync, then rename: a reader (or a crash) never
+/// sees a half-written PDF under the final name.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("pdf.tmp");
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} into place", tmp.display()))?;
+    if let Some(dir) = path.parent() {
+        // Make the rename itself durable.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! End to end: pulled orders become a print wave of real PDFs, read back with
+//! real decoders (pdftotext, zbarimg).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+
+fn tools() -> bool {
+    let have = |t: &str| Command::new(t).arg("-v").output().is_ok();
+    let ok = have("pdftoppm") && have("zbarimg") && have("pdftotext");
+    assert!(
+        ok || std::env::var_os("STATION_REQUIRE_TOOLS").is_none(),
+        "install poppler-utils zbar-tools"
+    );
+    if !ok {
+        eprintln!("skipped the decoder checks: install poppler-utils zbar-tools");
+    }
+    ok
+}
+
+fn page_text(pdf: &str, page: u64) -> String {
+    let out = Command::new("pdftotext")
+        .args([
+            "-f",
+            &page.to_string(),
+            "-l",
+            &page.to_string(),
+            "-layout",
+            pdf,
+            "-",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn page_codes(pdf: &str, page: u64, dir: &Path) -> Vec<String> {
+    let prefix = dir.join(format!("p{page}"));
+    let st = Command::new("pdftoppm")
+        .args([
+            "-r",
+            "203",
+            "-gray",
+            "-png",
+            "-f",
+            &page.to_string(),
+            "-l",
+            &page.to_string(),
+            pdf,
+        ])
+        .arg(&prefix)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let png = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("p{page}-"))
+        })
+        .expect("rendered page");
+    let out = Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&png).unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_wave_prints_every_fixture_order_once_with_labels_that_scan() {
+    let st = Station::new();
+    let orders = st.write("orders.jsonl", &fixture_lines(&[]));
+    ok(&st.cmd().arg("import").arg(&orders).output().unwrap());
+
+    let out = ok(&st
+        .cmd()
+        .args(["--json", "print", "--out", "labels"])
+        .output()
+        .unwrap());
+    let report: Value = serde_json::from_str(&out).expect("print --json is one JSON object");
+    let printed = report["orders"].as_array().unwrap();
+    assert_eq!(printed.len(), 200, "{}", report["failed"]);
+    let numbers: HashSet<&str> = printed
+        .iter()
+        .map(|o| o["tracking_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 200, "tracking numbers are unique");
+    for f in report["files"].as_array().unwrap() {
+        let f = f.as_str().unwrap();
+        assert!(
+            Path::new(f).is_absolute() || st.dir.path().join(f).exists(),
+            "{f}"
+        );
+    }
+    let status = st.status();
+    assert_eq!(status["counts"]["printed"], 200, "{status}");
+    assert_eq!(status["counts"]["queued"], 0);
+
+    // Urgent orders come first, then by payment time.
+    let store = station::store::Store::open(&st.db()).unwrap();
+    let urgent: Vec<bool> = printed
+        .iter()
+        .map(|o| {
+            store
+                .order(o["order_id"].as_str().unwrap())
+                .unwrap()
+                .unwrap()
+                .order
+                .is_urgent()
+        })
+        .collect();
+    let first_plain = urgent.iter().position(|u| !u).unwrap_or(urgent.len());
+    assert!(
+        urgent[first_plain..].iter().all(|u| !u),
+        "urgent orders are printed first"
+    );
+
+    // A second print finds nothing to do; nothing is printed twice.
+    let again: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    assert!(again["orders"].as_array().unwrap().is_empty());
+
+    // The bulk-shipping export lists every printed order once.
+    let csv = ok(&st
+        .cmd()
+        .args(["export", "--format", "csv"])
+        .output()
+        .unwrap());
+    assert_eq!(csv.lines().count(), 201);
+    assert!(csv.starts_with("order_id,courier,tracking_no\n"));
+
+    if !tools() {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    for o in printed.iter().step_by(23) {
+        let id = o["order_id"].as_str().unwrap();
+        let number = o["tracking_no"].as_str().unwrap();
+        let waybill = st.dir.path().join(o["waybill_file"].as_str().unwrap());
+        let waybill = waybill.to_str().unwrap();
+        let page = o["waybill_page"].as_u64().unwrap();
+        let codes = page_codes(waybill, page, scratch.path());
+        assert_eq!(
+            codes.iter().filter(|c| *c == number).count(),
+            2,
+            "order {id}: Code128 and QR read {codes:?}"
+        );
+        let text = page_text(waybill, page);
+        let order = store.order(id).unwrap().unwrap().order;
+        assert!(
+            text.contains(order.recipient.city.trim_end_matches('市')),
+            "order {id}: city missing from\n{text}"
+        );
+        let digits: String = order
+            .recipient
+            .phone
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        assert!(
+            digits.len() < 8 || !text.replace(['-', ' '], "").contains(&digits),
+            "order {id}: full phone printed"
+        );
+        let slip = st.dir.path().join(o["slip_file"].as_str().unwrap());
+        let codes = page_codes(
+            slip.to_str().unwrap(),
+            o["slip_page"].as_u64().unwrap(),
+            scratch.path(),
+        );
+        assert!(
+            codes.iter().any(|c| c.contains(id)),
+            "order {id}: slip QR read {codes:?}"
+        );
+    }
+}
+
+#[test]
+fn an_interrupted_wave_is_finished_with_the_same_numbers() {
+    let st = Station::new();
+    let orders = st.write("orders.jsonl", &fixture_lines(&[]));
+    ok(&st.cmd().arg("import").arg(&orders).output().unwrap());
+    // A wave planned (numbers committed) and then the process died before any
+    // file was written: what a crash between allocation and rendering leaves.
+    let planned: Vec<(String, String)> = {
+        let mut store = station::store::Store::open(&st.db()).unwrap();
+        let config = station::config::Config::default();
+        let ids = store.queue().unwrap();
+        let couriers: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                station::wave::courier_for(&store.order(id).unwrap().unwrap().order, &config)
+                    .unwrap()
+                    .clone()
+            })
+            .collect();
+        let out_dir = st.dir.path().join("labels").display().to_string();
+        let plan = station::store::WavePlan {
+            out_dir: &out_dir,
+            waybill_template: "waybill-100x150",
+            slip_template: "slip-a6",
+            chunk_size: 50,
+            orders: ids
+                .iter()
+                .map(String::as_str)
+                .zip(couriers.iter())
+                .take(120)
+                .collect(),
+        };
+        let wave = store.plan_wave(&plan, "打单员").unwrap();
+        wave.orders
+            .iter()
+            .map(|o| (o.order_id.clone(), o.tracking_no.clone()))
+            .collect()
+    };
+    // A half-written file from the crash is overwritten, never counted.
+    std::fs::create_dir_all(st.dir.path().join("labels/wave-0001")).unwrap();
+    std::fs::write(
+        st.dir.path().join("labels/wave-0001/waybills-0001.pdf.tmp"),
+        b"%PDF-1.7 half",
+    )
+    .unwrap();
+
+    let report: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    assert_eq!(report["resumed"], true);
+    let got: Vec<(String, String)> = report["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["order_id"].as_str().unwrap().to_string(),
+                o["tracking_no"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got, planned,
+        "the resumed wave prints the planned orders with their numbers"
+    );
+    assert!(
+        !st.dir
+            .path()
+            .join("labels/wave-0001/waybills-0001.pdf.tmp")
+            .exists()
+    );
+    // The rest of the queue prints as the next wave, with new numbers.
+    let next: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    assert_eq!(next["orders"].as_array().unwrap().len(), 80);
+    assert_eq!(st.status()["counts"]["printed"], 200);
+
+    // Voiding is final and audited.
+    let number = &planned[0].1;
+    ok(&st
+        .cmd()
+        .args(["void", number, "--reason", "label torn"])
+        .output()
+        .unwrap());
+    let out = st.cmd().args(["void", number]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already void"));
+}

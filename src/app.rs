@@ -114,6 +114,21 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             cmd_print(&ctx, &cli.db, &opts)
         }
+        Command::Reprint { order, out } => {
+            let mut store = Store::open_existing(&cli.db)?;
+            let out_dir = out.unwrap_or_else(|| ctx.config.print.out_dir.clone().into());
+            let p = wave::reprint(&mut store, &ctx.config, &order, &out_dir, &ctx.operator)?;
+            if ctx.json {
+                println!("{}", serde_json::to_string(&p)?);
+            } else {
+                println!(
+                    "reprinted order {} with {} {}: {} and {}",
+                    p.order_id, p.courier, p.tracking_no, p.waybill_file, p.slip_file
+                );
+            }
+            Ok(())
+        }
+        Command::Bench { orders, runs } => crate::bench::run(&ctx.config, orders, runs, ctx.json),
         Command::Void { tracking, reason } => {
             let mut store = Store::open_existing(&cli.db)?;
             let t = store.void(&tracking, &reason, &ctx.operator)?;

@@ -80,6 +80,23 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print one order's label and slip again (重打): same number, or a new one (old voided) if it changed after print.
+    Reprint {
+        /// The order id.
+        order: String,
+        /// Directory for the files (default: print.out_dir); they go under reprints/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Measure a print wave end to end (allocation + render + write) on generated orders.
+    Bench {
+        /// Orders per run.
+        #[arg(long, default_value_t = 10_000)]
+        orders: usize,
+        /// Runs; the figures are medians.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Void a tracking number so it is never used again (作废).
     Void {
         /// The tracking number.

@@ -1,6 +1,7 @@
 //! station: a warehouse print-and-dispatch program. See ARCHITECTURE.md for the map.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;

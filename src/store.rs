@@ -300,19 +300,27 @@ impl Store {
         }))
     }
 
-    /// Record that the current version of an order has been printed. Used by
-    /// the print wave; a mark only ever compares against this snapshot.
+    /// Record that the current version of an order has been printed (a label
+    /// outside a wave: a test, or a reprint after a change); marks only ever
+    /// compare against this snapshot.
     pub fn mark_printed(&mut self, id: &str, operator: &str) -> Result<()> {
         let tx = self.write_tx()?;
         let n = tx.execute(
             "UPDATE orders SET state = 'printed', reason = NULL, printed_payload = payload,
-                    printed_version = version, updated = ?2 WHERE id = ?1 AND state = 'queued'",
+                    printed_version = version, updated = ?2
+             WHERE id = ?1 AND state IN ('queued', 'printed', 'changed_after_print')",
             params![id, now()],
         )?;
         if n == 0 {
             return Err(StoreError::UnknownOrder(id.into()));
         }
-        event(&tx, operator, Some(id), "print.marked", "label printed")?;
+        event(
+            &tx,
+            operator,
+            Some(id),
+            "print.marked",
+            "label printed for the current version",
+        )?;
         tx.commit()?;
         Ok(())
     }

@@ -14,6 +14,7 @@
 //! cannot render is set aside with its reason and the rest of its chunk prints.
 
 use crate::config::{Config, Courier};
+use crate::intake::State;
 use crate::order::Order;
 use crate::render::barcode::Dpi;
 use crate::render::layout::context::DocInput;
@@ -197,6 +198,8 @@ struct Job {
 
 struct Done {
     chunk: u64,
+    /// The job's orders, handed back so the main thread can record them.
+    members: Vec<(WaveOrder, Order)>,
     waybills: Rendered,
     slips: Rendered,
     /// Members that rendered (indices into the job's members) — the rest failed.
@@ -222,28 +225,21 @@ fn run_wave(
         wave: Some(wave.id),
         ..Default::default()
     };
-    let mut jobs: Vec<Job> = Vec::new();
+    // Chunks still to print, as lightweight lists; each chunk's orders are read
+    // from the store only when it is about to render, so memory stays flat
+    // however large the wave.
+    let mut chunks: Vec<(u64, Vec<WaveOrder>)> = Vec::new();
     for o in &wave.orders {
-        if o.waybill_file.is_some() {
-            report.orders.push(printed(
-                o,
-                o.waybill_file.clone().unwrap_or_default(),
-                o.slip_file.clone().unwrap_or_default(),
-                o.waybill_page.unwrap_or(1),
-                o.slip_page.unwrap_or(1),
-            ));
+        if let (Some(wf), Some(sf)) = (&o.waybill_file, &o.slip_file) {
+            let pages = (o.waybill_page.unwrap_or(1), o.slip_page.unwrap_or(1));
+            report
+                .orders
+                .push(printed(o, wf.clone(), sf.clone(), pages.0, pages.1));
             continue;
         }
-        let order = store
-            .order(&o.order_id)?
-            .with_context(|| format!("order {} vanished from the database", o.order_id))?
-            .order;
-        match jobs.last_mut() {
-            Some(j) if j.chunk == o.chunk => j.members.push((o.clone(), order)),
-            _ => jobs.push(Job {
-                chunk: o.chunk,
-                members: vec![(o.clone(), order)],
-            }),
+        match chunks.last_mut() {
+            Some((c, members)) if *c == o.chunk => members.push(o.clone()),
+            _ => chunks.push((o.chunk, vec![o.clone()])),
         }
     }
     progress(report.orders.len(), total);
@@ -255,66 +251,90 @@ fn run_wave(
     let wave_name = format!("{}", wave.id);
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
-        .min(jobs.len().max(1));
-    let (tx, rx) = mpsc::sync_channel::<Result<Done>>(workers);
-    let queue = std::sync::Mutex::new(jobs.iter());
+        .min(chunks.len().max(1));
+    // Jobs go out through a shared receiver; results come back unbounded, so a
+    // worker never blocks on a main thread that stopped on an error. The main
+    // thread keeps at most two jobs per worker in flight.
+    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    let (res_tx, res_rx) = mpsc::channel::<Result<Done>>();
+    let job_rx = std::sync::Mutex::new(job_rx);
     std::thread::scope(|s| -> Result<()> {
         for _ in 0..workers {
-            let tx = tx.clone();
-            let queue = &queue;
+            let res_tx = res_tx.clone();
+            let job_rx = &job_rx;
             let (waybill, slip, printed_at, wave_name) = (&waybill, &slip, &printed_at, &wave_name);
             s.spawn(move || {
                 loop {
-                    let job = { queue.lock().unwrap_or_else(|e| e.into_inner()).next() };
-                    let Some(job) = job else { break };
+                    let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(job) = job else { break };
                     let done = render_chunk(job, waybill, slip, config, printed_at, wave_name);
-                    if tx.send(done).is_err() {
+                    if res_tx.send(done).is_err() {
                         break;
                     }
                 }
             });
         }
-        drop(tx);
-        for done in rx {
-            let done = done?;
-            let job = jobs
-                .iter()
-                .find(|j| j.chunk == done.chunk)
-                .expect("a chunk we queued");
+        drop(res_tx);
+        let job_tx = job_tx;
+        let mut pending = chunks.into_iter();
+        let mut in_flight = 0;
+        let mut send_next = |store: &Store, in_flight: &mut usize| -> Result<()> {
+            if let Some((chunk, members)) = pending.next() {
+                let mut loaded = Vec::with_capacity(members.len());
+                for o in members {
+                    let order = store
+                        .order(&o.order_id)?
+                        .with_context(|| {
+                            format!("order {} vanished from the database", o.order_id)
+                        })?
+                        .order;
+                    loaded.push((o, order));
+                }
+                job_tx
+                    .send(Job {
+                        chunk,
+                        members: loaded,
+                    })
+                    .ok();
+                *in_flight += 1;
+            }
+            Ok(())
+        };
+        for _ in 0..workers * 2 {
+            send_next(store, &mut in_flight)?;
+        }
+        while in_flight > 0 {
+            let done = res_rx.recv().context("a render worker stopped")??;
+            in_flight -= 1;
+            send_next(store, &mut in_flight)?;
             report.failed.extend(done.failed.iter().cloned());
             if done.ok.is_empty() {
                 continue;
             }
-            let waybill_name = format!("waybills-{:04}.pdf", done.chunk + 1);
-            let slip_name = format!("slips-{:04}.pdf", done.chunk + 1);
-            let waybill_path = dir.join(&waybill_name);
-            let slip_path = dir.join(&slip_name);
+            let waybill_path = dir.join(format!("waybills-{:04}.pdf", done.chunk + 1));
+            let slip_path = dir.join(format!("slips-{:04}.pdf", done.chunk + 1));
             write_atomically(&waybill_path, &done.waybills.pdf)?;
             write_atomically(&slip_path, &done.slips.pdf)?;
             report.bytes += (done.waybills.pdf.len() + done.slips.pdf.len()) as u64;
             report.pages += done.waybills.pages + done.slips.pages;
-            let pages = first_pages(&done.waybills.per_doc_pages)
+            let pages: Vec<(u64, u64)> = first_pages(&done.waybills.per_doc_pages)
                 .into_iter()
                 .zip(first_pages(&done.slips.per_doc_pages))
-                .collect::<Vec<_>>();
+                .collect();
             // Orders that failed to render are not part of this chunk's files.
-            let members: Vec<&WaveOrder> = done.ok.iter().map(|&i| &job.members[i].0).collect();
+            let members: Vec<&WaveOrder> = done.ok.iter().map(|&i| &done.members[i].0).collect();
             let (wf, sf) = (
                 waybill_path.display().to_string(),
                 slip_path.display().to_string(),
             );
-            store.finish_chunk(
-                wave,
-                &members,
-                &ChunkFiles {
-                    chunk: done.chunk,
-                    waybill_file: &wf,
-                    slip_file: &sf,
-                    pages: pages.clone(),
-                },
-                operator,
-            )?;
-            for ((o, (wp, sp)), _) in members.iter().zip(&pages).zip(0..) {
+            let files = ChunkFiles {
+                chunk: done.chunk,
+                waybill_file: &wf,
+                slip_file: &sf,
+                pages: pages.clone(),
+            };
+            store.finish_chunk(wave, &members, &files, operator)?;
+            for (o, (wp, sp)) in members.iter().zip(&pages) {
                 report
                     .orders
                     .push(printed(o, wf.clone(), sf.clone(), *wp, *sp));
@@ -333,9 +353,14 @@ fn run_wave(
         store.record(operator, Some(id), "print.failed", reason)?;
     }
     store.close_wave(wave.id, operator)?;
+    let seq: std::collections::HashMap<&str, u64> = wave
+        .orders
+        .iter()
+        .map(|w| (w.order_id.as_str(), w.seq))
+        .collect();
     report
         .orders
-        .sort_by_key(|o| wave.orders.iter().position(|w| w.order_id == o.order_id));
+        .sort_by_key(|o| seq.get(o.order_id.as_str()).copied());
     Ok(report)
 }
 
@@ -371,59 +396,64 @@ fn first_pages(per_doc: &[usize]) -> Vec<u64> {
 }
 
 fn render_chunk(
-    job: &Job,
+    job: Job,
     waybill: &Template,
     slip: &Template,
     config: &Config,
     printed_at: &str,
     wave: &str,
 ) -> Result<Done> {
-    let inputs: Vec<DocInput<'_>> = job
-        .members
-        .iter()
-        .map(|(w, order)| {
-            let courier = config.courier(&w.courier);
-            DocInput {
+    let (waybills, slips, ok, failed) = {
+        let inputs: Vec<DocInput<'_>> = job
+            .members
+            .iter()
+            .map(|(w, order)| DocInput {
                 order,
                 tracking_no: Some(&w.tracking_no),
                 courier_code: Some(&w.courier),
-                courier_name: courier.map(|c| c.name.as_str()),
+                courier_name: config.courier(&w.courier).map(|c| c.name.as_str()),
                 sender: &config.sender,
                 printed_at: printed_at.to_string(),
                 wave: Some(wave),
                 hide_prices: order.options.hide_prices,
                 shop_name: &config.print.shop_name,
                 mask: config.print.mask,
+            })
+            .collect();
+        // Fast path: the whole chunk at once. If any order fails, render one by
+        // one so a single bad order never stops the others.
+        match (render(waybill, &inputs), render(slip, &inputs)) {
+            (Ok(w), Ok(s)) => (w, s, (0..inputs.len()).collect(), Vec::new()),
+            _ => {
+                let mut ok = Vec::new();
+                let mut failed = Vec::new();
+                for (i, input) in inputs.iter().enumerate() {
+                    let one = std::slice::from_ref(input);
+                    match (render(waybill, one), render(slip, one)) {
+                        (Ok(_), Ok(_)) => ok.push(i),
+                        (Err(e), _) | (_, Err(e)) => {
+                            failed.push((input.order.id.clone(), e.to_string()))
+                        }
+                    }
+                }
+                if ok.is_empty() {
+                    let none = || Rendered {
+                        pdf: Vec::new(),
+                        pages: 0,
+                        per_doc_pages: Vec::new(),
+                        warnings: Vec::new(),
+                    };
+                    (none(), none(), ok, failed)
+                } else {
+                    let good: Vec<DocInput<'_>> = ok.iter().map(|&i| inputs[i].clone()).collect();
+                    (render(waybill, &good)?, render(slip, &good)?, ok, failed)
+                }
             }
-        })
-        .collect();
-    // Fast path: the whole chunk at once. If any order fails, render one by one
-    // so a single bad order never stops the others.
-    if let (Ok(waybills), Ok(slips)) = (render(waybill, &inputs), render(slip, &inputs)) {
-        return Ok(Done {
-            chunk: job.chunk,
-            waybills,
-            slips,
-            ok: (0..inputs.len()).collect(),
-            failed: Vec::new(),
-        });
-    }
-    let mut ok = Vec::new();
-    let mut failed = Vec::new();
-    for (i, input) in inputs.iter().enumerate() {
-        match (
-            render(waybill, std::slice::from_ref(input)),
-            render(slip, std::slice::from_ref(input)),
-        ) {
-            (Ok(_), Ok(_)) => ok.push(i),
-            (Err(e), _) | (_, Err(e)) => failed.push((input.order.id.clone(), e.to_string())),
         }
-    }
-    let good: Vec<DocInput<'_>> = ok.iter().map(|&i| inputs[i].clone()).collect();
-    let waybills = render(waybill, &good)?;
-    let slips = render(slip, &good)?;
+    };
     Ok(Done {
         chunk: job.chunk,
+        members: job.members,
         waybills,
         slips,
         ok,
@@ -449,4 +479,93 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `station reprint`: the order's label and slip again, into
+/// `out_dir/reprints/`. An unchanged order keeps its number (重打); an order
+/// that changed after print gets a new number and the old one is voided, and
+/// the new version counts as printed. An intercepted order is refused.
+pub fn reprint(
+    store: &mut Store,
+    config: &Config,
+    order_id: &str,
+    out_dir: &Path,
+    operator: &str,
+) -> Result<PrintedOrder> {
+    let stored = store
+        .order(order_id)?
+        .with_context(|| format!("order {order_id} is not in the database: pull it first"))?;
+    match stored.state {
+        State::Printed | State::ChangedAfterPrint => {}
+        State::Intercept => bail!(crate::app::UsageError(format!(
+            "order {order_id} is intercepted ({}): do not ship it, so no new label",
+            stored.reason.as_deref().unwrap_or("see station status")
+        ))),
+        other => bail!(crate::app::UsageError(format!(
+            "order {order_id} is {other}, not printed: print it with `station print`"
+        ))),
+    }
+    let courier = courier_for(&stored.order, config)?.clone();
+    // Committed before rendering, like a wave: the same number for an
+    // unchanged order, a new one (and the old voided) for a changed one.
+    let allocation = store.allocate(&[(order_id, &courier)], operator)?.remove(0);
+    let dpi = Dpi(config.print.dpi);
+    let waybill = load_template(&config.print.waybill_template, dpi)?;
+    let slip = load_template(&config.print.slip_template, dpi)?;
+    let printed_at = Utc::now()
+        .with_timezone(&config.tz())
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let input = DocInput {
+        order: &stored.order,
+        tracking_no: Some(&allocation.number),
+        courier_code: Some(&courier.code),
+        courier_name: Some(&courier.name),
+        sender: &config.sender,
+        printed_at,
+        wave: None,
+        hide_prices: stored.order.options.hide_prices,
+        shop_name: &config.print.shop_name,
+        mask: config.print.mask,
+    };
+    let w = render(&waybill, std::slice::from_ref(&input))?;
+    let sl = render(&slip, std::slice::from_ref(&input))?;
+    let dir = out_dir.join("reprints");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stamp = Utc::now().format("%Y%m%d%H%M%S");
+    let wf = dir.join(format!(
+        "{order_id}-{}-{stamp}-waybill.pdf",
+        allocation.number
+    ));
+    let sf = dir.join(format!("{order_id}-{}-{stamp}-slip.pdf", allocation.number));
+    write_atomically(&wf, &w.pdf)?;
+    write_atomically(&sf, &sl.pdf)?;
+    store.mark_printed(order_id, operator)?;
+    let detail = match &allocation.voided {
+        Some(old) => format!(
+            "{} {} (new number; {old} voided): {}",
+            courier.code,
+            allocation.number,
+            wf.display()
+        ),
+        None => format!(
+            "{} {} (same number): {}",
+            courier.code,
+            allocation.number,
+            wf.display()
+        ),
+    };
+    store.record(operator, Some(order_id), "print.reprinted", &detail)?;
+    for (id, warning) in w.warnings.iter().chain(&sl.warnings) {
+        store.record(operator, Some(id), "print.warning", warning)?;
+    }
+    Ok(PrintedOrder {
+        order_id: order_id.into(),
+        courier: courier.code,
+        tracking_no: allocation.number,
+        waybill_file: wf.display().to_string(),
+        waybill_page: 1,
+        slip_file: sf.display().to_string(),
+        slip_page: 1,
+    })
 }

@@ -273,3 +273,70 @@ fn an_interrupted_wave_is_finished_with_the_same_numbers() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already void"));
 }
+
+#[test]
+fn reprint_keeps_the_number_unless_the_order_changed_and_refuses_intercepts() {
+    let st = Station::new();
+    let fixtures = read_json(&data("orders-200.json"));
+    let lines: String = fixtures.as_array().unwrap()[..3]
+        .iter()
+        .map(|o| format!("{o}\n"))
+        .collect();
+    let file = st.write("three.jsonl", &lines);
+    ok(&st.cmd().arg("import").arg(&file).output().unwrap());
+    let report: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    let first = &report["orders"][0];
+    let id = first["order_id"].as_str().unwrap();
+    let number = first["tracking_no"].as_str().unwrap();
+
+    // Unchanged: the same number again.
+    let again: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "reprint", id])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(again["tracking_no"], number);
+    assert!(
+        st.dir
+            .path()
+            .join(again["waybill_file"].as_str().unwrap())
+            .exists()
+    );
+
+    // The address changed after print: a new number, the old one voided.
+    let mut changed = fixtures
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == id)
+        .unwrap()
+        .clone();
+    changed["version"] = (changed["version"].as_u64().unwrap() + 1).into();
+    changed["recipient"]["address"] = "改地址: 文三路 88 号".into();
+    let file = st.write("changed.jsonl", &format!("{changed}\n"));
+    ok(&st.cmd().arg("import").arg(&file).output().unwrap());
+    assert_eq!(st.status()["counts"]["changed_after_print"], 1);
+    let new: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "reprint", id])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_ne!(new["tracking_no"], number);
+    assert_eq!(st.status()["counts"]["changed_after_print"], 0);
+    let store = station::store::Store::open(&st.db()).unwrap();
+    let history = store.tracking_numbers(id).unwrap();
+    assert_eq!(history.iter().filter(|t| t.state == "voided").count(), 1);
+    assert_eq!(history[0].number, number);
+
+    // Refunded after print: intercept, and no new label.
+    changed["version"] = (changed["version"].as_u64().unwrap() + 1).into();
+    changed["refund"] = "requested".into();
+    let file = st.write("refund.jsonl", &format!("{changed}\n"));
+    ok(&st.cmd().arg("import").arg(&file).output().unwrap());
+    let out = st.cmd().args(["reprint", id]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("intercepted"));
+}

@@ -1,0 +1,85 @@
+//! `station bench`: a print wave measured end to end — tracking-number
+//! allocation, rendering and writing — on generated orders, in a scratch
+//! directory. Prints each run and the medians (shared machines are noisy).
+
+use crate::config::Config;
+use crate::pull;
+use crate::shop::generate::{self, GenerateOptions};
+use crate::store::Store;
+use crate::wave::{self, PrintOptions};
+use anyhow::Result;
+use serde_json::json;
+use std::io::Write;
+
+/// Peak resident memory of this process so far, in KB (Linux only).
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn run(config: &Config, orders: usize, runs: usize, json: bool) -> Result<()> {
+    let runs = runs.max(1);
+    let scratch = tempfile::tempdir()?;
+    let file = scratch.path().join("orders.jsonl");
+    let text: String = generate::generate_json(&GenerateOptions {
+        count: orders,
+        seed: 7,
+        ..Default::default()
+    })
+    .iter()
+    .map(|o| format!("{o}\n"))
+    .collect();
+    std::fs::write(&file, text)?; // `text` is moved and freed here, before the runs.
+    let mut secs = Vec::new();
+    let mut per_page = Vec::new();
+    let mut pages = 0;
+    let mut out = std::io::stderr().lock();
+    for run in 1..=runs {
+        let dir = scratch.path().join(format!("run{run}"));
+        std::fs::create_dir_all(&dir)?;
+        let mut store = Store::open(&dir.join("station.db"))?;
+        pull::import(&file, &mut store, config, "bench")?;
+        let opts = PrintOptions {
+            limit: None,
+            courier: None,
+            waybill_template: config.print.waybill_template.clone(),
+            slip_template: config.print.slip_template.clone(),
+            out_dir: dir.join("labels"),
+            chunk_size: config.print.chunk_size,
+        };
+        let report = wave::print(&mut store, config, &opts, "bench", &|_, _| {})?;
+        let s = report.elapsed_ms as f64 / 1000.0;
+        pages = report.pages;
+        secs.push(s);
+        per_page.push(report.bytes as f64 / report.pages.max(1) as f64);
+        writeln!(
+            out,
+            "run {run}: {} orders, {} pages in {s:.2} s",
+            report.orders.len(),
+            report.pages
+        )?;
+        // Free the disk between runs: a 50k wave is a few hundred MB.
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let s = median(secs);
+    let bytes = median(per_page);
+    let rss = peak_rss_kb().unwrap_or(0) as f64 / 1024.0;
+    if json {
+        let v = json!({"orders": orders, "runs": runs, "pages": pages, "median_secs": s,
+            "orders_per_sec": orders as f64 / s, "bytes_per_page": bytes, "peak_rss_mb": rss});
+        println!("{v}");
+    } else {
+        println!(
+            "print wave, {orders} orders ({pages} pages), median of {runs}: {s:.2} s, {:.0} orders/s, {:.1} KB per page, peak RSS {rss:.0} MB",
+            orders as f64 / s,
+            bytes / 1024.0
+        );
+    }
+    Ok(())
+}

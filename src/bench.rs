@@ -76,7 +76,7 @@ pub fn run(config: &Config, orders: usize, runs: usize, json: bool) -> Result<()
         println!("{v}");
     } else {
         println!(
-            "print wave, {orders} orders ({pages} pages), median of {runs}: {s:.2} s, {:.0} orders/s, {:.1} KB per page, peak RSS {rss:.0} MB",
+            "print wave, {orders} orders ({pages} pages), median of {runs}: {s:.2} s, {:.0} orders/s, {:.1} KB per page, peak RSS {rss:.0} MB (whole bench process, generating the orders included; `/usr/bin/time station print` measures a wave alone)",
             orders as f64 / s,
             bytes / 1024.0
         );

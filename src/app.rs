@@ -252,6 +252,7 @@ pub fn write_status(out: &mut dyn Write, s: &StatusReport) -> Result<()> {
         ),
         ("Intercept (do not ship)", &s.intercept),
         ("Left the queue", &s.left_queue),
+        ("Printed, but look at the label", &s.attention),
     ];
     for (title, list) in lists {
         if list.is_empty() {
@@ -339,16 +340,28 @@ fn cmd_generate(args: GenerateArgs) -> Result<()> {
 fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
     use std::io::IsTerminal;
     let mut store = Store::open_existing(db)?;
-    let show = !ctx.json && std::io::stderr().is_terminal();
-    let progress = |done: usize, total: usize| {
-        if show {
-            eprint!("\rprinting {done}/{total}");
-            if done == total {
-                eprintln!();
-            }
-        }
+    // A progress bar on stderr, only for a person at a terminal (never with
+    // --json, never into a log file).
+    let bar = if !ctx.json && std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
     };
-    let report = wave::print(&mut store, &ctx.config, opts, &ctx.operator, &progress)?;
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} orders, {per_sec}, eta {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message("printing");
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let report = wave::print(&mut store, &ctx.config, opts, &ctx.operator, &progress);
+    bar.finish_and_clear();
+    let report = report?;
     let mut out = std::io::stdout().lock();
     if ctx.json {
         serde_json::to_writer(&mut out, &report)?;

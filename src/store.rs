@@ -137,6 +137,9 @@ pub struct StatusReport {
     pub changed_after_print: Vec<Listed>,
     pub intercept: Vec<Listed>,
     pub left_queue: Vec<Listed>,
+    /// Printed labels to look at: text that overflowed its box, characters in
+    /// no font. Listed while the order's current label is the one warned about.
+    pub attention: Vec<Listed>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -386,6 +389,15 @@ impl Store {
             changed_after_print: by_state(State::ChangedAfterPrint)?,
             intercept: by_state(State::Intercept)?,
             left_queue: by_state(State::LeftQueue)?,
+            // A warning counts while no later print of the order happened.
+            attention: self.listed(
+                "SELECT e.order_id, e.detail FROM events e JOIN orders o ON o.id = e.order_id
+                 WHERE e.action = 'print.warning' AND o.state = 'printed'
+                   AND NOT EXISTS (SELECT 1 FROM events p WHERE p.order_id = e.order_id
+                                   AND p.action IN ('print.printed', 'print.marked') AND p.seq > e.seq)
+                 ORDER BY e.seq",
+                [],
+            )?,
         })
     }
 

@@ -109,8 +109,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 courier,
                 waybill_template: template.unwrap_or_else(|| p.waybill_template.clone()),
                 slip_template: slip_template.unwrap_or_else(|| p.slip_template.clone()),
-                out_dir: out.unwrap_or_else(|| p.out_dir.clone().into()),
-                chunk_size: p.chunk_size,
+                ..PrintOptions::from_config(p, out.unwrap_or_else(|| p.out_dir.clone().into()))
             };
             cmd_print(&ctx, &cli.db, &opts)
         }

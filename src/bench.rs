@@ -45,14 +45,7 @@ pub fn run(config: &Config, orders: usize, runs: usize, json: bool) -> Result<()
         std::fs::create_dir_all(&dir)?;
         let mut store = Store::open(&dir.join("station.db"))?;
         pull::import(&file, &mut store, config, "bench")?;
-        let opts = PrintOptions {
-            limit: None,
-            courier: None,
-            waybill_template: config.print.waybill_template.clone(),
-            slip_template: config.print.slip_template.clone(),
-            out_dir: dir.join("labels"),
-            chunk_size: config.print.chunk_size,
-        };
+        let opts = PrintOptions::from_config(&config.print, dir.join("labels"));
         let report = wave::print(&mut store, config, &opts, "bench", &|_, _| {})?;
         let s = report.elapsed_ms as f64 / 1000.0;
         pages = report.pages;

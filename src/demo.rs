@@ -105,14 +105,7 @@ pub async fn run(
     let second = pull::pull(&client, &mut store, &config, operator).await?;
 
     // Print the wave: numbers committed first, then waybills and slips as PDFs.
-    let opts = PrintOptions {
-        limit: None,
-        courier: None,
-        waybill_template: config.print.waybill_template.clone(),
-        slip_template: config.print.slip_template.clone(),
-        out_dir: dir.join("labels"),
-        chunk_size: config.print.chunk_size,
-    };
+    let opts = PrintOptions::from_config(&config.print, dir.join("labels"));
     let printed = wave::print(&mut store, &config, &opts, operator, &|_, _| {})?;
     let status = store.status()?;
 

@@ -87,6 +87,20 @@ pub struct PrintOptions {
     pub chunk_size: usize,
 }
 
+impl PrintOptions {
+    /// The whole queue with the configured templates, written under `out_dir`.
+    pub fn from_config(print: &crate::config::PrintConfig, out_dir: PathBuf) -> PrintOptions {
+        PrintOptions {
+            limit: None,
+            courier: None,
+            waybill_template: print.waybill_template.clone(),
+            slip_template: print.slip_template.clone(),
+            out_dir,
+            chunk_size: print.chunk_size,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct PrintedOrder {
     pub order_id: String,

@@ -392,7 +392,7 @@ fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
         writeln!(out, "  {f}")?;
     }
     if !report.failed.is_empty() {
-        writeln!(out, "not printed (they stay queued):")?;
+        writeln!(out, "not printed:")?;
         for (id, why) in &report.failed {
             writeln!(out, "  {id}  {why}")?;
         }

@@ -292,35 +292,58 @@ fn run_wave(
         let job_tx = job_tx;
         let mut pending = chunks.into_iter();
         let mut in_flight = 0;
-        let mut send_next = |store: &Store, in_flight: &mut usize| -> Result<()> {
-            if let Some((chunk, members)) = pending.next() {
+        // Orders are re-read as their chunk is about to render: one that left
+        // the queue (refund, flag moved) or changed since the wave was planned
+        // is not printed now; a changed one gets a fresh number in the next wave.
+        let mut skipped: Vec<(String, String)> = Vec::new();
+        let mut send_next = |store: &Store,
+                             in_flight: &mut usize,
+                             skipped: &mut Vec<(String, String)>|
+         -> Result<()> {
+            for (chunk, members) in pending.by_ref() {
                 let mut loaded = Vec::with_capacity(members.len());
                 for o in members {
-                    let order = store
-                        .order(&o.order_id)?
-                        .with_context(|| {
-                            format!("order {} vanished from the database", o.order_id)
-                        })?
-                        .order;
-                    loaded.push((o, order));
+                    let stored = store.order(&o.order_id)?.with_context(|| {
+                        format!("order {} vanished from the database", o.order_id)
+                    })?;
+                    if stored.state != State::Queued {
+                        let why = stored.reason.as_deref().unwrap_or("");
+                        skipped.push((
+                            o.order_id.clone(),
+                            format!(
+                                "left the queue after the wave was planned ({} {why})",
+                                stored.state
+                            ),
+                        ));
+                    } else if stored.order.version != o.order_version {
+                        skipped.push((
+                            o.order_id.clone(),
+                            format!("changed after the wave was planned (v{} → v{}); prints in the next wave", o.order_version, stored.order.version),
+                        ));
+                    } else {
+                        loaded.push((o, stored.order));
+                    }
                 }
-                job_tx
-                    .send(Job {
-                        chunk,
-                        members: loaded,
-                    })
-                    .ok();
-                *in_flight += 1;
+                if !loaded.is_empty() {
+                    job_tx
+                        .send(Job {
+                            chunk,
+                            members: loaded,
+                        })
+                        .ok();
+                    *in_flight += 1;
+                    break;
+                }
             }
             Ok(())
         };
         for _ in 0..workers * 2 {
-            send_next(store, &mut in_flight)?;
+            send_next(store, &mut in_flight, &mut skipped)?;
         }
         while in_flight > 0 {
             let done = res_rx.recv().context("a render worker stopped")??;
             in_flight -= 1;
-            send_next(store, &mut in_flight)?;
+            send_next(store, &mut in_flight, &mut skipped)?;
             report.failed.extend(done.failed.iter().cloned());
             if done.ok.is_empty() {
                 continue;
@@ -361,6 +384,7 @@ fn run_wave(
             }
             progress(report.orders.len(), total);
         }
+        report.failed.extend(skipped);
         Ok(())
     })?;
     for (id, reason) in &report.failed {

@@ -354,3 +354,69 @@ fn reprint_keeps_the_number_unless_the_order_changed_and_refuses_intercepts() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("intercepted"));
 }
+
+#[test]
+fn orders_that_change_between_planning_and_rendering_are_not_printed_stale() {
+    let st = Station::new();
+    let fixtures = read_json(&data("orders-200.json"));
+    let three: Vec<Value> = fixtures.as_array().unwrap()[..3].to_vec();
+    let lines: String = three.iter().map(|o| format!("{o}\n")).collect();
+    ok(&st
+        .cmd()
+        .arg("import")
+        .arg(st.write("three.jsonl", &lines))
+        .output()
+        .unwrap());
+    {
+        let mut store = station::store::Store::open(&st.db()).unwrap();
+        let config = station::config::Config::default();
+        let ids = store.queue().unwrap();
+        let zto = config.courier("ZTO").unwrap();
+        let out_dir = st.dir.path().join("labels").display().to_string();
+        let plan = station::store::WavePlan {
+            out_dir: &out_dir,
+            waybill_template: "waybill-100x150",
+            slip_template: "slip-a6",
+            chunk_size: 100,
+            orders: ids.iter().map(|id| (id.as_str(), zto)).collect(),
+        };
+        store.plan_wave(&plan, "打单员").unwrap();
+    }
+    // Before the wave renders, one order is refunded and another changes address.
+    let mut refunded = three[0].clone();
+    refunded["version"] = 2.into();
+    refunded["refund"] = "requested".into();
+    let mut moved = three[1].clone();
+    moved["version"] = 2.into();
+    moved["recipient"]["address"] = "改地址 2 号".into();
+    ok(&st
+        .cmd()
+        .arg("import")
+        .arg(st.write("later.jsonl", &format!("{refunded}\n{moved}\n")))
+        .output()
+        .unwrap());
+
+    let report: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    assert_eq!(report["orders"].as_array().unwrap().len(), 1, "{report}");
+    let failed: Vec<&str> = report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f[0].as_str().unwrap())
+        .collect();
+    assert!(
+        failed.contains(&three[0]["id"].as_str().unwrap())
+            && failed.contains(&three[1]["id"].as_str().unwrap())
+    );
+    // The changed order prints in the next wave with a new number.
+    let next: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    assert_eq!(next["orders"][0]["order_id"], three[1]["id"]);
+    let store = station::store::Store::open(&st.db()).unwrap();
+    let numbers = store
+        .tracking_numbers(three[1]["id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(numbers.iter().filter(|t| t.state == "voided").count(), 1);
+    assert_eq!(st.status()["counts"]["printed"], 2);
+}

@@ -42,8 +42,11 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<ShopError>() {
             return shop_code(e);
         }
-        if cause.is::<StoreError>() {
-            return exit::DATABASE;
+        if let Some(e) = cause.downcast_ref::<StoreError>() {
+            return match e {
+                StoreError::WaveOpen(_) => exit::FAILURE,
+                _ => exit::DATABASE,
+            };
         }
     }
     exit::FAILURE

@@ -172,10 +172,10 @@ pub fn print(
                 if opts.courier.as_deref().is_some_and(|c| c != courier.code) {
                     continue;
                 }
-                picked.push((id, courier.clone()));
                 if opts.limit.is_some_and(|n| picked.len() >= n) {
                     break;
                 }
+                picked.push((id, courier.clone()));
             }
             if picked.is_empty() {
                 return Ok(PrintReport {
@@ -306,7 +306,12 @@ fn run_wave(
                     let stored = store.order(&o.order_id)?.with_context(|| {
                         format!("order {} vanished from the database", o.order_id)
                     })?;
-                    if stored.state != State::Queued {
+                    if !store.is_live_tracking(&o.tracking_no)? {
+                        skipped.push((
+                            o.order_id.clone(),
+                            format!("tracking number {} was voided after the wave was planned; prints in the next wave", o.tracking_no),
+                        ));
+                    } else if stored.state != State::Queued {
                         let why = stored.reason.as_deref().unwrap_or("");
                         skipped.push((
                             o.order_id.clone(),
@@ -370,8 +375,13 @@ fn run_wave(
                 slip_file: &sf,
                 pages: pages.clone(),
             };
-            store.finish_chunk(wave, &members, &files, operator)?;
+            let stale = store.finish_chunk(wave, &members, &files, operator)?;
             for (o, (wp, sp)) in members.iter().zip(&pages) {
+                if stale.contains(&o.order_id) {
+                    let why = "changed while its label rendered: not counted as printed; prints again in the next wave";
+                    report.failed.push((o.order_id.clone(), why.into()));
+                    continue;
+                }
                 report
                     .orders
                     .push(printed(o, wf.clone(), sf.clone(), *wp, *sp));
@@ -530,9 +540,11 @@ pub fn reprint(
     out_dir: &Path,
     operator: &str,
 ) -> Result<PrintedOrder> {
-    let stored = store
-        .order(order_id)?
-        .with_context(|| format!("order {order_id} is not in the database: pull it first"))?;
+    let Some(stored) = store.order(order_id)? else {
+        bail!(crate::app::UsageError(format!(
+            "order {order_id} is not in the database: pull it first"
+        )));
+    };
     match stored.state {
         State::Printed | State::ChangedAfterPrint => {}
         State::Intercept => bail!(crate::app::UsageError(format!(
@@ -546,7 +558,26 @@ pub fn reprint(
     let courier = courier_for(&stored.order, config)?.clone();
     // Committed before rendering, like a wave: the same number for an
     // unchanged order, a new one (and the old voided) for a changed one.
-    let allocation = store.allocate(&[(order_id, &courier)], operator)?.remove(0);
+    // A label already printed for this order keeps its number (it may have
+    // been uploaded to the shop) unless the order changed after print.
+    let live = store
+        .tracking_numbers(order_id)?
+        .into_iter()
+        .find(|t| t.state == "allocated");
+    let allocation = match live {
+        Some(t) if stored.state == State::Printed => crate::store::Allocation {
+            order_id: order_id.into(),
+            courier: t.courier,
+            number: t.number,
+            reused: true,
+            voided: None,
+        },
+        _ => store.allocate(&[(order_id, &courier)], operator)?.remove(0),
+    };
+    let courier = config
+        .courier(&allocation.courier)
+        .cloned()
+        .unwrap_or(courier);
     let dpi = Dpi(config.print.dpi);
     let waybill = load_template(&config.print.waybill_template, dpi)?;
     let slip = load_template(&config.print.slip_template, dpi)?;
@@ -579,15 +610,21 @@ pub fn reprint(
     write_atomically(&wf, &w.pdf)?;
     write_atomically(&sf, &sl.pdf)?;
     store.mark_printed(order_id, operator)?;
-    let detail = match &allocation.voided {
-        Some(old) => format!(
+    let detail = match (&allocation.voided, allocation.reused) {
+        (_, true) => format!(
+            "{} {} (same number): {}",
+            courier.code,
+            allocation.number,
+            wf.display()
+        ),
+        (Some(old), false) => format!(
             "{} {} (new number; {old} voided): {}",
             courier.code,
             allocation.number,
             wf.display()
         ),
-        None => format!(
-            "{} {} (same number): {}",
+        (None, false) => format!(
+            "{} {} (new number): {}",
             courier.code,
             allocation.number,
             wf.display()

@@ -86,6 +86,14 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Whether a number is issued and not void.
+    pub fn is_live_tracking(&self, number: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM tracking_numbers WHERE number = ?1 AND state = 'allocated')")?
+            .query_row([number], |r| r.get(0))?)
+    }
+
     /// Every number an order has had, oldest first.
     pub fn tracking_numbers(&self, order_id: &str) -> Result<Vec<TrackingNumber>> {
         let mut stmt = self.conn.prepare(

@@ -115,13 +115,36 @@ impl Store {
     /// Plan a wave: record it, allocate every order's tracking number, commit.
     pub fn plan_wave(&mut self, plan: &WavePlan<'_>, operator: &str) -> Result<Wave> {
         let tx = self.write_tx()?;
+        // Checked inside the write transaction, so two `print` runs at once
+        // cannot plan the same orders twice.
+        let open: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM waves WHERE state = 'open' LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = open {
+            return Err(StoreError::WaveOpen(id));
+        }
         tx.execute(
             "INSERT INTO waves (created_at, operator, out_dir, waybill_template, slip_template, chunk_size, state)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
             params![now(), operator, plan.out_dir, plan.waybill_template, plan.slip_template, plan.chunk_size],
         )?;
         let id = tx.last_insert_rowid();
-        for (seq, (order_id, courier)) in plan.orders.iter().enumerate() {
+        let queued = |id: &str| -> Result<bool> {
+            Ok(tx
+                .prepare_cached("SELECT state = 'queued' FROM orders WHERE id = ?1")?
+                .query_row([id], |r| r.get::<_, bool>(0))
+                .optional()?
+                .unwrap_or(false))
+        };
+        let mut seq = 0u64;
+        for (order_id, courier) in &plan.orders {
+            if !queued(order_id)? {
+                continue;
+            }
             let a = tracking::allocate_one(&tx, order_id, courier, operator)?;
             let version: u64 = tx.query_row(
                 "SELECT version FROM orders WHERE id = ?1",
@@ -132,7 +155,8 @@ impl Store {
                 "INSERT INTO wave_orders (wave_id, seq, order_id, order_version, tracking_no, chunk)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![id, seq as u64, order_id, version, a.number, seq as u64 / plan.chunk_size])?;
+.execute(params![id, seq, order_id, version, a.number, seq / plan.chunk_size])?;
+            seq += 1;
         }
         event(
             &tx,
@@ -153,21 +177,29 @@ impl Store {
         members: &[&WaveOrder],
         files: &ChunkFiles<'_>,
         operator: &str,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let tx = self.write_tx()?;
         let at = now();
+        let mut stale = Vec::new();
         for (o, (wp, sp)) in members.iter().zip(&files.pages) {
             tx.prepare_cached(
                 "UPDATE wave_orders SET waybill_file = ?3, slip_file = ?4, waybill_page = ?5, slip_page = ?6, printed_at = ?7
                  WHERE wave_id = ?1 AND seq = ?2",
             )?
             .execute(params![wave.id, o.seq, files.waybill_file, files.slip_file, wp, sp, at])?;
-            tx.prepare_cached(
-                "UPDATE orders SET state = 'printed', reason = NULL, printed_payload = payload,
-                        printed_version = version, updated = ?2
-                 WHERE id = ?1 AND state IN ('queued', 'changed_after_print')",
-            )?
-            .execute(params![o.order_id, at])?;
+            // The label shows the planned version: an order that changed while
+            // its chunk rendered is not marked printed (it prints again later).
+            let marked = tx
+                .prepare_cached(
+                    "UPDATE orders SET state = 'printed', reason = NULL, printed_payload = payload,
+                            printed_version = version, updated = ?2
+                     WHERE id = ?1 AND version = ?3 AND state IN ('queued', 'changed_after_print')",
+                )?
+                .execute(params![o.order_id, at, o.order_version])?;
+            if marked == 0 {
+                stale.push(o.order_id.clone());
+                continue;
+            }
             event(
                 &tx,
                 operator,
@@ -180,7 +212,7 @@ impl Store {
             )?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(stale)
     }
 
     pub fn close_wave(&mut self, wave_id: i64, operator: &str) -> Result<()> {

@@ -23,7 +23,7 @@ use thiserror::Error;
 
 mod tracking;
 mod waves;
-pub use tracking::{Allocation, TrackingNumber, format_number};
+pub use tracking::{Allocation, TrackingNumber};
 pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan};
 
 const MIGRATIONS: &[M<'static>] = &[

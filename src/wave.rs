@@ -370,7 +370,6 @@ fn run_wave(
                 slip_path.display().to_string(),
             );
             let files = ChunkFiles {
-                chunk: done.chunk,
                 waybill_file: &wf,
                 slip_file: &sf,
                 pages: pages.clone(),

@@ -252,7 +252,7 @@ fn next_number(tx: &Transaction<'_>, courier: &Courier) -> Result<String> {
     }
 }
 
-pub fn format_number(pool: &Pool, n: u64) -> String {
+fn format_number(pool: &Pool, n: u64) -> String {
     format!("{}{:0width$}", pool.prefix, n, width = pool.digits as usize)
 }
 

@@ -39,7 +39,6 @@ pub struct Wave {
 /// Where one order's label and slip ended up.
 #[derive(Clone, Debug)]
 pub struct ChunkFiles<'a> {
-    pub chunk: u64,
     pub waybill_file: &'a str,
     pub slip_file: &'a str,
     /// Per order of the chunk, in wave order: 1-based first page in each file.

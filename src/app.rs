@@ -18,6 +18,9 @@ use std::time::Duration;
 /// The exit code for an error, by what went wrong (see `cli::exit`).
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
+        if cause.is::<Refused>() {
+            return exit::REFUSED;
+        }
         if cause.is::<ConfigError>()
             || cause.is::<UsageError>()
             || cause.is::<crate::render::layout::TemplateError>()
@@ -73,7 +76,7 @@ struct Ctx {
 
 pub fn run(cli: Cli) -> Result<()> {
     let shop_url = match &cli.command {
-        Command::Pull { shop_url } => shop_url.clone(),
+        Command::Pull { shop_url } | Command::Sync { shop_url } => shop_url.clone(),
         _ => None,
     };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -99,6 +102,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pull { .. } => runtime()?.block_on(cmd_pull(&ctx, &cli.db)),
         Command::Import { file } => cmd_import(&ctx, &cli.db, &file),
         Command::Status => cmd_status(&ctx, &cli.db),
+        Command::Sync { .. } => runtime()?.block_on(cmd_sync(&ctx, &cli.db)),
         Command::Print {
             limit,
             courier,
@@ -166,6 +170,15 @@ pub fn run(cli: Cli) -> Result<()> {
             seed,
             &dir,
         )),
+        Command::Scan { code, bench } => runtime()?.block_on(cmd_scan(&ctx, &cli.db, &bench, &code)),
+        Command::Handover(h) => cmd_handover(&ctx, &cli.db, h),
+        Command::Serve { listen } => crate::serve::cmd_serve(ctx.config, &cli.db, listen),
+        Command::Operator(crate::cli::OperatorCommand::HashPin) => crate::serve::cmd_hash_pin(),
+        Command::BenchScan {
+            benches,
+            orders_per_bench,
+            dir,
+        } => crate::serve::loadtest::run(&ctx.config, benches, orders_per_bench, &dir, ctx.json),
     }
 }
 
@@ -241,10 +254,51 @@ fn cmd_status(ctx: &Ctx, db: &Path) -> Result<()> {
     Ok(())
 }
 
+async fn cmd_sync(ctx: &Ctx, db: &Path) -> Result<()> {
+    let client = client_for(&ctx.config)?;
+    let mut store = Store::open_existing(db)?;
+    let report = crate::outbox::sync_once(&mut store, &client, &ctx.config, &ctx.operator).await?;
+    let mut out = std::io::stdout().lock();
+    if ctx.json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{}", report.summary())?;
+    if let Some(problem) = &report.stopped {
+        writeln!(
+            out,
+            "the shop is not answering ({problem}): the pending sends wait; run `station sync` again later"
+        )?;
+    }
+    for a in &report.new_alerts {
+        writeln!(out, "ALERT {}  {}", a.id, a.reason)?;
+    }
+    Ok(())
+}
+
 pub fn write_status(out: &mut dyn Write, s: &StatusReport) -> Result<()> {
     writeln!(out, "Orders by state")?;
     for (state, n) in &s.counts {
         writeln!(out, "  {state:<22}{n:>7}")?;
+    }
+    let o = &s.outbox;
+    match o.oldest_pending_secs {
+        Some(age) if o.pending > 0 => {
+            writeln!(
+                out,
+                "\nWrite-back to the shop: {} sends pending for {} orders, oldest waiting {age}s (`station sync` sends them)",
+                o.pending, o.pending_orders
+            )?;
+            if let Some(problem) = &o.last_error {
+                writeln!(out, "  last problem: {problem}")?;
+            }
+        }
+        _ => writeln!(
+            out,
+            "\nWrite-back to the shop: nothing pending ({} orders done)",
+            o.done_orders
+        )?,
     }
     let lists = [
         ("Rejected (fix on the shop, then pull again)", &s.rejected),
@@ -255,6 +309,10 @@ pub fn write_status(out: &mut dyn Write, s: &StatusReport) -> Result<()> {
         ("Intercept (do not ship)", &s.intercept),
         ("Left the queue", &s.left_queue),
         ("Printed, but look at the label", &s.attention),
+        (
+            "Write-back alerts (not marked done on the shop; act on each)",
+            &s.outbox.alerts,
+        ),
     ];
     for (title, list) in lists {
         if list.is_empty() {
@@ -415,5 +473,148 @@ fn csv_field(s: &str) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
+    }
+}
+
+/// A refusal that scripts must see as a non-zero exit, after the answer was printed.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+async fn cmd_scan(ctx: &Ctx, db: &Path, bench: &str, code: &str) -> Result<()> {
+    use crate::packing::{self, Bench, ShopCheck, Verdict};
+    let mut store = Store::open_existing(db)?;
+    let shop = packing::shop_client(&ctx.config);
+    let bench = Bench {
+        name: bench,
+        operator: &ctx.operator,
+    };
+    let out = packing::scan(&mut store, shop.as_ref(), &ctx.config, &bench, code).await?;
+    if ctx.json {
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        let tag = match out.verdict {
+            Verdict::Ok => "OK",
+            Verdict::Stop => "STOP",
+            Verdict::Intercept => "INTERCEPT",
+        };
+        println!("{tag} {}: {}", out.code, out.message);
+        if let Some(o) = &out.order {
+            for i in &o.items {
+                println!(
+                    "  [{}/{}] {} {}{}",
+                    i.scanned,
+                    i.qty,
+                    i.barcode.as_deref().unwrap_or(&i.sku),
+                    i.title,
+                    i.spec.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
+                );
+            }
+            if let Some(m) = &o.memo {
+                println!("  memo: {m}");
+            }
+        }
+        if out.shop == ShopCheck::Unreachable {
+            println!("  (the shop did not answer: went on with the last known state)");
+        }
+        if out.can_reprint {
+            println!("  reprint with: station reprint {}", out.order.as_ref().map_or("", |o| &o.id));
+        }
+    }
+    match out.verdict {
+        Verdict::Ok => Ok(()),
+        _ => Err(Refused(format!("{}: {}", out.code, out.message)).into()),
+    }
+}
+
+fn cmd_handover(ctx: &Ctx, db: &Path, cmd: crate::cli::HandoverCommand) -> Result<()> {
+    use crate::cli::HandoverCommand;
+    use crate::handover;
+    let mut store = Store::open_existing(db)?;
+    let print_batch = |b: &handover::BatchView| {
+        println!(
+            "{} {} ({}) {}: {} parcels scanned, {} waiting",
+            b.id,
+            b.courier,
+            b.courier_name,
+            b.state,
+            b.count,
+            b.waiting.len()
+        );
+    };
+    match cmd {
+        HandoverCommand::Open { courier } => {
+            let b = handover::open(&mut store, &ctx.config, &courier, &ctx.operator)?;
+            if ctx.json {
+                println!("{}", serde_json::to_string(&b)?);
+            } else {
+                print_batch(&b);
+            }
+            Ok(())
+        }
+        HandoverCommand::Scan { code, batch } => {
+            let s = handover::scan(&mut store, &ctx.config, batch.as_deref(), &code, &ctx.operator)?;
+            if ctx.json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else if s.accepted {
+                println!("OK {}", s.message);
+            }
+            if s.accepted {
+                Ok(())
+            } else {
+                Err(Refused(format!("refused {}: {}", s.code, s.message)).into())
+            }
+        }
+        HandoverCommand::Close { batch, out } => {
+            let out_dir = out.unwrap_or_else(|| ctx.config.print.out_dir.clone().into());
+            let c = handover::close(&mut store, &ctx.config, batch.as_deref(), &ctx.operator, &out_dir)?;
+            if ctx.json {
+                println!("{}", serde_json::to_string(&c)?);
+            } else {
+                for r in &c.removed {
+                    eprintln!(
+                        "TAKE OUT {} (order {}): {} — it is not handed over",
+                        r.tracking_no, r.order_id, r.reason
+                    );
+                }
+                println!("{}", c.manifest);
+                eprintln!(
+                    "{} {}: {} parcels handed over; the shop write-back is queued (`station sync`)",
+                    if c.already_closed { "already closed" } else { "closed" },
+                    c.batch_id,
+                    c.count
+                );
+            }
+            Ok(())
+        }
+        HandoverCommand::Show { batch } => {
+            let batches = match batch {
+                Some(id) => vec![handover::view(&store, &ctx.config, &id)?],
+                None => handover::open_batches(&store, &ctx.config)?,
+            };
+            if ctx.json {
+                println!("{}", serde_json::to_string(&batches)?);
+            } else if batches.is_empty() {
+                println!("no handover batch is open");
+            } else {
+                for b in &batches {
+                    print_batch(b);
+                    for p in &b.parcels {
+                        println!("  {:>3} {} {} ({} {})", p.seq, p.tracking_no, p.order_id, p.scanned_by, p.scanned_at);
+                    }
+                    for w in &b.waiting {
+                        println!("  waiting {} {} ({})", w.tracking_no, w.order_id, w.state);
+                    }
+                }
+            }
+            Ok(())
+        }
     }
 }

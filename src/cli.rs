@@ -20,6 +20,9 @@ pub mod exit {
     pub const DATABASE: i32 = 5;
     /// An input file could not be read or parsed.
     pub const INPUT: i32 = 6;
+    /// A scan was answered STOP or INTERCEPT, or a parcel was refused at handover:
+    /// the reason is on stderr (and in the JSON with --json).
+    pub const REFUSED: i32 = 7;
 }
 
 #[derive(Debug, Parser)]
@@ -27,7 +30,7 @@ pub mod exit {
     name = "station",
     version,
     about = "Warehouse print-and-dispatch station: pulls paid, yellow-flagged orders from the shop into SQLite and prints waybills and packing slips",
-    after_help = "Start with `station demo`. The shop token is read from STATION_SHOP_TOKEN only.\nExit codes: 0 ok, 1 failure, 2 usage/config, 3 shop unreachable, 4 shop refused, 5 database, 6 input file."
+    after_help = "Start with `station demo`. The shop token is read from STATION_SHOP_TOKEN only.\nExit codes: 0 ok, 1 failure, 2 usage/config, 3 shop unreachable, 4 shop refused, 5 database, 6 input file, 7 scan refused (STOP/INTERCEPT)."
 )]
 pub struct Cli {
     /// SQLite database file.
@@ -113,6 +116,12 @@ pub enum Command {
     },
     /// Counts by state, and the rejected, changed-after-print, intercepted and left-queue orders with reasons.
     Status,
+    /// Send the queued write-back (shipments, done flags with the 已交接 memo) to the shop: one pass. Exits 0 even when some sends must wait; says how many are pending.
+    Sync {
+        /// Shop API base URL (else STATION_SHOP_URL, else shop.url in the config).
+        #[arg(long)]
+        shop_url: Option<String>,
+    },
     /// Run the shop platform simulator (Shop API v1) for demos and tests.
     ShopSim(ShopSimArgs),
     /// Write generated, realistic orders as JSON Lines (to stdout or --out).
@@ -129,6 +138,76 @@ pub enum Command {
         #[arg(long, default_value = "station-demo")]
         dir: PathBuf,
     },
+    /// One scan at a packing bench (验货): a packing slip opens its order, item barcodes tick it off, the waybill packs it.
+    Scan {
+        /// The scanned code: packing-slip QR (order id), item barcode or SKU, or waybill number.
+        code: String,
+        /// Which bench scans (each bench has one open order).
+        #[arg(long, default_value = "cli")]
+        bench: String,
+    },
+    /// Courier handover (交接): open a batch, scan parcels into it, close it and print the manifest.
+    #[command(subcommand)]
+    Handover(HandoverCommand),
+    /// Run the packing-bench web app (验货打包, 交接) for browsers at the benches.
+    Serve {
+        /// Address to listen on (default: serve.listen, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Operators who sign in at the benches.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// Measure bench scan round trips over HTTP: N benches scanning at once against `serve` and an in-process simulator.
+    BenchScan {
+        /// Benches (browser sessions) scanning at once.
+        #[arg(long, default_value_t = 8)]
+        benches: usize,
+        /// Orders each bench packs.
+        #[arg(long, default_value_t = 25)]
+        orders_per_bench: usize,
+        /// Where the run writes its database and labels (wiped at the start).
+        #[arg(long, default_value = "station-bench-scan")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HandoverCommand {
+    /// Open a batch for a courier (an open batch of that courier is reused).
+    Open {
+        /// Courier code: ZTO, YTO, STO, YD, SF, EMS, JD, JT, or one configured in [[couriers]].
+        #[arg(long)]
+        courier: String,
+    },
+    /// Scan one parcel's waybill into the batch; a refused parcel exits 1 with the reason.
+    Scan {
+        /// The waybill's tracking number.
+        code: String,
+        /// The batch (default: the only open batch, or the open batch of the parcel's courier).
+        #[arg(long)]
+        batch: Option<String>,
+    },
+    /// Close the batch: hand its orders over, queue the shop write-back, print the manifest (交接单).
+    Close {
+        /// The batch (default: the only open batch).
+        #[arg(long)]
+        batch: Option<String>,
+        /// Directory for the manifest (default: print.out_dir); it goes under handovers/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show the open batches (or one batch): parcels scanned and parcels still waiting.
+    Show {
+        /// A batch id (default: every open batch).
+        batch: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Read a PIN from stdin and print its Argon2id hash for `pin_hash` in [[operators]].
+    HashPin,
 }
 
 #[derive(Debug, Args)]

@@ -49,7 +49,106 @@ pub struct Config {
     pub time_zone: String,
     pub sender: Sender,
     pub print: PrintConfig,
+    pub bench: BenchConfig,
+    /// The write-back outbox worker (`station sync`, `station serve`).
+    pub outbox: OutboxConfig,
     pub couriers: Vec<Courier>,
+    /// `station serve`: the packing-bench web app.
+    pub serve: ServeConfig,
+    /// Who may sign in at a bench (name + hashed PIN). None by default: a
+    /// default PIN would be a PIN everybody knows.
+    pub operators: Vec<Operator>,
+}
+
+/// `station serve`: where it listens and which names it answers to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address to listen on (`--listen` overrides). Loopback unless the
+    /// benches are other machines.
+    pub listen: String,
+    /// `Host` names (with port) the server answers to, e.g.
+    /// `"station.lan:8080"`. Empty: the listen address, plus `localhost:PORT`
+    /// on loopback. Anything else is refused (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// A bench session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            listen: "127.0.0.1:8080".into(),
+            allowed_hosts: Vec::new(),
+            session_idle_minutes: 12 * 60,
+        }
+    }
+}
+
+/// An operator who may sign in at a bench. `pin_hash` is an Argon2id PHC
+/// string from `station operator hash-pin`; the PIN itself is never stored.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operator {
+    pub name: String,
+    pub pin_hash: String,
+}
+
+impl fmt::Debug for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Operator")
+            .field("name", &self.name)
+            .field("pin_hash", &"[hash]")
+            .finish()
+    }
+}
+
+/// The write-back outbox worker (`station sync`, and `station serve` in a loop).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// One send to the shop, with its quick retries, gives up after this long;
+    /// the send then waits for a later pass and the pass ends.
+    pub send_timeout_secs: u64,
+    /// A send that could not go through waits this long before its next try,
+    /// doubling with every failed try ...
+    pub retry_first_secs: u64,
+    /// ... up to this.
+    pub retry_max_secs: u64,
+    /// `station serve` runs a pass this often.
+    pub interval_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> OutboxConfig {
+        OutboxConfig {
+            send_timeout_secs: 10,
+            retry_first_secs: 2,
+            retry_max_secs: 300,
+            interval_secs: 5,
+        }
+    }
+}
+
+/// The packing bench (验货打包).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BenchConfig {
+    /// Every item must be scanned before the waybill packs the parcel; `false`
+    /// lets a bench pack with the slip and the waybill alone.
+    pub require_item_scans: bool,
+    /// How long the bench waits for the shop when it re-reads an order before
+    /// packing; past it, the bench goes on with the last known state and says so.
+    pub shop_check_timeout_ms: u64,
+}
+
+impl Default for BenchConfig {
+    fn default() -> BenchConfig {
+        BenchConfig {
+            require_item_scans: true,
+            shop_check_timeout_ms: 1500,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -64,6 +163,8 @@ pub struct PrintConfig {
     /// Template names (`templates/NAME.toml`, else built in) or file paths.
     pub waybill_template: String,
     pub slip_template: String,
+    /// The handover manifest (交接单).
+    pub manifest_template: String,
     /// Waves are written under this directory, one `wave-NNNN/` each.
     pub out_dir: String,
     /// Orders per PDF file (one waybill file and one slip file per chunk).
@@ -80,6 +181,7 @@ impl Default for PrintConfig {
             dpi: 203,
             waybill_template: "waybill-100x150".into(),
             slip_template: "slip-a6".into(),
+            manifest_template: "manifest-a4".into(),
             out_dir: "labels".into(),
             chunk_size: 100,
             mask: crate::render::mask::MaskLevel::Standard,
@@ -152,6 +254,8 @@ impl Default for Config {
             time_zone: "Asia/Shanghai".into(),
             sender: Sender::default(),
             print: PrintConfig::default(),
+            bench: BenchConfig::default(),
+            outbox: OutboxConfig::default(),
             couriers: [
                 ("ZTO", "中通"),
                 ("YTO", "圆通"),
@@ -178,6 +282,8 @@ impl Default for Config {
                 },
             })
             .collect(),
+            serve: ServeConfig::default(),
+            operators: Vec::new(),
         }
     }
 }
@@ -368,6 +474,18 @@ impl Config {
         }
         if self.shop.request_timeout_secs == 0 || self.shop.total_timeout_secs == 0 {
             return Err(invalid("shop timeouts must be at least 1 second".into()));
+        }
+        let o = &self.outbox;
+        if [o.send_timeout_secs, o.retry_first_secs, o.interval_secs].contains(&0) {
+            return Err(invalid(
+                "outbox.send_timeout_secs, outbox.retry_first_secs and outbox.interval_secs must be at least 1".into(),
+            ));
+        }
+        if o.retry_max_secs < o.retry_first_secs {
+            return Err(invalid(format!(
+                "outbox.retry_max_secs ({}) must be at least outbox.retry_first_secs ({})",
+                o.retry_max_secs, o.retry_first_secs
+            )));
         }
         Ok(())
     }

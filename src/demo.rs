@@ -1,12 +1,18 @@
-//! `station demo`: the whole station on generated orders, with nothing to set
-//! up. It starts the shop simulator in-process on a free loopback port, pulls,
-//! lets "customer service" change two orders on the shop, pulls again, and
-//! prints what happened and where the files are.
+//! `station demo`: the whole main job on generated orders, with nothing to set
+//! up. It starts the shop simulator in-process on a free loopback port, then:
+//! pull → print a wave → "customer service" changes one printed order and
+//! refunds another → a bench packs every parcel (slip, items, waybill), catching
+//! the change (STOP, reprint) and the refund (INTERCEPT) → one handover batch per
+//! courier, closed with its manifest → the outbox writes shipments and the green
+//! flag back to the shop. It prints what happened and where the files are.
 //!
 //! It runs the same library code as the real commands; only the shop is simulated.
 
 use crate::app::write_status;
 use crate::config::{Config, Secret};
+use crate::handover;
+use crate::outbox;
+use crate::packing::{self, Bench, ScanOutcome, Verdict};
 use crate::pull::{self, PullReport};
 use crate::shop::client::{RetryPolicy, ShopClient};
 use crate::shop::generate::{self, GenerateOptions};
@@ -15,7 +21,9 @@ use crate::store::Store;
 use crate::wave::{self, PrintOptions};
 use anyhow::{Context, Result};
 use rand::RngExt as _;
+use serde::Serialize;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -74,21 +82,25 @@ pub async fn run(
     config.shop.token = Secret::new(token.clone());
     let client = ShopClient::new(&url, config.shop.token.clone(), RetryPolicy::default())?;
     let mut store = Store::open(&db)?;
-    let first = pull::pull(&client, &mut store, &config, operator).await?;
+    let pulled = pull::pull(&client, &mut store, &config, operator).await?;
 
-    // Customer service acts on the shop after the first pull: an address change
-    // and a refund request. The second pull must pick both up.
-    let queue = store.queue()?;
+    // Print the wave: numbers committed first, then waybills and slips as PDFs.
+    let opts = PrintOptions::from_config(&config.print, labels.clone());
+    let printed = wave::print(&mut store, &config, &opts, operator, &|_, _| {})?;
+
+    // Customer service acts on the shop after printing: an address change and a
+    // refund request. The bench catches both when it re-reads the orders.
     let mut cs_actions = Vec::new();
-    if queue.len() >= 2 {
+    if printed.orders.len() >= 2 {
         let admin = reqwest::Client::new();
+        let (a, b) = (&printed.orders[0].order_id, &printed.orders[1].order_id);
         let changes = [
             (
-                &queue[0],
+                a,
                 json!({"address": "文三路 88 号 华星科技大厦 12 楼(改地址)",
                 "memo": {"text": "改地址: 文三路 88 号", "author": "客服阿珍", "at": chrono::Local::now().fixed_offset().to_rfc3339()}}),
             ),
-            (&queue[1], json!({"refund": "requested"})),
+            (b, json!({"refund": "requested"})),
         ];
         for (id, body) in changes {
             admin
@@ -99,19 +111,94 @@ pub async fn run(
                 .await?
                 .error_for_status()?;
         }
-        cs_actions.push(format!("order {} changed its address", queue[0]));
-        cs_actions.push(format!("order {} asked for a refund", queue[1]));
+        cs_actions.push(format!("order {a} changed its address after print"));
+        cs_actions.push(format!("order {b} asked for a refund after print"));
     }
-    let second = pull::pull(&client, &mut store, &config, operator).await?;
 
-    // Print the wave: numbers committed first, then waybills and slips as PDFs.
-    let opts = PrintOptions::from_config(&config.print, dir.join("labels"));
-    let printed = wave::print(&mut store, &config, &opts, operator, &|_, _| {})?;
+    // Pack every printed parcel at a bench: slip, each item, waybill.
+    let bench_shop = packing::shop_client(&config);
+    let bench = Bench {
+        name: "bench-1",
+        operator,
+    };
+    let mut packed = Packed::default();
+    for p in &printed.orders {
+        let mut out = pack_one(
+            &mut store,
+            bench_shop.as_ref(),
+            &config,
+            &bench,
+            &p.order_id,
+        )
+        .await?;
+        if out.can_reprint {
+            // STOP: the address changed after print. One key: a new label.
+            let re = packing::reprint(&mut store, &config, &bench, &p.order_id, &labels)?;
+            packed.reprinted.push(format!(
+                "{} → {} ({})",
+                p.order_id, re.tracking_no, re.waybill_file
+            ));
+            out = pack_one(
+                &mut store,
+                bench_shop.as_ref(),
+                &config,
+                &bench,
+                &p.order_id,
+            )
+            .await?;
+        }
+        match (out.verdict, out.code) {
+            (Verdict::Ok, "packed") => packed.packed += 1,
+            (Verdict::Intercept, _) => packed
+                .intercepted
+                .push(format!("{}: {}", p.order_id, out.message)),
+            _ => packed
+                .other
+                .push(format!("{}: {}", p.order_id, out.message)),
+        }
+    }
+
+    // The couriers come: one batch each, every packed parcel scanned, closed.
+    let mut closed = Vec::new();
+    for courier in config.couriers.clone() {
+        let waiting: Vec<String> = store
+            .waiting_for_courier(&courier.code)?
+            .into_iter()
+            .filter(|(_, _, state)| state == "packed")
+            .map(|(number, _, _)| number)
+            .collect();
+        if waiting.is_empty() {
+            continue;
+        }
+        let batch = handover::open(&mut store, &config, &courier.code, operator)?;
+        for number in &waiting {
+            handover::scan(&mut store, &config, Some(&batch.id), number, operator)?;
+        }
+        closed.push(handover::close(
+            &mut store,
+            &config,
+            Some(&batch.id),
+            operator,
+            &labels,
+        )?);
+    }
+
+    // The outbox writes every handover back to the shop: shipment, green flag, memo.
+    let synced = outbox::sync_once(&mut store, &client, &config, operator).await?;
+    let mut flags: BTreeMap<String, u64> = BTreeMap::new();
+    for p in &printed.orders {
+        if let Some(o) = simulator.order(&p.order_id) {
+            let flag = o["flag"].as_str().unwrap_or("?").to_string();
+            *flags.entry(flag).or_default() += 1;
+        }
+    }
     let status = store.status()?;
 
     let mut out = std::io::stdout().lock();
     if json {
-        let v = json!({"shop": url, "orders": orders, "pulls": [first, second], "customer_service": cs_actions, "print": printed, "status": status, "database": db});
+        let v = json!({"shop": url, "orders": orders, "pull": pulled, "print": printed,
+            "customer_service": cs_actions, "bench": packed, "handovers": closed,
+            "sync": synced, "shop_flags_of_printed_orders": flags, "status": status, "database": db});
         serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
         return Ok(());
@@ -120,11 +207,7 @@ pub async fn run(
         out,
         "station demo: a simulated shop at {url} with {orders} generated orders\n"
     )?;
-    print_pull(&mut out, "pull 1", &first)?;
-    for a in &cs_actions {
-        writeln!(out, "customer service: {a}")?;
-    }
-    print_pull(&mut out, "pull 2", &second)?;
+    print_pull(&mut out, "pull", &pulled)?;
     writeln!(
         out,
         "print: wave {} with {} orders, {} pages in {} ms ({:.1} KB per page)",
@@ -148,11 +231,83 @@ pub async fn run(
             printed.warnings[0].1
         )?;
     }
+    for a in &cs_actions {
+        writeln!(out, "customer service: {a}")?;
+    }
+    writeln!(
+        out,
+        "bench: {} parcels packed (slip, items, waybill scanned)",
+        packed.packed
+    )?;
+    for r in &packed.reprinted {
+        writeln!(out, "  STOP changed after print, reprinted: {r}")?;
+    }
+    for i in &packed.intercepted {
+        writeln!(out, "  INTERCEPT {i}")?;
+    }
+    for o in &packed.other {
+        writeln!(out, "  not packed: {o}")?;
+    }
+    for c in &closed {
+        writeln!(
+            out,
+            "handover {}: {} parcels, manifest {}",
+            c.batch_id, c.count, c.manifest
+        )?;
+    }
+    writeln!(out, "sync: {}", synced.summary())?;
+    let counts: Vec<String> = flags.iter().map(|(f, n)| format!("{f} {n}")).collect();
+    writeln!(
+        out,
+        "shop flags of the {} printed orders: {}",
+        printed.orders.len(),
+        counts.join(", ")
+    )?;
     writeln!(out)?;
     write_status(&mut out, &status)?;
-    writeln!(out, "\nFiles: database {}", db.display())?;
+    writeln!(
+        out,
+        "\nFiles: database {}, labels and manifests under {}",
+        db.display(),
+        labels.display()
+    )?;
     writeln!(out, "Look around: station --db {} status", db.display())?;
     Ok(())
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Packed {
+    packed: u64,
+    reprinted: Vec<String>,
+    intercepted: Vec<String>,
+    other: Vec<String>,
+}
+
+/// Scan one order through a bench the way an operator would: its slip, each
+/// item (barcode, else SKU) as many times as ordered, then its waybill. Stops
+/// at the first answer that is not OK.
+async fn pack_one(
+    store: &mut Store,
+    shop: Option<&ShopClient>,
+    config: &Config,
+    bench: &Bench<'_>,
+    order_id: &str,
+) -> Result<ScanOutcome> {
+    let out = packing::scan(store, shop, config, bench, order_id).await?;
+    let Some(order) = out.order.clone().filter(|_| out.verdict == Verdict::Ok) else {
+        return Ok(out);
+    };
+    for item in &order.items {
+        let code = item.barcode.clone().unwrap_or_else(|| item.sku.clone());
+        for _ in item.scanned..item.qty {
+            let out = packing::scan(store, shop, config, bench, &code).await?;
+            if out.verdict != Verdict::Ok {
+                return Ok(out);
+            }
+        }
+    }
+    let waybill = order.tracking_no.clone().unwrap_or_default();
+    packing::scan(store, shop, config, bench, &waybill).await
 }
 
 fn print_pull(out: &mut dyn Write, title: &str, r: &PullReport) -> Result<()> {

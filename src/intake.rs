@@ -32,15 +32,25 @@ pub enum State {
     ChangedAfterPrint,
     /// Printed, then refunded, closed or no longer paid: do not ship.
     Intercept,
+    /// Printed and verified at a packing bench; waits for the courier.
+    Packed,
+    /// Scanned into a closed handover batch: the courier has it. The shop's
+    /// shipment and done flag wait in the outbox.
+    HandedOver,
+    /// Handed over, and the shop acknowledged the shipment and the done flag.
+    Shipped,
 }
 
 impl State {
-    pub const ALL: [State; 5] = [
+    pub const ALL: [State; 8] = [
         State::Queued,
         State::LeftQueue,
         State::Printed,
         State::ChangedAfterPrint,
         State::Intercept,
+        State::Packed,
+        State::HandedOver,
+        State::Shipped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +60,9 @@ impl State {
             State::Printed => "printed",
             State::ChangedAfterPrint => "changed_after_print",
             State::Intercept => "intercept",
+            State::Packed => "packed",
+            State::HandedOver => "handed_over",
+            State::Shipped => "shipped",
         }
     }
 
@@ -57,12 +70,19 @@ impl State {
         State::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
-    /// Whether a label exists for this order.
+    /// Whether a label exists for this order and the parcel is still in the
+    /// warehouse (so a change on the shop must be able to stop it).
     pub fn is_printed(self) -> bool {
         matches!(
             self,
-            State::Printed | State::ChangedAfterPrint | State::Intercept
+            State::Printed | State::ChangedAfterPrint | State::Intercept | State::Packed
         )
+    }
+
+    /// Whether the parcel has left with the courier: intake never re-marks it
+    /// (a refund now is after-sales, or an outbox alert), and pull stops asking.
+    pub fn has_left(self) -> bool {
+        matches!(self, State::HandedOver | State::Shipped)
     }
 }
 
@@ -129,6 +149,12 @@ pub fn decide(stored: Option<&Stored>, incoming: &Order, pull_flag: Flag) -> Ver
     if incoming.version < stored.version || (incoming.version == stored.version && !gone) {
         return Verdict::Stale;
     }
+    if stored.state.has_left() {
+        return Verdict::Store {
+            state: stored.state,
+            reason: stored.reason.clone(),
+        };
+    }
     match (&stored.printed, stored.state.is_printed()) {
         (Some(printed), true) => {
             if let Some(reason) = intercept_reason(incoming) {
@@ -145,8 +171,14 @@ pub fn decide(stored: Option<&Stored>, incoming: &Order, pull_flag: Flag) -> Ver
                     )),
                 }
             } else {
+                // Nothing on the label or in the parcel changed: a packed
+                // parcel stays packed.
+                let state = match stored.state {
+                    State::Packed => State::Packed,
+                    _ => State::Printed,
+                };
                 Verdict::Store {
-                    state: State::Printed,
+                    state,
                     reason: None,
                 }
             }
@@ -367,5 +399,53 @@ mod tests {
                 reason: None
             }
         );
+    }
+
+    #[test]
+    fn a_packed_parcel_stays_packed_until_its_label_or_payment_changes() {
+        let mut memo_only = order(2);
+        memo_only.flag = Flag::Red;
+        assert_eq!(
+            store(State::Packed, &memo_only),
+            Verdict::Store {
+                state: State::Packed,
+                reason: None
+            }
+        );
+        let mut refunded = order(3);
+        refunded.refund = Refund::Requested;
+        assert!(matches!(
+            store(State::Packed, &refunded),
+            Verdict::Store {
+                state: State::Intercept,
+                ..
+            }
+        ));
+        let mut moved = order(3);
+        moved.recipient.city = "宁波市".into();
+        assert!(matches!(
+            store(State::Packed, &moved),
+            Verdict::Store {
+                state: State::ChangedAfterPrint,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_parcel_that_left_is_never_re_marked() {
+        // After write-back the shop says shipped and green; later a refund is after-sales.
+        let mut o = order(5);
+        o.status = Status::Shipped;
+        o.refund = Refund::Requested;
+        for state in [State::HandedOver, State::Shipped] {
+            assert_eq!(
+                store(state, &o),
+                Verdict::Store {
+                    state,
+                    reason: None
+                }
+            );
+        }
     }
 }

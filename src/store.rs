@@ -21,8 +21,15 @@ use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
 
+mod handover;
+mod outbox;
+mod packing;
 mod tracking;
 mod waves;
+pub use handover::{ClosingParcel, HandoverRow, ParcelRow, Removed};
+pub use outbox::{Alert, ClaimedSend, OutboxSummary, SendKind, WriteBack};
+pub(crate) use outbox::enqueue as enqueue_write_back;
+pub use packing::BenchSession;
 pub use tracking::{Allocation, TrackingNumber};
 pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan};
 
@@ -30,6 +37,8 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/001_orders.sql")),
     M::up(include_str!("store/002_tracking.sql")),
     M::up(include_str!("store/003_waves.sql")),
+    M::up(include_str!("store/004_packing.sql")),
+    M::up(include_str!("store/005_outbox.sql")),
 ];
 
 #[derive(Debug, Error)]
@@ -71,6 +80,10 @@ pub enum StoreError {
         "no tracking number left for courier {courier}: {detail}. Add numbers to its pool in station.toml ([[couriers]] pool)"
     )]
     PoolExhausted { courier: String, detail: String },
+    #[error(
+        "order {order_id} was already handed over in batch {batch_id} and its write-back to the shop is queued: an order ships once"
+    )]
+    AlreadyWrittenBack { order_id: String, batch_id: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -144,6 +157,8 @@ pub struct StatusReport {
     /// Printed labels to look at: text that overflowed its box, characters in
     /// no font. Listed while the order's current label is the one warned about.
     pub attention: Vec<Listed>,
+    /// The write-back to the shop: pending sends, the oldest one's age, alerts.
+    pub outbox: OutboxSummary,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -270,7 +285,8 @@ impl Store {
     /// gone): a complete pull that did not see one of them must ask about it.
     pub fn active_ids(&self) -> Result<HashSet<String>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id FROM orders WHERE state IN ('queued', 'printed', 'changed_after_print', 'intercept')",
+            "SELECT id FROM orders
+             WHERE state IN ('queued', 'printed', 'changed_after_print', 'intercept', 'packed')",
         )?;
         let ids = stmt
             .query_map([], |r| r.get(0))?
@@ -313,9 +329,9 @@ impl Store {
     pub fn mark_printed(&mut self, id: &str, operator: &str) -> Result<()> {
         let tx = self.write_tx()?;
         let n = tx.execute(
-            "UPDATE orders SET state = 'printed', reason = NULL, printed_payload = payload,
-                    printed_version = version, updated = ?2
-             WHERE id = ?1 AND state IN ('queued', 'printed', 'changed_after_print')",
+            "UPDATE orders SET state = CASE state WHEN 'packed' THEN 'packed' ELSE 'printed' END,
+                    reason = NULL, printed_payload = payload, printed_version = version, updated = ?2
+             WHERE id = ?1 AND state IN ('queued', 'printed', 'changed_after_print', 'packed')",
             params![id, now()],
         )?;
         if n == 0 {
@@ -402,6 +418,7 @@ impl Store {
                  ORDER BY e.seq",
                 [],
             )?,
+            outbox: self.outbox_summary()?,
         })
     }
 
@@ -626,6 +643,9 @@ fn ingest_invalid(
         let version = rejection
             .version
             .map_or("a newer version".to_string(), |v| format!("v{v}"));
+        if s.state.has_left() {
+            return Ok(());
+        }
         let (state, action) = match s.state {
             // "Do not ship" must never be downgraded by a payload we cannot read.
             State::Intercept => (State::Intercept, "intake.updated"),
@@ -663,6 +683,9 @@ fn ingest_gone(
     let Some(s) = load_stored(tx, id)? else {
         return Ok(());
     };
+    if s.state.has_left() {
+        return Ok(());
+    }
     let (state, action) = if s.state.is_printed() {
         report.marked += 1;
         (State::Intercept, "intake.marked")

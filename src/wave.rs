@@ -510,7 +510,7 @@ fn render_chunk(
 
 /// Write to a temporary name, sync, then rename: a reader (or a crash) never
 /// sees a half-written PDF under the final name.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("pdf.tmp");
     let mut f =
         std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -545,7 +545,7 @@ pub fn reprint(
         )));
     };
     match stored.state {
-        State::Printed | State::ChangedAfterPrint => {}
+        State::Printed | State::ChangedAfterPrint | State::Packed => {}
         State::Intercept => bail!(crate::app::UsageError(format!(
             "order {order_id} is intercepted ({}): do not ship it, so no new label",
             stored.reason.as_deref().unwrap_or("see station status")
@@ -564,7 +564,7 @@ pub fn reprint(
         .into_iter()
         .find(|t| t.state == "allocated");
     let allocation = match live {
-        Some(t) if stored.state == State::Printed => crate::store::Allocation {
+        Some(t) if matches!(stored.state, State::Printed | State::Packed) => crate::store::Allocation {
             order_id: order_id.into(),
             courier: t.courier,
             number: t.number,

@@ -682,7 +682,8 @@ pub fn render_manifest(
     template: &Template,
     manifest: &ManifestContext,
 ) -> Result<Rendered, RenderError> {
-    let id = manifest.wave.clone().unwrap_or_else(|| "manifest".into());
+    let id = (manifest.batch.clone().or_else(|| manifest.wave.clone()))
+        .unwrap_or_else(|| "manifest".into());
     render_values(
         template,
         &[(id, Value::from(minijinja::value::Serde(manifest)))],

@@ -9,6 +9,7 @@
 //! the page that carries it.
 
 use crate::config::Secret;
+use crate::order::Flag;
 use rand::RngExt as _;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -29,6 +30,17 @@ pub enum ShopError {
         status: u16,
         code: String,
         message: String,
+    },
+    /// A 409: `version_conflict` (with the shop's current `order`) or
+    /// `not_shippable`. Kept apart from [`ShopError::Refused`] because a conflict
+    /// is resolved by re-reading the order, not reported as is.
+    #[error("the shop refused {what}: HTTP 409 {code}: {message}")]
+    Conflict {
+        what: String,
+        code: String,
+        message: String,
+        /// The order as the shop holds it now, when the answer carried it.
+        order: Option<Box<Value>>,
     },
     #[error(
         "gave up on {what} after {elapsed_secs} s of trying (last problem: {last}). Check that the shop at {url} is up and reachable and that STATION_SHOP_URL / shop.url is right; for a slow shop raise shop.total_timeout_secs"
@@ -159,6 +171,46 @@ impl ShopClient {
         }
     }
 
+    /// `POST /v1/orders/{id}/shipments`: the order is handed to the courier.
+    /// Idempotent by `tracking_no` on the shop, so a resend after a lost answer
+    /// is harmless. Returns the order as the shop holds it afterwards.
+    pub async fn post_shipment(
+        &self,
+        id: &str,
+        courier: &str,
+        tracking_no: &str,
+        handed_over_at: &str,
+        deadline: Instant,
+    ) -> Result<Value, ShopError> {
+        let url = format!("{}/v1/orders/{}/shipments", self.base, encode_segment(id));
+        let body = serde_json::json!({
+            "courier": courier,
+            "tracking_no": tracking_no,
+            "handed_over_at": handed_over_at,
+        });
+        let what = format!("the shipment of order {id} ({courier} {tracking_no})");
+        self.send(&what, deadline, || self.http.post(&url).json(&body))
+            .await
+    }
+
+    /// `PUT /v1/orders/{id}/flag` with an optional memo and `if_version`.
+    /// Returns the order as the shop holds it afterwards; a stale `if_version`
+    /// is a [`ShopError::Conflict`] carrying the current order.
+    pub async fn put_flag(
+        &self,
+        id: &str,
+        flag: Flag,
+        memo: Option<&Value>,
+        if_version: Option<u64>,
+        deadline: Instant,
+    ) -> Result<Value, ShopError> {
+        let url = format!("{}/v1/orders/{}/flag", self.base, encode_segment(id));
+        let body = serde_json::json!({"flag": flag, "memo": memo, "if_version": if_version});
+        let what = format!("the {flag} flag of order {id}");
+        self.send(&what, deadline, || self.http.put(&url).json(&body))
+            .await
+    }
+
     /// Send a request built by `build` until it succeeds, fails for good, or
     /// the deadline passes. Returns the JSON body of a 2xx answer.
     async fn send(
@@ -198,7 +250,7 @@ impl ShopClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = retry_after(&resp);
-                    let (code, message) = error_body(resp).await;
+                    let (code, message, order) = error_body(resp).await;
                     match status {
                         StatusCode::UNAUTHORIZED => {
                             return Err(ShopError::Unauthorized {
@@ -207,6 +259,14 @@ impl ShopClient {
                         }
                         StatusCode::TOO_MANY_REQUESTS => (format!("HTTP 429 {code}"), retry_after),
                         s if s.is_server_error() => (format!("HTTP {} {code}", s.as_u16()), None),
+                        StatusCode::CONFLICT => {
+                            return Err(ShopError::Conflict {
+                                what: what.into(),
+                                code,
+                                message,
+                                order: order.map(Box::new),
+                            });
+                        }
                         s => {
                             return Err(ShopError::Refused {
                                 what: what.into(),
@@ -340,8 +400,9 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-async fn error_body(resp: reqwest::Response) -> (String, String) {
-    let body: Option<Value> = resp.json().await.ok();
+/// The error's code and message, and the `order` a version conflict carries.
+async fn error_body(resp: reqwest::Response) -> (String, String, Option<Value>) {
+    let mut body: Option<Value> = resp.json().await.ok();
     let field = |k: &str| {
         body.as_ref()
             .and_then(|b| b.get("error"))
@@ -350,7 +411,13 @@ async fn error_body(resp: reqwest::Response) -> (String, String) {
             .unwrap_or("")
             .to_string()
     };
-    (field("code"), field("message"))
+    let (code, message) = (field("code"), field("message"));
+    let order = body
+        .as_mut()
+        .and_then(|b| b.get_mut("order"))
+        .map(Value::take)
+        .filter(Value::is_object);
+    (code, message, order)
 }
 
 /// reqwest's top-level message repeats the URL, which the caller already

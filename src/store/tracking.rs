@@ -80,7 +80,8 @@ impl Store {
     pub fn live_tracking(&self) -> Result<Vec<(String, String, String)>> {
         let mut stmt = self.conn.prepare(
             "SELECT t.order_id, t.courier, t.number FROM tracking_numbers t JOIN orders o ON o.id = t.order_id
-             WHERE t.state = 'allocated' AND o.state = 'printed' ORDER BY t.allocated_at, t.rowid",
+             WHERE t.state = 'allocated' AND o.state IN ('printed', 'packed', 'handed_over', 'shipped')
+             ORDER BY t.allocated_at, t.rowid",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -92,6 +93,30 @@ impl Store {
             .conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM tracking_numbers WHERE number = ?1 AND state = 'allocated')")?
             .query_row([number], |r| r.get(0))?)
+    }
+
+    /// One number, live or void.
+    pub fn tracking(&self, number: &str) -> Result<Option<TrackingNumber>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT number, courier, order_id, order_version, state, void_reason
+                 FROM tracking_numbers WHERE number = ?1",
+            )?
+            .query_row([number], row_to_tracking)
+            .optional()?)
+    }
+
+    /// The order's live number, if it has one.
+    pub fn live_number(&self, order_id: &str) -> Result<Option<TrackingNumber>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT number, courier, order_id, order_version, state, void_reason
+                 FROM tracking_numbers WHERE order_id = ?1 AND state = 'allocated'",
+            )?
+            .query_row([order_id], row_to_tracking)
+            .optional()?)
     }
 
     /// Every number an order has had, oldest first.

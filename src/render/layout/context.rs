@@ -357,6 +357,12 @@ pub struct ManifestContext {
     pub courier_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wave: Option<String>,
+    /// The handover batch id (交接批次), printed as text and as a QR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    /// Who handed the parcels over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
     pub printed_at: String,
     pub shop_name: String,
     pub sender: SenderContext,
@@ -379,9 +385,7 @@ pub struct ManifestRow {
 }
 
 /// A manifest of the given documents; courier, wave, sender and time come from the first.
-///
-/// TODO(handover issue): the handover module will decide which parcels belong on it (scanned,
-/// not intercepted); this only formats what it is given.
+/// The handover module decides which parcels belong on it and sets `batch` and `operator`.
 pub fn manifest_context(docs: &[DocInput]) -> ManifestContext {
     let first = docs.first();
     let parcels: Vec<ManifestRow> = docs
@@ -402,6 +406,8 @@ pub fn manifest_context(docs: &[DocInput]) -> ManifestContext {
         courier_name: first.and_then(|d| non_empty(d.courier_name)),
         courier_code: first.and_then(|d| non_empty(d.courier_code)),
         wave: first.and_then(|d| non_empty(d.wave)),
+        batch: None,
+        operator: None,
         printed_at: first.map(|d| d.printed_at.clone()).unwrap_or_default(),
         shop_name: first.map(|d| d.shop_name.to_string()).unwrap_or_default(),
         sender: first
@@ -474,7 +480,11 @@ pub(crate) fn sample_context_hidden() -> DocContext {
 pub(crate) fn sample_manifest() -> ManifestContext {
     let order = sample_order();
     let sender = Sender::default();
-    manifest_context(&[sample_input(&order, &sender)])
+    ManifestContext {
+        batch: Some("ZTO-20261111-01".into()),
+        operator: Some("小王".into()),
+        ..manifest_context(&[sample_input(&order, &sender)])
+    }
 }
 
 #[cfg(test)]

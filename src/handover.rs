@@ -1,0 +1,510 @@
+//! The courier handover (交接): a batch per courier pickup, parcels scanned in
+//! by their waybill, and the signed manifest (交接单) when it closes.
+//!
+//! Rules a scan must pass (each refusal names its reason): the number is one
+//! the station issued, it is live (not voided), it belongs to the batch's
+//! courier, its order is printed or packed (not intercepted, not changed after
+//! print), and neither the number nor the order is in a batch already.
+//!
+//! Closing commits first — every order becomes `handed_over` and its shop
+//! write-back (shipment, then the done flag with a memo) is queued in the
+//! outbox in the same transaction — and only then writes the manifest PDF. A
+//! crash in between leaves a closed batch without a manifest: `handover close`
+//! again writes it. A closed batch never changes.
+
+use crate::app::UsageError;
+use crate::config::Config;
+use crate::intake::State;
+use crate::render::layout::{DocInput, manifest_context, render_manifest};
+use crate::store::{ClosingParcel, HandoverRow, ParcelRow, Removed, Store};
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// A batch as the bench page and the CLI show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct BatchView {
+    pub id: String,
+    pub courier: String,
+    pub courier_name: String,
+    pub state: String,
+    pub opened_by: String,
+    pub opened_at: String,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<String>,
+    pub manifest: Option<String>,
+    pub count: usize,
+    pub parcels: Vec<ParcelRow>,
+    /// Parcels labelled for this courier, still in the warehouse and in no
+    /// batch (only while the batch is open).
+    pub waiting: Vec<Waiting>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Waiting {
+    pub tracking_no: String,
+    pub order_id: String,
+    pub state: String,
+}
+
+/// The answer to one handover scan.
+#[derive(Clone, Debug, Serialize)]
+pub struct HandoverScan {
+    pub accepted: bool,
+    /// accepted, empty_code, unknown_number, voided, other_courier,
+    /// duplicate, in_other_batch, intercept, changed_after_print, not_printed,
+    /// handed_over.
+    pub code: &'static str,
+    pub message: String,
+    pub message_zh: String,
+    pub tracking_no: String,
+    pub order_id: Option<String>,
+    pub batch: BatchView,
+}
+
+/// A closed batch.
+#[derive(Clone, Debug, Serialize)]
+pub struct Closed {
+    pub batch_id: String,
+    pub courier: String,
+    pub count: usize,
+    pub tracking_numbers: Vec<String>,
+    pub order_ids: Vec<String>,
+    pub manifest: String,
+    /// Parcels taken out at close because their order must not ship.
+    pub removed: Vec<Removed>,
+    /// True when this call found the batch already closed and only (re)wrote
+    /// its manifest.
+    pub already_closed: bool,
+}
+
+/// Open a batch for `courier` (a configured courier code). A batch already
+/// open for that courier is returned as is: one pickup, one batch.
+pub fn open(
+    store: &mut Store,
+    config: &Config,
+    courier: &str,
+    operator: &str,
+) -> Result<BatchView> {
+    let courier = courier.trim().to_uppercase();
+    if config.courier(&courier).is_none() {
+        let known: Vec<&str> = config.couriers.iter().map(|c| c.code.as_str()).collect();
+        bail!(UsageError(format!(
+            "unknown courier {courier:?}: the configured couriers are {}",
+            known.join(", ")
+        )));
+    }
+    if let Some(row) = store
+        .open_handovers()?
+        .into_iter()
+        .find(|h| h.courier == courier)
+    {
+        return view_row(store, config, row);
+    }
+    let day = Utc::now()
+        .with_timezone(&config.tz())
+        .format("%Y%m%d")
+        .to_string();
+    let row = store.open_handover(&courier, &day, operator)?;
+    view_row(store, config, row)
+}
+
+/// One parcel scanned at the courier's pickup. `batch` picks the batch; without
+/// it, the only open batch, or the open batch of the parcel's courier.
+pub fn scan(
+    store: &mut Store,
+    config: &Config,
+    batch: Option<&str>,
+    code: &str,
+    operator: &str,
+) -> Result<HandoverScan> {
+    let code = code.trim();
+    let number = store.tracking(code)?;
+    let row = pick_batch(store, batch, number.as_ref().map(|n| n.courier.as_str()))?;
+    if row.state != "open" {
+        bail!(UsageError(format!(
+            "handover batch {} is closed: open a new one with `station handover open --courier {}`",
+            row.id, row.courier
+        )));
+    }
+    let refuse =
+        |store: &Store, code_: &'static str, en: String, zh: String, order: Option<String>| {
+            Ok::<_, anyhow::Error>(HandoverScan {
+                accepted: false,
+                code: code_,
+                message: en,
+                message_zh: zh,
+                tracking_no: code.into(),
+                order_id: order,
+                batch: view_row(store, config, row.clone())?,
+            })
+        };
+    if code.is_empty() {
+        return refuse(
+            store,
+            "empty_code",
+            "nothing was scanned".into(),
+            "没有扫到内容".into(),
+            None,
+        );
+    }
+    let Some(number) = number else {
+        let result = refuse(
+            store,
+            "unknown_number",
+            format!("{code} is not a tracking number the station issued"),
+            format!("{code} 不是本站打印的运单号"),
+            None,
+        );
+        store.record(
+            operator,
+            None,
+            "handover.refused",
+            &format!("{code} into {}: unknown number", row.id),
+        )?;
+        return result;
+    };
+    let order_id = number.order_id.clone();
+    let stored = store.order(&order_id)?;
+    let state = stored.as_ref().map(|s| s.state);
+    let reason = stored
+        .as_ref()
+        .and_then(|s| s.reason.clone())
+        .unwrap_or_default();
+    let existing = store.parcel_for(code, &order_id)?;
+    let courier_name = |c: &str| {
+        config
+            .courier(c)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| c.to_string())
+    };
+    let refusal: Option<(&'static str, String, String)> = if number.state != "allocated" {
+        let why = number.void_reason.clone().unwrap_or_default();
+        Some((
+            "voided",
+            format!(
+                "{code} is void ({why}): this label must not ship; use the order's current label"
+            ),
+            format!("{code} 已作废（{why}）：此面单不能发出，请用本单当前的快递单"),
+        ))
+    } else if number.courier != row.courier {
+        Some((
+            "other_courier",
+            format!(
+                "{code} is a {} parcel, not {}: keep it for its own courier",
+                number.courier, row.courier
+            ),
+            format!(
+                "{code} 是{}的包裹，不是{}的：请留给对应快递",
+                courier_name(&number.courier),
+                courier_name(&row.courier)
+            ),
+        ))
+    } else if let Some(p) = existing {
+        if p.batch_id == row.id {
+            Some((
+                "duplicate",
+                format!("{code} is already in this batch (parcel {})", p.seq),
+                format!("{code} 已经扫过（第 {} 件）", p.seq),
+            ))
+        } else {
+            Some((
+                "in_other_batch",
+                format!("order {order_id} is already in batch {}", p.batch_id),
+                format!("订单 {order_id} 已在交接批次 {} 中", p.batch_id),
+            ))
+        }
+    } else {
+        match state {
+            Some(State::Printed | State::Packed) => None,
+            Some(State::Intercept) => Some((
+                "intercept",
+                format!("INTERCEPT order {order_id}: {reason}. Do not hand it over: set it aside"),
+                format!("拦截 订单 {order_id}：{reason}。不要交给快递，请放到一边"),
+            )),
+            Some(State::ChangedAfterPrint) => Some((
+                "changed_after_print",
+                format!(
+                    "order {order_id} changed after print ({reason}): reprint its label before it ships"
+                ),
+                format!("订单 {order_id} 打印后有变更（{reason}）：请重打快递单后再交接"),
+            )),
+            Some(State::HandedOver | State::Shipped) => Some((
+                "handed_over",
+                format!("order {order_id} was already handed over"),
+                format!("订单 {order_id} 已交接"),
+            )),
+            _ => Some((
+                "not_printed",
+                format!("order {order_id} is not printed"),
+                format!("订单 {order_id} 还没有打印"),
+            )),
+        }
+    };
+    if let Some((c, en, zh)) = refusal {
+        store.record(
+            operator,
+            Some(&order_id),
+            "handover.refused",
+            &format!("{code} into {}: {c}", row.id),
+        )?;
+        return refuse(store, c, en, zh, Some(order_id));
+    }
+    store.add_parcel(&row.id, code, &order_id, operator)?;
+    let batch = view_row(store, config, row)?;
+    Ok(HandoverScan {
+        accepted: true,
+        code: "accepted",
+        message: format!(
+            "{code} (order {order_id}) accepted: {} parcels in {}",
+            batch.count, batch.id
+        ),
+        message_zh: format!("{code} 已交接，本批共 {} 件", batch.count),
+        tracking_no: code.into(),
+        order_id: Some(order_id),
+        batch,
+    })
+}
+
+/// Close a batch: commit the handover and its write-backs, then write the
+/// manifest under `out_dir/handovers/`. Closing a batch that is already
+/// closed (after a crash) writes its manifest again if it is missing.
+pub fn close(
+    store: &mut Store,
+    config: &Config,
+    batch: Option<&str>,
+    operator: &str,
+    out_dir: &Path,
+) -> Result<Closed> {
+    let row = match batch {
+        Some(id) => store
+            .handover(id)?
+            .ok_or_else(|| UsageError(format!("there is no handover batch {id:?}")))?,
+        None => {
+            let open = store.open_handovers()?;
+            match open.len() {
+                1 => open.into_iter().next().expect("one"),
+                0 => match store.unfinished_handover()? {
+                    Some(row) => row,
+                    None => bail!(UsageError(
+                        "no handover batch is open: open one with `station handover open --courier C`"
+                            .into()
+                    )),
+                },
+                _ => bail!(UsageError(format!(
+                    "several handover batches are open ({}): say which with --batch",
+                    open.iter().map(|h| h.id.as_str()).collect::<Vec<_>>().join(", ")
+                ))),
+            }
+        }
+    };
+    let already_closed = row.state == "closed";
+    let mut removed = Vec::new();
+    let row = if already_closed {
+        row
+    } else {
+        if store.handover_parcels(&row.id)?.is_empty() {
+            bail!(UsageError(format!(
+                "handover batch {} has no parcels yet: scan the parcels' waybills first",
+                row.id
+            )));
+        }
+        let courier = config.courier(&row.courier);
+        let courier_name = courier.map(|c| c.name.as_str()).unwrap_or(&row.courier);
+        let closed = Utc::now();
+        let closed_at = closed.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let local = closed.with_timezone(&config.tz());
+        let shop_time = local.to_rfc3339_opts(SecondsFormat::Secs, false);
+        let memo_day = local.format("%Y-%m-%d %H:%M").to_string();
+        let batch_id = row.id.clone();
+        let courier_code = row.courier.clone();
+        let (_, out) =
+            store.close_handover(&row.id, operator, &closed_at, |tx, p: &ClosingParcel| {
+                let memo_text = format!(
+                    "已交接 {courier_name} {} · {operator} · {memo_day}",
+                    p.tracking_no
+                );
+                crate::store::enqueue_write_back(
+                    tx,
+                    &crate::store::WriteBack {
+                        order_id: &p.order_id,
+                        order_version: p.order_version,
+                        courier: &courier_code,
+                        tracking_no: &p.tracking_no,
+                        handed_over_at: &shop_time,
+                        done_flag: config.flags.done,
+                        memo_text: &memo_text,
+                        memo_author: operator,
+                        memo_at: &shop_time,
+                        batch_id: &batch_id,
+                    },
+                )
+            })?;
+        removed = out;
+        store.handover(&row.id)?.expect("still there")
+    };
+    let parcels = store.handover_parcels(&row.id)?;
+    let manifest = match &row.manifest {
+        Some(path) if Path::new(path).exists() => PathBuf::from(path),
+        _ => {
+            let path = write_manifest(store, config, &row, &parcels, out_dir)?;
+            store.set_manifest(&row.id, &path.display().to_string(), operator)?;
+            path
+        }
+    };
+    Ok(Closed {
+        batch_id: row.id.clone(),
+        courier: row.courier.clone(),
+        count: parcels.len(),
+        tracking_numbers: parcels.iter().map(|p| p.tracking_no.clone()).collect(),
+        order_ids: parcels.iter().map(|p| p.order_id.clone()).collect(),
+        manifest: manifest.display().to_string(),
+        removed,
+        already_closed,
+    })
+}
+
+/// Render the manifest of a closed batch and write it atomically.
+fn write_manifest(
+    store: &Store,
+    config: &Config,
+    row: &HandoverRow,
+    parcels: &[ParcelRow],
+    out_dir: &Path,
+) -> Result<PathBuf> {
+    let courier = config.courier(&row.courier);
+    let closed_at = row
+        .closed_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| {
+            t.with_timezone(&config.tz())
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let mut orders = Vec::with_capacity(parcels.len());
+    for p in parcels {
+        let stored = store.order(&p.order_id)?.with_context(|| {
+            format!(
+                "order {} of batch {} is not in the database",
+                p.order_id, row.id
+            )
+        })?;
+        orders.push(stored.order);
+    }
+    let docs: Vec<DocInput> = parcels
+        .iter()
+        .zip(&orders)
+        .map(|(p, order)| DocInput {
+            order,
+            tracking_no: Some(&p.tracking_no),
+            courier_code: Some(&row.courier),
+            courier_name: courier.map(|c| c.name.as_str()),
+            sender: &config.sender,
+            printed_at: closed_at.clone(),
+            wave: None,
+            hide_prices: true,
+            shop_name: &config.print.shop_name,
+            // The manifest leaves with the courier: names masked like the waybill.
+            mask: config.print.mask,
+        })
+        .collect();
+    let mut context = manifest_context(&docs);
+    context.batch = Some(row.id.clone());
+    context.operator = row.closed_by.clone();
+    context.courier_code = Some(row.courier.clone());
+    context.courier_name = courier.map(|c| c.name.clone());
+    let template = crate::wave::load_template(
+        &config.print.manifest_template,
+        crate::render::barcode::Dpi(config.print.dpi),
+    )?;
+    let rendered = render_manifest(&template, &context)
+        .with_context(|| format!("cannot render the manifest of batch {}", row.id))?;
+    let dir = out_dir.join("handovers");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{}.pdf", row.id));
+    crate::wave::write_atomically(&path, &rendered.pdf)?;
+    Ok(path)
+}
+
+/// A batch with its parcels and, while open, the parcels still waiting.
+pub fn view(store: &Store, config: &Config, batch_id: &str) -> Result<BatchView> {
+    let row = store
+        .handover(batch_id)?
+        .ok_or_else(|| UsageError(format!("there is no handover batch {batch_id:?}")))?;
+    view_row(store, config, row)
+}
+
+/// Every open batch, oldest first.
+pub fn open_batches(store: &Store, config: &Config) -> Result<Vec<BatchView>> {
+    store
+        .open_handovers()?
+        .into_iter()
+        .map(|row| view_row(store, config, row))
+        .collect()
+}
+
+fn view_row(store: &Store, config: &Config, row: HandoverRow) -> Result<BatchView> {
+    let parcels = store.handover_parcels(&row.id)?;
+    let waiting = if row.state == "open" {
+        store
+            .waiting_for_courier(&row.courier)?
+            .into_iter()
+            .map(|(tracking_no, order_id, state)| Waiting {
+                tracking_no,
+                order_id,
+                state,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(BatchView {
+        courier_name: config
+            .courier(&row.courier)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| row.courier.clone()),
+        count: parcels.len(),
+        id: row.id,
+        courier: row.courier,
+        state: row.state,
+        opened_by: row.opened_by,
+        opened_at: row.opened_at,
+        closed_by: row.closed_by,
+        closed_at: row.closed_at,
+        manifest: row.manifest,
+        parcels,
+        waiting,
+    })
+}
+
+/// The batch a scan goes into.
+fn pick_batch(store: &Store, batch: Option<&str>, courier: Option<&str>) -> Result<HandoverRow> {
+    if let Some(id) = batch {
+        return Ok(store
+            .handover(id)?
+            .ok_or_else(|| UsageError(format!("there is no handover batch {id:?}")))?);
+    }
+    let open = store.open_handovers()?;
+    match open.len() {
+        0 => bail!(UsageError(
+            "no handover batch is open: open one with `station handover open --courier C`".into()
+        )),
+        1 => Ok(open.into_iter().next().expect("one")),
+        _ => {
+            let ids = open
+                .iter()
+                .map(|h| h.id.clone())
+                .collect::<Vec<_>>()
+                .join(", ");
+            match courier.and_then(|c| open.iter().find(|h| h.courier == c)) {
+                Some(h) => Ok(h.clone()),
+                None => bail!(UsageError(format!(
+                    "several handover batches are open ({ids}) and none is for this parcel's courier: say which with --batch"
+                ))),
+            }
+        }
+    }
+}

@@ -1,0 +1,706 @@
+//! The write-back worker: sends what the outbox holds (each handed-over order's
+//! shipment, then its done flag with the 已交接 memo) to the shop until the shop
+//! acknowledges it. `station sync` runs one pass; `station serve` runs
+//! [`run_forever`].
+//!
+//! Architecture invariant: this is the only module that writes to the shop.
+//!
+//! Invariants:
+//! - a pass never fails because the shop is down: a send that cannot go through
+//!   stays pending with exponential backoff, and the pass ends (the shop is the
+//!   same for every send) so a dead shop costs one send timeout, not one per row;
+//! - exactly one shipment and one memo per order on the shop, across crashes and
+//!   resends: bodies are fixed at enqueue, the shipment is idempotent by tracking
+//!   number, and the flag carries `if_version`, so a resend after a lost answer
+//!   either repeats an identical request (which the shop treats as done) or meets
+//!   a conflict that a re-read resolves;
+//! - a refund, close or lost payment that arrived after handover is an alert
+//!   (the order becomes `intercept`), never a green flag.
+
+use crate::config::Config;
+use crate::order::Flag;
+use crate::shop::client::{ShopClient, ShopError};
+use crate::store::{Alert, ClaimedSend, Listed, OutboxSummary, SendKind, Store};
+use anyhow::Result;
+use chrono::Utc;
+use rand::RngExt as _;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+/// What one pass did, and what the outbox holds afterwards.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SyncReport {
+    /// Sends the shop acknowledged in this pass.
+    pub sent: u64,
+    /// Orders fully written back in this pass (now `shipped`).
+    pub shipped: u64,
+    /// Orders whose write-back stopped in this pass, with the reason.
+    pub new_alerts: Vec<Listed>,
+    /// Why the pass ended before every due send was tried (the shop is down or
+    /// too slow); the rest waits for the next pass.
+    pub stopped: Option<String>,
+    /// The outbox after the pass.
+    pub outbox: OutboxSummary,
+}
+
+impl SyncReport {
+    /// "sent 4, pending 6 (oldest 12s), alerts 1".
+    pub fn summary(&self) -> String {
+        let o = &self.outbox;
+        let pending = match o.oldest_pending_secs {
+            Some(age) if o.pending > 0 => format!("pending {} (oldest {age}s)", o.pending),
+            _ => format!("pending {}", o.pending),
+        };
+        format!("sent {}, {pending}, alerts {}", self.sent, o.alerts.len())
+    }
+}
+
+/// What came of one send.
+#[derive(Debug)]
+enum Step {
+    /// The shop has it (answered 200, or a re-read shows it applied).
+    Acked {
+        version: Option<u64>,
+        detail: String,
+    },
+    /// Stop this order's write-back for good.
+    Alert(Alert),
+    /// Try again later; `shop_down` ends the pass.
+    Wait { problem: String, shop_down: bool },
+    /// Nothing will work until the operator fixes the setup (token, URL).
+    Fatal(ShopError),
+}
+
+/// One pass over the sends that are due. Returns after every due send was
+/// tried, or as soon as the shop proves unreachable (the rest stays pending).
+/// Errors only for what a retry cannot fix: the database, a refused token, a bad URL.
+pub async fn sync_once(
+    store: &mut Store,
+    client: &ShopClient,
+    config: &Config,
+    operator: &str,
+) -> Result<SyncReport> {
+    let send_timeout = Duration::from_secs(config.outbox.send_timeout_secs);
+    let lease = lease_for(send_timeout);
+    let mut report = SyncReport::default();
+    while let Some(send) = store.outbox_claim_due(Utc::now(), lease)? {
+        let step = match send.kind {
+            SendKind::Shipment => ship(store, client, send_timeout, &send).await?,
+            SendKind::Flag => flag(store, client, send_timeout, &send).await?,
+        };
+        match step {
+            Step::Acked { version, detail } => {
+                report.sent += 1;
+                if store.outbox_ack(send.id, version, operator, &detail)? {
+                    report.shipped += 1;
+                }
+            }
+            Step::Alert(alert) => {
+                store.outbox_alert(send.id, operator, &alert)?;
+                report.new_alerts.push(Listed {
+                    id: send.order_id.clone(),
+                    reason: alert.reason,
+                });
+            }
+            Step::Wait { problem, shop_down } => {
+                let until = Utc::now() + chrono_duration(backoff(config, send.attempts));
+                store.outbox_retry_later(send.id, until, &problem)?;
+                if shop_down {
+                    report.stopped = Some(problem);
+                    break;
+                }
+            }
+            Step::Fatal(e) => {
+                // The send is not at fault: release it for the next pass.
+                store.outbox_retry_later(send.id, Utc::now(), &e.to_string())?;
+                return Err(e.into());
+            }
+        }
+    }
+    report.outbox = store.outbox_summary()?;
+    Ok(report)
+}
+
+/// The worker of `station serve`: a pass every `outbox.interval_secs` (at once
+/// when `wake` is notified, e.g. after a handover closes), backing off while the
+/// shop is down, until `stop` turns true or its sender is dropped. Problems are
+/// logged, never fatal: the outbox is durable and the next pass picks up.
+pub async fn run_forever(
+    db: PathBuf,
+    client: ShopClient,
+    config: Config,
+    operator: String,
+    mut stop: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+) -> Result<()> {
+    let interval = Duration::from_secs(config.outbox.interval_secs);
+    let mut store = Store::open(&db)?;
+    let mut failed_passes: u32 = 0;
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let pass = tokio::select! {
+            pass = sync_once(&mut store, &client, &config, &operator) => pass,
+            _ = stop.changed() => return Ok(()),
+        };
+        let wait = match pass {
+            Ok(r) => {
+                if r.sent > 0 || !r.new_alerts.is_empty() {
+                    tracing::info!("outbox: {}", r.summary());
+                }
+                for a in &r.new_alerts {
+                    tracing::warn!("outbox alert: order {}: {}", a.id, a.reason);
+                }
+                match r.stopped {
+                    None => {
+                        failed_passes = 0;
+                        interval
+                    }
+                    Some(problem) => {
+                        failed_passes += 1;
+                        tracing::warn!(
+                            "outbox: the shop is not answering ({problem}); {} sends wait",
+                            r.outbox.pending
+                        );
+                        backoff(&config, failed_passes).max(interval)
+                    }
+                }
+            }
+            Err(e) => {
+                failed_passes += 1;
+                tracing::error!("outbox: {e:#}");
+                backoff(&config, failed_passes).max(interval)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}
+
+/// A claimed send is leased for one request plus a margin; each further
+/// request for it (a re-read, a resend with a new version) renews the lease.
+fn lease_for(send_timeout: Duration) -> Duration {
+    send_timeout + Duration::from_secs(2)
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Exponential backoff with equal jitter: `retry_first_secs` doubling per
+/// failed try, capped at `retry_max_secs`; half fixed, half random.
+fn backoff(config: &Config, tries: u32) -> Duration {
+    let first = Duration::from_secs(config.outbox.retry_first_secs);
+    let max = Duration::from_secs(config.outbox.retry_max_secs);
+    let step = first
+        .saturating_mul(1u32 << tries.saturating_sub(1).min(20))
+        .min(max);
+    let half = step / 2;
+    half + half.mul_f64(rand::rng().random_range(0.0..=1.0))
+}
+
+async fn renew(store: &mut Store, send: &ClaimedSend, send_timeout: Duration) -> Result<Instant> {
+    store.outbox_extend_lease(
+        send.id,
+        Utc::now() + chrono_duration(lease_for(send_timeout)),
+    )?;
+    Ok(Instant::now() + send_timeout)
+}
+
+async fn ship(
+    store: &mut Store,
+    client: &ShopClient,
+    send_timeout: Duration,
+    send: &ClaimedSend,
+) -> Result<Step> {
+    let text = |k: &str| send.body.get(k).and_then(Value::as_str).unwrap_or("");
+    let (courier, tracking_no, at) = (text("courier"), text("tracking_no"), text("handed_over_at"));
+    let deadline = Instant::now() + send_timeout;
+    let refused = match client
+        .post_shipment(&send.order_id, courier, tracking_no, at, deadline)
+        .await
+    {
+        Ok(order) => {
+            let version = version_of(&order);
+            return Ok(Step::Acked {
+                version,
+                detail: format!(
+                    "shipment {courier} {tracking_no} acknowledged by the shop{}",
+                    shown_version(version)
+                ),
+            });
+        }
+        Err(ShopError::Conflict { message, .. }) => message,
+        Err(e) => return Ok(failed(e, send)),
+    };
+    // 409 not_shippable: the re-read says whether it is ours already, or why not.
+    let deadline = renew(store, send, send_timeout).await?;
+    Ok(match client.get_order(&send.order_id, deadline).await {
+        Ok(Some(current)) => after_not_shippable(&current, send, &refused),
+        Ok(None) => gone(send),
+        Err(e) => failed(e, send),
+    })
+}
+
+/// How often a flag is resent with the shop's newer version in one pass before
+/// it waits (an order that keeps changing).
+const CONFLICT_ROUNDS: usize = 3;
+
+async fn flag(
+    store: &mut Store,
+    client: &ShopClient,
+    send_timeout: Duration,
+    send: &ClaimedSend,
+) -> Result<Step> {
+    let flag = send
+        .body
+        .get("flag")
+        .and_then(Value::as_str)
+        .and_then(Flag::parse)
+        .unwrap_or(Flag::Green);
+    let memo = send.body.get("memo").filter(|m| m.is_object());
+    let mut if_version = send.if_version;
+    let mut deadline = Instant::now() + send_timeout;
+    for round in 0..CONFLICT_ROUNDS {
+        if round > 0 {
+            deadline = renew(store, send, send_timeout).await?;
+        }
+        // Never write without if_version: it is what keeps a resend from adding
+        // a second memo after someone else changed the order. Without a version
+        // from the shipment's answer, read one first.
+        let current = match if_version {
+            Some(v) => Err(v),
+            None => match client.get_order(&send.order_id, deadline).await {
+                Ok(Some(order)) => Ok(order),
+                Ok(None) => return Ok(gone(send)),
+                Err(e) => return Ok(failed(e, send)),
+            },
+        };
+        let current = match current {
+            Err(v) => match client
+                .put_flag(&send.order_id, flag, memo, Some(v), deadline)
+                .await
+            {
+                Ok(order) => {
+                    let version = version_of(&order);
+                    return Ok(Step::Acked {
+                        version,
+                        detail: format!(
+                            "flag {flag} with memo “{}” acknowledged by the shop{}",
+                            memo_text(memo),
+                            shown_version(version)
+                        ),
+                    });
+                }
+                Err(ShopError::Conflict { order, .. }) => match order {
+                    Some(order) => *order,
+                    None => {
+                        deadline = renew(store, send, send_timeout).await?;
+                        match client.get_order(&send.order_id, deadline).await {
+                            Ok(Some(order)) => order,
+                            Ok(None) => return Ok(gone(send)),
+                            Err(e) => return Ok(failed(e, send)),
+                        }
+                    }
+                },
+                Err(e) => return Ok(failed(e, send)),
+            },
+            Ok(order) => order,
+        };
+        match after_flag_conflict(&current, memo, send) {
+            Resolution::Done(version) => {
+                return Ok(Step::Acked {
+                    version,
+                    detail: format!(
+                        "flag {flag} with memo “{}”: the shop already has it (an earlier send went through and its answer was lost)",
+                        memo_text(memo)
+                    ),
+                });
+            }
+            Resolution::Alert(alert) => return Ok(Step::Alert(alert)),
+            Resolution::Resend(v) => {
+                store.outbox_set_if_version(
+                    send.id,
+                    v,
+                    &format!(
+                        "the order changed on the shop (now v{v}); sent again with that version"
+                    ),
+                )?;
+                if_version = Some(v);
+            }
+        }
+    }
+    Ok(Step::Wait {
+        problem: format!(
+            "the order kept changing on the shop ({CONFLICT_ROUNDS} version conflicts in a row)"
+        ),
+        shop_down: false,
+    })
+}
+
+/// What a re-read after a 409 decides.
+#[derive(Debug, PartialEq)]
+enum Resolution {
+    /// The shop already has our write (its answer was lost): acknowledged.
+    Done(Option<u64>),
+    Alert(Alert),
+    /// Someone else changed the order; nothing stops the flag: resend with this version.
+    Resend(u64),
+}
+
+/// The flag met a version conflict; `current` is the order as the shop holds it.
+/// Our memo on the order means our write was applied (the memo and the flag go
+/// together), so it is done even if someone changed the flag since; otherwise a
+/// refund, close or lost payment stops the flag; otherwise resend with the new version.
+fn after_flag_conflict(current: &Value, memo: Option<&Value>, send: &ClaimedSend) -> Resolution {
+    if let Some(memo) = memo
+        && has_memo(current, memo)
+    {
+        return Resolution::Done(version_of(current));
+    }
+    if let Some(why) = stop_reason(current) {
+        return Resolution::Alert(intercept(
+            why,
+            send,
+            "the shipment was already reported to the shop, the done flag was not set",
+        ));
+    }
+    match version_of(current) {
+        Some(v) => Resolution::Resend(v),
+        None => Resolution::Alert(Alert {
+            reason: format!(
+                "the shop answered a version conflict for order {} without the order's version: the done flag was not set; set it on the shop by hand",
+                send.order_id
+            ),
+            intercept: false,
+        }),
+    }
+}
+
+/// The shipment was refused as not shippable; `current` is the order now.
+fn after_not_shippable(current: &Value, send: &ClaimedSend, refused: &str) -> Step {
+    if let Some(why) = stop_reason(current) {
+        return Step::Alert(intercept(why, send, "nothing was reported to the shop"));
+    }
+    let shipped = matches!(
+        current.get("status").and_then(Value::as_str),
+        Some("shipped" | "completed")
+    );
+    if shipped && mentions(current, &send.tracking_no) {
+        let version = version_of(current);
+        return Step::Acked {
+            version,
+            detail: format!(
+                "shipment {} {}: the shop already has it{}",
+                send.courier,
+                send.tracking_no,
+                shown_version(version)
+            ),
+        };
+    }
+    let reason = if shipped {
+        format!(
+            "the shop shows order {} as shipped, but not with {} {}: it was shipped some other way. Check on the shop which waybill the buyer sees; the done flag was not set",
+            send.order_id, send.courier, send.tracking_no
+        )
+    } else {
+        format!(
+            "the shop refused the shipment of order {} ({} {}): {refused}. The parcel is with the courier: settle it on the shop by hand; the done flag was not set",
+            send.order_id, send.courier, send.tracking_no
+        )
+    };
+    Step::Alert(Alert {
+        reason,
+        intercept: false,
+    })
+}
+
+/// Why an order must not be finished as shipped, as the shop shows it now.
+fn stop_reason(order: &Value) -> Option<&'static str> {
+    match order.get("refund").and_then(Value::as_str) {
+        Some("requested") => return Some("a refund was requested on the shop"),
+        Some("refunded") => return Some("the order was refunded on the shop"),
+        _ => {}
+    }
+    match order.get("status").and_then(Value::as_str) {
+        Some("closed") => Some("the order was closed on the shop"),
+        Some("awaiting_payment") => Some("the order is no longer paid on the shop"),
+        _ => None,
+    }
+}
+
+fn intercept(why: &str, send: &ClaimedSend, written: &str) -> Alert {
+    Alert {
+        reason: format!(
+            "{why} after handover (batch {}, {} {}): the parcel is with the courier — ask {} to intercept it (拦截); {written}",
+            send.batch_id, send.courier, send.tracking_no, send.courier
+        ),
+        intercept: true,
+    }
+}
+
+fn gone(send: &ClaimedSend) -> Step {
+    Step::Alert(intercept(
+        "the shop no longer knows the order (404)",
+        send,
+        "nothing more was reported to the shop",
+    ))
+}
+
+/// A send that failed without a 409: wait when it may pass, alert when the
+/// shop refused this request for good, stop everything when the setup is wrong.
+fn failed(e: ShopError, send: &ClaimedSend) -> Step {
+    match e {
+        ShopError::GaveUp { last, .. } => Step::Wait {
+            problem: format!("the shop did not answer in time: {last}"),
+            shop_down: true,
+        },
+        ShopError::NotJson { .. }
+        | ShopError::BadPage { .. }
+        | ShopError::RepeatedCursor { .. } => Step::Wait {
+            problem: e.to_string(),
+            shop_down: true,
+        },
+        ShopError::Unauthorized { .. } | ShopError::BadUrl { .. } => Step::Fatal(e),
+        ShopError::Refused { status: 404, .. } => gone(send),
+        ShopError::Refused { .. } | ShopError::Conflict { .. } => Step::Alert(Alert {
+            reason: format!(
+                "{e}. The parcel is with the courier ({} {}): settle order {} on the shop by hand",
+                send.courier, send.tracking_no, send.order_id
+            ),
+            intercept: false,
+        }),
+    }
+}
+
+fn version_of(order: &Value) -> Option<u64> {
+    order.get("version").and_then(Value::as_u64)
+}
+
+fn shown_version(v: Option<u64>) -> String {
+    v.map(|v| format!(" (now v{v})")).unwrap_or_default()
+}
+
+fn memo_text(memo: Option<&Value>) -> &str {
+    memo.and_then(|m| m.get("text"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// Whether the order carries this memo (same text, author and time), anywhere:
+/// what the shop compares to de-duplicate.
+fn has_memo(order: &Value, memo: &Value) -> bool {
+    order
+        .get("memos")
+        .and_then(Value::as_array)
+        .is_some_and(|memos| {
+            memos.iter().any(|m| {
+                ["text", "author", "at"]
+                    .iter()
+                    .all(|k| m.get(k) == memo.get(k))
+            })
+        })
+}
+
+/// Whether any string in the order is this tracking number (the contract's
+/// order has no shipment field, but a platform may add one).
+fn mentions(order: &Value, tracking_no: &str) -> bool {
+    match order {
+        Value::String(s) => s == tracking_no,
+        Value::Array(a) => a.iter().any(|v| mentions(v, tracking_no)),
+        Value::Object(o) => o.values().any(|v| mentions(v, tracking_no)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn send(kind: SendKind) -> ClaimedSend {
+        ClaimedSend {
+            id: 1,
+            order_id: "T1".into(),
+            kind,
+            batch_id: "B1".into(),
+            courier: "ZTO".into(),
+            tracking_no: "78310000123".into(),
+            body: json!({}),
+            order_version: 3,
+            if_version: Some(4),
+            attempts: 1,
+        }
+    }
+
+    fn memo() -> Value {
+        json!({"text": "已交接 中通 78310000123 · 小王 · 2026-11-11 15:02", "author": "小王",
+               "at": "2026-11-11T15:02:00+08:00"})
+    }
+
+    fn order(status: &str, refund: &str, version: u64, memos: Value) -> Value {
+        json!({"id": "T1", "status": status, "refund": refund, "version": version,
+               "flag": "yellow", "memos": memos})
+    }
+
+    #[test]
+    fn a_flag_conflict_with_our_memo_on_the_order_is_a_lost_acknowledgement() {
+        let m = memo();
+        // Our memo is there, even with a later memo and a refund after it.
+        let current = order(
+            "shipped",
+            "requested",
+            9,
+            json!([m, {"text": "x", "author": "客服", "at": "2026-11-12T09:00:00+08:00"}]),
+        );
+        assert_eq!(
+            after_flag_conflict(&current, Some(&m), &send(SendKind::Flag)),
+            Resolution::Done(Some(9))
+        );
+        // The same text by someone else is not ours.
+        let other = json!([{"text": m["text"], "author": "客服", "at": m["at"]}]);
+        assert_eq!(
+            after_flag_conflict(
+                &order("shipped", "none", 6, other),
+                Some(&m),
+                &send(SendKind::Flag)
+            ),
+            Resolution::Resend(6)
+        );
+    }
+
+    #[test]
+    fn a_flag_conflict_after_a_refund_or_close_is_an_intercept_alert() {
+        for (status, refund, why) in [
+            ("shipped", "requested", "a refund was requested"),
+            ("shipped", "refunded", "refunded"),
+            ("closed", "none", "closed"),
+            ("awaiting_payment", "none", "no longer paid"),
+        ] {
+            let current = order(status, refund, 5, json!([]));
+            let Resolution::Alert(alert) =
+                after_flag_conflict(&current, Some(&memo()), &send(SendKind::Flag))
+            else {
+                panic!("{status}/{refund} must alert");
+            };
+            assert!(alert.intercept);
+            assert!(alert.reason.contains(why), "{}", alert.reason);
+            assert!(
+                alert.reason.contains("intercept it (拦截)"),
+                "{}",
+                alert.reason
+            );
+            assert!(alert.reason.contains("B1") && alert.reason.contains("78310000123"));
+        }
+    }
+
+    #[test]
+    fn not_shippable_is_done_only_when_the_shop_shows_our_number() {
+        let s = send(SendKind::Shipment);
+        let mut ours = order("shipped", "none", 4, json!([]));
+        ours["shipments"] = json!([{"tracking_no": "78310000123"}]);
+        assert!(matches!(
+            after_not_shippable(&ours, &s, "already shipped"),
+            Step::Acked {
+                version: Some(4),
+                ..
+            }
+        ));
+        let theirs = order("shipped", "none", 4, json!([]));
+        let Step::Alert(alert) = after_not_shippable(&theirs, &s, "already shipped") else {
+            panic!("shipped some other way must alert");
+        };
+        assert!(!alert.intercept);
+        assert!(alert.reason.contains("some other way"), "{}", alert.reason);
+        let refunded = order("paid", "requested", 4, json!([]));
+        let Step::Alert(alert) = after_not_shippable(&refunded, &s, "refund") else {
+            panic!("a refund must alert");
+        };
+        assert!(alert.intercept);
+    }
+
+    #[test]
+    fn refusals_alert_and_outages_wait() {
+        let s = send(SendKind::Shipment);
+        let refused = ShopError::Refused {
+            what: "the shipment".into(),
+            status: 400,
+            code: "bad_request".into(),
+            message: "courier unknown".into(),
+        };
+        assert!(matches!(
+            failed(refused, &s),
+            Step::Alert(Alert {
+                intercept: false,
+                ..
+            })
+        ));
+        let missing = ShopError::Refused {
+            what: "x".into(),
+            status: 404,
+            code: "not_found".into(),
+            message: String::new(),
+        };
+        assert!(matches!(
+            failed(missing, &s),
+            Step::Alert(Alert {
+                intercept: true,
+                ..
+            })
+        ));
+        let down = ShopError::GaveUp {
+            what: "x".into(),
+            url: "u".into(),
+            elapsed_secs: 5,
+            last: "HTTP 503 unavailable".into(),
+        };
+        assert!(matches!(
+            failed(down, &s),
+            Step::Wait {
+                shop_down: true,
+                ..
+            }
+        ));
+        let token = ShopError::Unauthorized { url: "u".into() };
+        assert!(matches!(failed(token, &s), Step::Fatal(_)));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let mut config = Config::default();
+        config.outbox.retry_first_secs = 2;
+        config.outbox.retry_max_secs = 300;
+        for (tries, step) in [(1, 2), (2, 4), (3, 8), (9, 300), (40, 300)] {
+            let d = backoff(&config, tries).as_secs_f64();
+            assert!(
+                (step as f64 / 2.0..=step as f64).contains(&d),
+                "try {tries}: {d}"
+            );
+        }
+    }
+
+    #[test]
+    fn summary_line() {
+        let mut r = SyncReport {
+            sent: 4,
+            ..Default::default()
+        };
+        assert_eq!(r.summary(), "sent 4, pending 0, alerts 0");
+        r.outbox.pending = 6;
+        r.outbox.oldest_pending_secs = Some(12);
+        r.outbox.alerts.push(Listed {
+            id: "T1".into(),
+            reason: "x".into(),
+        });
+        assert_eq!(r.summary(), "sent 4, pending 6 (oldest 12s), alerts 1");
+    }
+}

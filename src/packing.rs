@@ -1,0 +1,669 @@
+//! The packing bench (验货打包): what one scan at a bench means.
+//!
+//! A barcode scanner types a code and Enter. At a bench the code is, in this
+//! order of precedence:
+//! 1. an item of the order open at the bench (its barcode, else its SKU) →
+//!    tick it off; a code not in the order, or one too many, is STOP;
+//! 2. a packing slip's QR (the order id) → open that order at the bench;
+//! 3. a waybill (a tracking number the station issued) → it must be the open
+//!    order's current label (slip ↔ waybill pairing); when every item is
+//!    scanned (or item scans are not required) the parcel is packed.
+//!
+//! Before opening and before packing, the bench re-reads the order from the
+//! shop with a short timeout and takes the answer in through the normal intake
+//! rules: a refund, a closed or an unpaid order is INTERCEPT (拦截, set aside);
+//! a changed address or items is STOP with a one-key reprint. When the shop is
+//! unreachable the bench goes on with the last known state and says so.
+//!
+//! Which order is open at which bench, and the item tallies, live in SQLite, so
+//! several benches work at once and `station scan` works across invocations.
+//! Every scan is recorded as an event with the operator and the bench.
+
+use crate::config::Config;
+use crate::intake::State;
+use crate::order::Order;
+use crate::order::validate::{Origin, validate};
+use crate::shop::client::{RetryPolicy, ShopClient};
+use crate::store::{Actor, Incoming, Store, StoredOrder};
+use anyhow::Result;
+use serde::Serialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// A bench and who works at it.
+#[derive(Clone, Copy, Debug)]
+pub struct Bench<'a> {
+    pub name: &'a str,
+    pub operator: &'a str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Go on.
+    Ok,
+    /// Stop and look: wrong item, wrong label, changed order.
+    Stop,
+    /// Do not ship this parcel (拦截): set it aside.
+    Intercept,
+}
+
+/// Whether the bench asked the shop about the order during this scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShopCheck {
+    /// The shop answered; the state shown is the shop's current one.
+    Checked,
+    /// The shop did not answer in time: the last known state was used.
+    Unreachable,
+    /// No shop check was needed for this scan (or no shop is configured).
+    Skipped,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScanOutcome {
+    pub verdict: Verdict,
+    /// What happened, for programs: order_opened, already_packed, item_ok,
+    /// items_complete, packed, wrong_item, too_many, items_missing,
+    /// wrong_waybill, voided_waybill, no_order_open, unknown_code, empty_code,
+    /// changed_after_print, intercept, not_printable, handed_over.
+    pub code: &'static str,
+    pub message: String,
+    pub message_zh: String,
+    pub order: Option<BenchOrder>,
+    pub shop: ShopCheck,
+    /// The order changed after print: a reprint (new number) fixes the label.
+    pub can_reprint: bool,
+}
+
+/// The order at a bench, as the page shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchOrder {
+    pub id: String,
+    pub version: u64,
+    pub state: String,
+    pub reason: Option<String>,
+    pub tracking_no: Option<String>,
+    pub courier: Option<String>,
+    pub buyer_nick: String,
+    pub buyer_message: Option<String>,
+    /// The effective (newest) memo: "text · author".
+    pub memo: Option<String>,
+    pub gift_message: Option<String>,
+    pub invoice_title: Option<String>,
+    pub urgent: bool,
+    pub items: Vec<BenchItem>,
+    pub require_item_scans: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchItem {
+    pub sku: String,
+    pub title: String,
+    pub spec: Option<String>,
+    pub barcode: Option<String>,
+    pub qty: u64,
+    pub scanned: u64,
+}
+
+impl BenchOrder {
+    pub fn items_left(&self) -> u64 {
+        self.items
+            .iter()
+            .map(|i| i.qty.saturating_sub(i.scanned))
+            .sum()
+    }
+}
+
+/// A shop client for bench re-reads: one short try, so a scan never hangs on
+/// a slow shop. `None` when no shop token is configured.
+pub fn shop_client(config: &Config) -> Option<ShopClient> {
+    if config.shop.token.is_empty() {
+        return None;
+    }
+    let timeout = Duration::from_millis(config.bench.shop_check_timeout_ms.max(100));
+    let policy = RetryPolicy {
+        request_timeout: timeout,
+        total: timeout,
+        first_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(200),
+    };
+    ShopClient::new(&config.shop.url, config.shop.token.clone(), policy).ok()
+}
+
+/// One scan at a bench.
+pub async fn scan(
+    store: &mut Store,
+    shop: Option<&ShopClient>,
+    config: &Config,
+    bench: &Bench<'_>,
+    code: &str,
+) -> Result<ScanOutcome> {
+    let code = code.trim();
+    let outcome = scan_inner(store, shop, config, bench, code).await?;
+    store.record(
+        bench.operator,
+        outcome.order.as_ref().map(|o| o.id.as_str()),
+        "bench.scan",
+        &format!(
+            "bench {}: {code:?} → {} {}",
+            bench.name,
+            serde_json::to_value(outcome.verdict)?
+                .as_str()
+                .unwrap_or("?"),
+            outcome.code
+        ),
+    )?;
+    Ok(outcome)
+}
+
+async fn scan_inner(
+    store: &mut Store,
+    shop: Option<&ShopClient>,
+    config: &Config,
+    bench: &Bench<'_>,
+    code: &str,
+) -> Result<ScanOutcome> {
+    if code.is_empty() {
+        return Ok(outcome(
+            Verdict::Stop,
+            "empty_code",
+            "nothing was scanned".into(),
+            "没有扫到内容".into(),
+            None,
+        ));
+    }
+    let open = current(store, config, bench)?;
+
+    // 1. An item of the open order.
+    if let Some(order) = &open
+        && let Some(outcome) = scan_item(store, config, bench, order, code)?
+    {
+        return Ok(outcome);
+    }
+    // 2. A packing slip: the order id.
+    if let Some(stored) = store.order(code)? {
+        return open_order(store, shop, config, bench, stored).await;
+    }
+    // 3. A waybill.
+    if let Some(number) = store.tracking(code)? {
+        let Some(order) = open else {
+            return Ok(outcome(
+                Verdict::Stop,
+                "no_order_open",
+                format!("waybill {code} scanned with no order open: scan the packing slip first"),
+                format!("扫到运单 {code}，但还没有打开订单：请先扫发货单"),
+                None,
+            ));
+        };
+        if number.order_id != order.id {
+            return Ok(outcome(
+                Verdict::Stop,
+                "wrong_waybill",
+                format!(
+                    "waybill {code} belongs to order {}, not to order {}: find this order's label",
+                    number.order_id, order.id
+                ),
+                format!(
+                    "运单 {code} 属于订单 {}，不是订单 {}：请找本单的快递单",
+                    number.order_id, order.id
+                ),
+                Some(order),
+            ));
+        }
+        if number.state != "allocated" {
+            let why = number.void_reason.clone().unwrap_or_default();
+            return Ok(ScanOutcome {
+                can_reprint: true,
+                ..outcome(
+                    Verdict::Stop,
+                    "voided_waybill",
+                    format!(
+                        "waybill {code} is void ({why}): use the order's current label, or reprint"
+                    ),
+                    format!("运单 {code} 已作废（{why}）：请用本单当前的快递单，或重打"),
+                    Some(order),
+                )
+            });
+        }
+        return pack(store, shop, config, bench, order).await;
+    }
+    let (en, zh) = match &open {
+        Some(o) => (
+            format!(
+                "{code} is not an item of order {}, a packing slip or a waybill",
+                o.id
+            ),
+            format!("{code} 不是订单 {} 的商品，也不是发货单或运单", o.id),
+        ),
+        None => (
+            format!("{code} is not a packing slip or waybill the station knows"),
+            format!("{code} 不是本站的发货单或运单"),
+        ),
+    };
+    Ok(outcome(Verdict::Stop, "unknown_code", en, zh, open))
+}
+
+/// Tick an item off, or `None` when the code is not one of the order's items.
+fn scan_item(
+    store: &mut Store,
+    config: &Config,
+    bench: &Bench<'_>,
+    order: &BenchOrder,
+    code: &str,
+) -> Result<Option<ScanOutcome>> {
+    let matches = |i: &BenchItem| match &i.barcode {
+        Some(b) => b == code || i.sku == code,
+        None => i.sku == code,
+    };
+    if !order.items.iter().any(matches) {
+        return Ok(None);
+    }
+    if order.state != State::Printed.as_str() {
+        return Ok(Some(not_packable(order)));
+    }
+    // The first matching line that still wants this item (two lines may share a
+    // barcode, e.g. two specs of one product).
+    let Some((index, item)) = order
+        .items
+        .iter()
+        .enumerate()
+        .find(|(_, i)| matches(i) && i.scanned < i.qty)
+    else {
+        let item = order.items.iter().find(|i| matches(i)).expect("matched");
+        return Ok(Some(outcome(
+            Verdict::Stop,
+            "too_many",
+            format!(
+                "one {} too many: the order has {} (take it out)",
+                item.title, item.qty
+            ),
+            format!(
+                "{} 多了一件：本单只要 {} 件（请拿出）",
+                item.title, item.qty
+            ),
+            Some(order.clone()),
+        )));
+    };
+    let detail = format!("bench {}: {} ({code})", bench.name, item.sku);
+    store.tally_item(
+        &order.id,
+        order.version,
+        index,
+        item.qty,
+        bench.operator,
+        &detail,
+    )?;
+    let order = current(store, config, bench)?.expect("still open");
+    let left = order.items_left();
+    Ok(Some(if left == 0 {
+        outcome(
+            Verdict::Ok,
+            "items_complete",
+            "all items scanned: scan the waybill to pack".into(),
+            "商品已扫齐：请扫快递单完成打包".into(),
+            Some(order),
+        )
+    } else {
+        outcome(
+            Verdict::Ok,
+            "item_ok",
+            format!("{} ok, {left} to go", item.title),
+            format!("{} ✓，还差 {left} 件", item.title),
+            Some(order),
+        )
+    }))
+}
+
+async fn open_order(
+    store: &mut Store,
+    shop: Option<&ShopClient>,
+    config: &Config,
+    bench: &Bench<'_>,
+    stored: StoredOrder,
+) -> Result<ScanOutcome> {
+    let id = stored.order.id.clone();
+    let (stored, check) = match stored.state {
+        State::Printed | State::Packed => refresh(store, shop, config, bench, stored).await?,
+        _ => (stored, ShopCheck::Skipped),
+    };
+    let view = bench_order(store, config, &stored)?;
+    let mut out = match stored.state {
+        State::Printed | State::Packed => {
+            store.set_bench_order(
+                bench.name,
+                bench.operator,
+                Some((&id, stored.order.version)),
+                "bench.opened",
+                &format!("bench {}: v{}", bench.name, stored.order.version),
+            )?;
+            let view = current(store, config, bench)?.unwrap_or(view);
+            if stored.state == State::Packed {
+                outcome(
+                    Verdict::Ok,
+                    "already_packed",
+                    format!("order {id} is already packed"),
+                    format!("订单 {id} 已打包"),
+                    Some(view),
+                )
+            } else {
+                let next = if config.bench.require_item_scans {
+                    ("scan each item", "请逐件扫商品")
+                } else {
+                    ("scan the waybill to pack", "请扫快递单完成打包")
+                };
+                outcome(
+                    Verdict::Ok,
+                    "order_opened",
+                    format!("order {id}: {}", next.0),
+                    format!("订单 {id}：{}", next.1),
+                    Some(view),
+                )
+            }
+        }
+        _ => not_packable(&view),
+    };
+    out.shop = check;
+    Ok(out)
+}
+
+/// Pack the open order after its waybill was scanned.
+async fn pack(
+    store: &mut Store,
+    shop: Option<&ShopClient>,
+    config: &Config,
+    bench: &Bench<'_>,
+    order: BenchOrder,
+) -> Result<ScanOutcome> {
+    if order.state != State::Printed.as_str() {
+        return Ok(not_packable(&order));
+    }
+    let left = order.items_left();
+    if config.bench.require_item_scans && left > 0 {
+        return Ok(outcome(
+            Verdict::Stop,
+            "items_missing",
+            format!("{left} items of order {} are not scanned yet", order.id),
+            format!("订单 {} 还有 {left} 件商品没有扫", order.id),
+            Some(order),
+        ));
+    }
+    let Some(stored) = store.order(&order.id)? else {
+        anyhow::bail!("order {} vanished from the database", order.id);
+    };
+    let (stored, check) = refresh(store, shop, config, bench, stored).await?;
+    if stored.state != State::Printed || stored.order.version != order.version {
+        // A new version that only touched memos keeps the order printed, but the
+        // bench opened an older one: show the new one and re-check items.
+        let view = bench_order(store, config, &stored)?;
+        if stored.state == State::Printed {
+            store.set_bench_order(
+                bench.name,
+                bench.operator,
+                Some((&stored.order.id, stored.order.version)),
+                "bench.opened",
+                &format!(
+                    "bench {}: v{} arrived while packing",
+                    bench.name, stored.order.version
+                ),
+            )?;
+            let view = current(store, config, bench)?.unwrap_or(view);
+            let mut out = outcome(
+                Verdict::Stop,
+                "order_updated",
+                format!(
+                    "order {} was updated on the shop (v{}): check the memo, then scan again",
+                    view.id, view.version
+                ),
+                format!(
+                    "订单 {} 在店铺有更新（v{}）：请看备注后重新扫描",
+                    view.id, view.version
+                ),
+                Some(view),
+            );
+            out.shop = check;
+            return Ok(out);
+        }
+        let mut out = not_packable(&view);
+        out.shop = check;
+        return Ok(out);
+    }
+    let tracking_no = order.tracking_no.clone().unwrap_or_default();
+    let packed = store.mark_packed(
+        bench.name,
+        bench.operator,
+        &order.id,
+        order.version,
+        &tracking_no,
+        check == ShopCheck::Checked,
+        &format!(
+            "bench {}: {tracking_no}{}",
+            bench.name,
+            if check == ShopCheck::Unreachable {
+                " (shop unreachable: last known state)"
+            } else {
+                ""
+            }
+        ),
+    )?;
+    let stored = store.order(&order.id)?.expect("still there");
+    let view = bench_order(store, config, &stored)?;
+    if !packed {
+        return Ok(not_packable(&view));
+    }
+    let mut out = outcome(
+        Verdict::Ok,
+        "packed",
+        format!("order {} packed ({tracking_no})", order.id),
+        format!("订单 {} 已打包（{tracking_no}）", order.id),
+        Some(view),
+    );
+    out.shop = check;
+    Ok(out)
+}
+
+/// Re-read the order from the shop and take the answer in through intake.
+async fn refresh(
+    store: &mut Store,
+    shop: Option<&ShopClient>,
+    config: &Config,
+    bench: &Bench<'_>,
+    stored: StoredOrder,
+) -> Result<(StoredOrder, ShopCheck)> {
+    let Some(shop) = shop else {
+        return Ok((stored, ShopCheck::Skipped));
+    };
+    let id = stored.order.id.clone();
+    let incoming = match shop.get_order(&id, shop.deadline()).await {
+        Ok(Some(raw)) => match validate(&raw, Origin::Direct) {
+            Ok(order) => Incoming::Valid(order),
+            Err(rejection) => Incoming::Invalid {
+                rejection,
+                raw: raw.to_string(),
+            },
+        },
+        Ok(None) => Incoming::Gone { id: id.clone() },
+        Err(e) => {
+            tracing::warn!("bench {}: re-reading order {id}: {e}", bench.name);
+            return Ok((stored, ShopCheck::Unreachable));
+        }
+    };
+    let source = format!("bench:{}", bench.name);
+    store.ingest(
+        &[incoming],
+        &Actor {
+            operator: bench.operator,
+            source: &source,
+        },
+        config.flags.pull,
+    )?;
+    let now = store.order(&id)?.unwrap_or(stored);
+    Ok((now, ShopCheck::Checked))
+}
+
+/// The outcome for an order that cannot be packed in its state.
+fn not_packable(order: &BenchOrder) -> ScanOutcome {
+    let id = &order.id;
+    let reason = order.reason.clone().unwrap_or_default();
+    let state = State::parse(&order.state).unwrap_or(State::LeftQueue);
+    match state {
+        State::Intercept => outcome(
+            Verdict::Intercept,
+            "intercept",
+            format!("INTERCEPT order {id}: {reason}. Do not ship: set the parcel aside"),
+            format!(
+                "拦截 订单 {id}：{}。不要发货，请把包裹放到一边",
+                reason_zh(&reason)
+            ),
+            Some(order.clone()),
+        ),
+        State::ChangedAfterPrint => ScanOutcome {
+            can_reprint: true,
+            ..outcome(
+                Verdict::Stop,
+                "changed_after_print",
+                format!("order {id} changed after print ({reason}): reprint its label"),
+                format!("订单 {id} 打印后有变更（{reason}）：请重打快递单"),
+                Some(order.clone()),
+            )
+        },
+        State::HandedOver | State::Shipped => outcome(
+            Verdict::Stop,
+            "handed_over",
+            format!("order {id} was already handed to the courier"),
+            format!("订单 {id} 已交接给快递"),
+            Some(order.clone()),
+        ),
+        State::Packed => outcome(
+            Verdict::Stop,
+            "already_packed",
+            format!("order {id} is already packed"),
+            format!("订单 {id} 已打包"),
+            Some(order.clone()),
+        ),
+        State::Queued | State::LeftQueue | State::Printed => outcome(
+            Verdict::Stop,
+            "not_printable",
+            format!(
+                "order {id} has no label yet ({}): print it first",
+                if reason.is_empty() {
+                    state.as_str()
+                } else {
+                    &reason
+                }
+            ),
+            format!("订单 {id} 还没有打印快递单：请先打单"),
+            Some(order.clone()),
+        ),
+    }
+}
+
+/// The intake reasons in the bench's language.
+fn reason_zh(reason: &str) -> String {
+    match reason {
+        "refund requested" => "买家申请退款".into(),
+        "refunded" => "已退款".into(),
+        "order closed" => "交易已关闭".into(),
+        r if r == crate::intake::GONE_REASON => "店铺已查不到此订单".into(),
+        r if r.starts_with("no longer paid") => format!("订单已不是已付款状态（{r}）"),
+        r => r.into(),
+    }
+}
+
+fn outcome(
+    verdict: Verdict,
+    code: &'static str,
+    message: String,
+    message_zh: String,
+    order: Option<BenchOrder>,
+) -> ScanOutcome {
+    ScanOutcome {
+        verdict,
+        code,
+        message,
+        message_zh,
+        order,
+        shop: ShopCheck::Skipped,
+        can_reprint: false,
+    }
+}
+
+/// The order open at a bench, with its tallies.
+pub fn current(store: &Store, config: &Config, bench: &Bench<'_>) -> Result<Option<BenchOrder>> {
+    let Some(session) = store.bench_session(bench.name)? else {
+        return Ok(None);
+    };
+    let Some(id) = session.order_id else {
+        return Ok(None);
+    };
+    let Some(stored) = store.order(&id)? else {
+        return Ok(None);
+    };
+    let mut view = bench_order(store, config, &stored)?;
+    // Tallies count for the version the bench opened; a newer version starts over.
+    let version = session.order_version.unwrap_or(stored.order.version);
+    if version != stored.order.version {
+        for i in &mut view.items {
+            i.scanned = 0;
+        }
+    }
+    Ok(Some(view))
+}
+
+fn bench_order(store: &Store, config: &Config, stored: &StoredOrder) -> Result<BenchOrder> {
+    let o: &Order = &stored.order;
+    let tallies = store.tallies(&o.id, o.version, o.items.len())?;
+    let live = store.live_number(&o.id)?;
+    Ok(BenchOrder {
+        id: o.id.clone(),
+        version: o.version,
+        state: stored.state.as_str().into(),
+        reason: stored.reason.clone(),
+        tracking_no: live.as_ref().map(|t| t.number.clone()),
+        courier: live.as_ref().map(|t| t.courier.clone()),
+        buyer_nick: o.buyer.nick.clone(),
+        buyer_message: o.buyer.message.clone().filter(|m| !m.is_empty()),
+        memo: o
+            .effective_memo()
+            .map(|m| format!("{} · {}", m.text, m.author)),
+        gift_message: o.options.gift_message.clone().filter(|m| !m.is_empty()),
+        invoice_title: o.options.invoice_title.clone().filter(|m| !m.is_empty()),
+        urgent: o.is_urgent(),
+        items: o
+            .items
+            .iter()
+            .zip(tallies)
+            .map(|(i, scanned)| BenchItem {
+                sku: i.sku.clone(),
+                title: i.title.clone(),
+                spec: i.spec.clone(),
+                barcode: i.barcode.clone(),
+                qty: u64::from(i.qty),
+                scanned,
+            })
+            .collect(),
+        require_item_scans: config.bench.require_item_scans,
+    })
+}
+
+/// The one-key reprint at a bench (after STOP changed_after_print): a new
+/// label with a new number, the old one voided. The bench keeps the order open.
+pub fn reprint(
+    store: &mut Store,
+    config: &Config,
+    bench: &Bench<'_>,
+    order_id: &str,
+    out_dir: &Path,
+) -> Result<crate::wave::PrintedOrder> {
+    let printed = crate::wave::reprint(store, config, order_id, out_dir, bench.operator)?;
+    if let Some(stored) = store.order(order_id)? {
+        store.set_bench_order(
+            bench.name,
+            bench.operator,
+            Some((order_id, stored.order.version)),
+            "bench.reprinted",
+            &format!("bench {}: new label {}", bench.name, printed.tracking_no),
+        )?;
+    }
+    Ok(printed)
+}

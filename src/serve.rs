@@ -1,0 +1,322 @@
+//! `station serve`: the packing-bench web app. Operators sign in at a bench in a
+//! browser and work the parcel flow with a barcode scanner: open an order by
+//! its packing slip, tick off items, pair the waybill, and hand parcels over to
+//! a courier. The page (HTML, CSS, JS) is embedded in the binary.
+//!
+//! This module owns HTTP only: every decision about an order is made by
+//! `packing` and `handover`, exactly as the CLI's `station scan` makes it.
+//!
+//! Architecture invariants:
+//! - Every request's `Host` is one the station answers to (DNS rebinding), and
+//!   every state-changing request carries an allowed `Origin` (CSRF); both are
+//!   checked before routing, in [`guard`].
+//! - Every `/api` call except sign-in runs as a signed-in operator at a bench;
+//!   the operator and the bench go with every action into the audit trail.
+//! - The page renders data from the server with `textContent` only, and the
+//!   Content-Security-Policy allows no inline script: a buyer's message is text,
+//!   never markup.
+//! - No lock is held across a shop request: each request checks a `Store` out
+//!   of a small pool and runs on a blocking thread.
+
+mod api;
+mod auth;
+mod guard;
+pub mod loadtest;
+
+use crate::config::{Config, ConfigError};
+use crate::shop::client::ShopClient;
+use crate::store::Store;
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub use auth::{hash_pin, verify_pin};
+
+/// Everything a request handler needs. Shared by all requests.
+pub struct AppState {
+    pub config: Config,
+    pool: StorePool,
+    /// The short-timeout client for the bench's re-reads; `None` without a token.
+    shop: Option<ShopClient>,
+    sessions: auth::Sessions,
+    operators: auth::Operators,
+    allowed: guard::Allowed,
+    /// Where reprints and handover manifests are written.
+    out_dir: PathBuf,
+}
+
+impl AppState {
+    /// State for a server bound to `addr` (the real port, after binding).
+    pub fn new(config: Config, db: &Path, addr: SocketAddr) -> Result<AppState> {
+        let operators = auth::Operators::from_config(&config.operators)?;
+        let allowed = guard::Allowed::new(addr, &config.serve.allowed_hosts)?;
+        // Open once now: a wrong path or a failed migration stops the start,
+        // not the first scan.
+        let pool = StorePool::new(db);
+        pool.put(Store::open(db)?);
+        Ok(AppState {
+            shop: crate::packing::shop_client(&config),
+            sessions: auth::Sessions::new(std::time::Duration::from_secs(
+                config.serve.session_idle_minutes.max(1) * 60,
+            )),
+            operators,
+            allowed,
+            out_dir: PathBuf::from(&config.print.out_dir),
+            pool,
+            config,
+        })
+    }
+
+    /// The host names this server answers to.
+    pub fn allowed_hosts(&self) -> &[String] {
+        self.allowed.hosts()
+    }
+}
+
+/// A few open SQLite connections, handed out one per request. `Store` is
+/// `Send` but not `Sync`, so each request owns one for its duration; more are
+/// opened when every idle one is in use, and at most `MAX_IDLE` are kept.
+struct StorePool {
+    db: PathBuf,
+    idle: Mutex<Vec<Store>>,
+}
+
+const MAX_IDLE: usize = 16;
+
+impl StorePool {
+    fn new(db: &Path) -> StorePool {
+        StorePool {
+            db: db.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take(&self) -> Result<Store> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match idle {
+            Some(s) => Ok(s),
+            None => Ok(Store::open(&self.db)?),
+        }
+    }
+
+    fn put(&self, store: Store) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(store);
+        }
+    }
+}
+
+/// Run `f` with a pooled `Store` on a blocking thread (SQLite calls block;
+/// they must not stall the async workers). The store goes back to the pool
+/// afterwards, unless `f` panicked.
+async fn with_store<T, F>(state: &Arc<AppState>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Store, &AppState) -> Result<T> + Send + 'static,
+{
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut store = state.pool.take()?;
+        let out = f(&mut store, &state);
+        state.pool.put(store);
+        out
+    })
+    .await
+    .context("the request's worker thread failed")?
+}
+
+const PAGE_HTML: &str = include_str!("serve/bench.html");
+const PAGE_JS: &str = include_str!("serve/bench.js");
+const PAGE_CSS: &str = include_str!("serve/bench.css");
+
+/// The whole app: page, API, guards.
+pub fn router(state: Arc<AppState>) -> Router {
+    let static_file = |body: &'static str, ctype: &'static str| {
+        move || async move { ([(header::CONTENT_TYPE, ctype)], body) }
+    };
+    Router::new()
+        .route("/", get(static_file(PAGE_HTML, "text/html; charset=utf-8")))
+        .route(
+            "/bench.js",
+            get(static_file(PAGE_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/bench.css",
+            get(static_file(PAGE_CSS, "text/css; charset=utf-8")),
+        )
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/api/login", post(auth::login))
+        .route("/api/logout", post(auth::logout))
+        .route("/api/me", get(auth::me))
+        .route("/api/scan", post(api::scan))
+        .route("/api/bench", get(api::bench))
+        .route("/api/reprint", post(api::reprint))
+        .route("/api/handover", get(api::handover_list))
+        .route("/api/handover/open", post(api::handover_open))
+        .route("/api/handover/scan", post(api::handover_scan))
+        .route("/api/handover/close", post(api::handover_close))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page", "没有这个页面") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check,
+        ))
+        .with_state(state)
+}
+
+/// An error answer: `{"error": "...", "error_zh": "..."}` with a status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    message_zh: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>, zh: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            message_zh: zh.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    /// A mistake the operator can fix (unknown order, wrong courier, …) is a
+    /// 400 with the domain's message; anything else is a 500, logged.
+    fn from(err: anyhow::Error) -> ApiError {
+        let message = error_text(&err);
+        if crate::app::exit_code(&err) == crate::cli::exit::USAGE {
+            ApiError::new(StatusCode::BAD_REQUEST, message.clone(), message)
+        } else {
+            tracing::error!("request failed: {message}");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the station failed: {message}"),
+                format!("系统错误：{message}"),
+            )
+        }
+    }
+}
+
+/// An error and its causes in one line, each cause once (as `main` prints them).
+fn error_text(err: &anyhow::Error) -> String {
+    let mut msg = err.to_string();
+    for cause in err.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(serde_json::json!({"error": self.message, "error_zh": self.message_zh})),
+        )
+            .into_response()
+    }
+}
+
+/// `station serve`: bind, say where, serve until Ctrl-C or SIGTERM.
+pub fn cmd_serve(mut config: Config, db: &Path, listen: Option<SocketAddr>) -> Result<()> {
+    let listen = match listen {
+        Some(a) => a,
+        None => config.serve.listen.parse().map_err(|_| ConfigError::Invalid {
+            origin: "settings".into(),
+            message: format!(
+                "serve.listen {:?} is not an address like 127.0.0.1:8080",
+                config.serve.listen
+            ),
+        })?,
+    };
+    config.serve.listen = listen.to_string();
+    if !db.exists() {
+        return Err(crate::store::StoreError::Missing(db.display().to_string()).into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(AppState::new(config, db, addr)?);
+        if state.shop.is_none() {
+            eprintln!(
+                "warning: STATION_SHOP_TOKEN is not set: the bench will not re-read orders from the shop before packing"
+            );
+        }
+        if !addr.ip().is_loopback() && state.config.serve.allowed_hosts.is_empty() {
+            eprintln!(
+                "warning: listening on {addr} but serve.allowed_hosts is empty: browsers must use http://{addr}/ exactly; add the name the benches type (e.g. \"station.lan:{}\")",
+                addr.port()
+            );
+        }
+        // Tests and scripts wait for this line: it means the port is open.
+        println!(
+            "station serve listening on http://{addr} (answers to {})",
+            state.allowed_hosts().join(", ")
+        );
+        std::io::stdout().flush()?;
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown())
+            .await?;
+        Ok(())
+    })
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// `station operator hash-pin`: read a PIN from stdin, print its hash.
+pub fn cmd_hash_pin() -> Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        // No echo control without another crate: say so rather than pretend.
+        eprint!("PIN (shown as typed; then Enter): ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let pin = line.trim_end_matches(['\r', '\n']);
+    let hash = hash_pin(pin)?;
+    println!("{hash}");
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "add to station.toml:\n[[operators]]\nname = \"…\"\npin_hash = \"{hash}\""
+        );
+    }
+    Ok(())
+}

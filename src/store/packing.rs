@@ -1,0 +1,153 @@
+//! Packing benches: which order is open at which bench, the items scanned for
+//! it, and the packing itself.
+//!
+//! Architecture invariant: a parcel is packed only while its order is
+//! `printed` at exactly the version whose label the bench paired (the
+//! `UPDATE ... WHERE state = 'printed' AND version = ?` guard), so a change
+//! that arrived from the shop between the scan and the commit is never packed.
+
+use super::{Result, Store, event, now};
+use rusqlite::{OptionalExtension, params};
+
+/// The order open at a bench.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchSession {
+    pub operator: String,
+    pub order_id: Option<String>,
+    pub order_version: Option<u64>,
+}
+
+impl Store {
+    pub fn bench_session(&self, bench: &str) -> Result<Option<BenchSession>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT operator, order_id, order_version FROM bench_sessions WHERE bench = ?1",
+            )?
+            .query_row([bench], |r| {
+                Ok(BenchSession {
+                    operator: r.get(0)?,
+                    order_id: r.get(1)?,
+                    order_version: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Put an order on a bench (or clear it with `None`), recording why.
+    pub fn set_bench_order(
+        &mut self,
+        bench: &str,
+        operator: &str,
+        order: Option<(&str, u64)>,
+        action: &str,
+        detail: &str,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        tx.execute(
+            "INSERT INTO bench_sessions (bench, operator, order_id, order_version, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (bench) DO UPDATE SET operator = ?2, order_id = ?3, order_version = ?4, updated = ?5",
+            params![bench, operator, order.map(|o| o.0), order.map(|o| o.1), now()],
+        )?;
+        event(&tx, operator, order.map(|o| o.0), action, detail)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Scanned counts per item index of one order version (missing = 0).
+    pub fn tallies(&self, order_id: &str, version: u64, items: usize) -> Result<Vec<u64>> {
+        let mut out = vec![0; items];
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT item, scanned FROM pack_tallies WHERE order_id = ?1 AND order_version = ?2",
+        )?;
+        for row in stmt.query_map(params![order_id, version], |r| {
+            Ok((r.get::<_, usize>(0)?, r.get::<_, u64>(1)?))
+        })? {
+            let (item, n) = row?;
+            if let Some(slot) = out.get_mut(item) {
+                *slot = n;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Count one scan of item `item`, unless it already reached `qty`.
+    /// Returns the new count, or `None` when it was already complete.
+    pub fn tally_item(
+        &mut self,
+        order_id: &str,
+        version: u64,
+        item: usize,
+        qty: u64,
+        operator: &str,
+        detail: &str,
+    ) -> Result<Option<u64>> {
+        let tx = self.write_tx()?;
+        let current: u64 = tx
+            .prepare_cached(
+                "SELECT scanned FROM pack_tallies WHERE order_id = ?1 AND order_version = ?2 AND item = ?3",
+            )?
+            .query_row(params![order_id, version, item], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if current >= qty {
+            return Ok(None);
+        }
+        tx.prepare_cached(
+            "INSERT INTO pack_tallies (order_id, order_version, item, scanned) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (order_id, order_version, item) DO UPDATE SET scanned = scanned + 1",
+        )?
+        .execute(params![order_id, version, item])?;
+        event(&tx, operator, Some(order_id), "bench.item", detail)?;
+        tx.commit()?;
+        Ok(Some(current + 1))
+    }
+
+    /// Mark the parcel packed. `false` when the order is no longer `printed`
+    /// at `version` (it changed under the bench): nothing was written.
+    #[allow(clippy::too_many_arguments)]
+    pub fn mark_packed(
+        &mut self,
+        bench: &str,
+        operator: &str,
+        order_id: &str,
+        version: u64,
+        tracking_no: &str,
+        shop_checked: bool,
+        detail: &str,
+    ) -> Result<bool> {
+        let tx = self.write_tx()?;
+        let at = now();
+        let n = tx.execute(
+            "UPDATE orders SET state = 'packed', reason = NULL, updated = ?3
+             WHERE id = ?1 AND version = ?2 AND state = 'printed'",
+            params![order_id, version, at],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO packings
+                 (order_id, order_version, tracking_no, bench, operator, packed_at, shop_checked)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                order_id,
+                version,
+                tracking_no,
+                bench,
+                operator,
+                at,
+                shop_checked
+            ],
+        )?;
+        tx.execute(
+            "UPDATE bench_sessions SET order_id = NULL, order_version = NULL, updated = ?2
+             WHERE bench = ?1",
+            params![bench, at],
+        )?;
+        event(&tx, operator, Some(order_id), "bench.packed", detail)?;
+        tx.commit()?;
+        Ok(true)
+    }
+}

@@ -228,20 +228,26 @@ async fn scan_inner(
         }
         return pack(store, shop, config, bench, order).await;
     }
-    let (en, zh) = match &open {
-        Some(o) => (
+    // With an order open, anything else is an item that does not belong in it.
+    Ok(match open {
+        Some(o) => outcome(
+            Verdict::Stop,
+            "wrong_item",
             format!(
-                "{code} is not an item of order {}, a packing slip or a waybill",
+                "{code} is not an item of order {} (nor a packing slip or waybill): take it out",
                 o.id
             ),
-            format!("{code} 不是订单 {} 的商品，也不是发货单或运单", o.id),
+            format!("{code} 不是订单 {} 的商品：请拿出", o.id),
+            Some(o),
         ),
-        None => (
+        None => outcome(
+            Verdict::Stop,
+            "unknown_code",
             format!("{code} is not a packing slip or waybill the station knows"),
             format!("{code} 不是本站的发货单或运单"),
+            None,
         ),
-    };
-    Ok(outcome(Verdict::Stop, "unknown_code", en, zh, open))
+    })
 }
 
 /// Tick an item off, or `None` when the code is not one of the order's items.

@@ -1,0 +1,431 @@
+//! End to end at the packing bench and the courier handover, through the CLI
+//! (`station scan`, `station handover ...`) against the real simulator: slips,
+//! items and waybills scanned, STOP and INTERCEPT caught, parcels handed over,
+//! and the manifest read back with real decoders.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::process::{Command, Output};
+
+/// The first `n` fixture orders plus the first SF one, so two couriers are printed.
+fn orders_file(st: &Station, n: usize) -> (std::path::PathBuf, HashMap<String, Value>) {
+    let all = read_json(&data("orders-200.json"));
+    let all = all.as_array().unwrap();
+    let mut chosen: Vec<Value> = all[..n].to_vec();
+    let sf = all
+        .iter()
+        .find(|o| o["shipping"]["courier"] == "SF")
+        .expect("an SF order in the fixture");
+    chosen.push(sf.clone());
+    let text: String = chosen.iter().map(|o| format!("{o}\n")).collect();
+    let by_id = chosen
+        .into_iter()
+        .map(|o| (o["id"].as_str().unwrap().to_string(), o))
+        .collect();
+    (st.write("orders.jsonl", &text), by_id)
+}
+
+struct Bench<'a> {
+    st: &'a Station,
+    sim: &'a Sim,
+}
+
+impl Bench<'_> {
+    fn cmd(&self) -> Command {
+        let mut c = self.st.cmd();
+        c.env("STATION_SHOP_URL", &self.sim.url)
+            .env("STATION_SHOP_TOKEN", &self.sim.token);
+        c
+    }
+
+    /// `station --json scan CODE`: the outcome, and the exit code.
+    fn scan(&self, code: &str) -> (Value, i32) {
+        let out = self
+            .cmd()
+            .args(["--json", "scan", "--bench", "b1", code])
+            .output()
+            .unwrap();
+        (json_of(&out), out.status.code().unwrap())
+    }
+
+    fn handover(&self, args: &[&str]) -> Output {
+        self.cmd()
+            .arg("--json")
+            .arg("handover")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Every item code of an order, as many times as ordered.
+fn item_codes(order: &Value) -> Vec<String> {
+    let mut codes = Vec::new();
+    for i in order["items"].as_array().unwrap() {
+        let code = i["barcode"].as_str().or(i["sku"].as_str()).unwrap();
+        for _ in 0..i["qty"].as_u64().unwrap() {
+            codes.push(code.to_string());
+        }
+    }
+    codes
+}
+
+#[test]
+fn a_bench_packs_stops_intercepts_and_hands_over() {
+    let st = Station::new();
+    let (file, orders) = orders_file(&st, 8);
+    let sim = Sim::start(&file, "bench-token", &[]);
+    ok(&st.pull(&sim, &[]));
+    let printed: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    let printed = printed["orders"].as_array().unwrap().clone();
+    assert_eq!(printed.len(), 9);
+    let number: HashMap<String, String> = printed
+        .iter()
+        .map(|p| {
+            (
+                p["order_id"].as_str().unwrap().into(),
+                p["tracking_no"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let courier_of = |id: &str| {
+        printed.iter().find(|p| p["order_id"] == id).unwrap()["courier"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let zto: Vec<String> = printed
+        .iter()
+        .filter(|p| p["courier"] == "ZTO")
+        .map(|p| p["order_id"].as_str().unwrap().to_string())
+        .collect();
+    let sf = printed.iter().find(|p| p["courier"] == "SF").unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(zto.len() >= 5, "{zto:?}");
+    let bench = Bench { st: &st, sim: &sim };
+
+    // A: a multi-item order, packed item by item, with a wrong item, one too
+    // many, and another order's waybill on the way.
+    let a = zto
+        .iter()
+        .find(|id| item_codes(&orders[*id]).len() >= 2)
+        .expect("a multi-item order")
+        .clone();
+    let b = zto.iter().find(|id| **id != a).unwrap().clone();
+    let (out, code) = bench.scan(&a);
+    assert_eq!(
+        (code, out["verdict"].as_str(), out["code"].as_str()),
+        (0, Some("ok"), Some("order_opened")),
+        "{out}"
+    );
+    assert_eq!(out["shop"], "checked");
+    assert_eq!(
+        out["order"]["tracking_no"].as_str(),
+        Some(number[&a].as_str())
+    );
+
+    let (out, code) = bench.scan("6900000000000");
+    assert_eq!(
+        (code, out["verdict"].as_str(), out["code"].as_str()),
+        (7, Some("stop"), Some("wrong_item")),
+        "{out}"
+    );
+
+    // The waybill before the items: not yet.
+    let (out, code) = bench.scan(&number[&a]);
+    assert_eq!(
+        (code, out["code"].as_str()),
+        (7, Some("items_missing")),
+        "{out}"
+    );
+
+    let codes = item_codes(&orders[&a]);
+    for (n, c) in codes.iter().enumerate() {
+        let (out, code) = bench.scan(c);
+        let want = if n + 1 == codes.len() {
+            "items_complete"
+        } else {
+            "item_ok"
+        };
+        assert_eq!((code, out["code"].as_str()), (0, Some(want)), "{out}");
+    }
+    let (out, code) = bench.scan(&codes[0]);
+    assert_eq!(
+        (code, out["verdict"].as_str(), out["code"].as_str()),
+        (7, Some("stop"), Some("too_many")),
+        "{out}"
+    );
+
+    // Slip ↔ waybill pairing: B's label on A's parcel is STOP.
+    let (out, code) = bench.scan(&number[&b]);
+    assert_eq!(
+        (code, out["code"].as_str()),
+        (7, Some("wrong_waybill")),
+        "{out}"
+    );
+    assert!(out["message"].as_str().unwrap().contains(&b), "{out}");
+
+    let (out, code) = bench.scan(&number[&a]);
+    assert_eq!(
+        (code, out["verdict"].as_str(), out["code"].as_str()),
+        (0, Some("ok"), Some("packed")),
+        "{out}"
+    );
+    assert_eq!(out["order"]["state"], "packed");
+
+    // B and the SF order: packed the same way.
+    for id in [&b, &sf] {
+        assert_eq!(bench.scan(id).1, 0);
+        for c in item_codes(&orders[id]) {
+            assert_eq!(bench.scan(&c).1, 0);
+        }
+        let (out, code) = bench.scan(&number[id]);
+        assert_eq!((code, out["code"].as_str()), (0, Some("packed")), "{out}");
+    }
+
+    // C: refunded on the shop after print → INTERCEPT at the slip.
+    let c = zto
+        .iter()
+        .find(|id| **id != a && **id != b)
+        .unwrap()
+        .clone();
+    sim.mutate(&c, json!({"refund": "requested"}));
+    let (out, code) = bench.scan(&c);
+    assert_eq!(
+        (code, out["verdict"].as_str(), out["code"].as_str()),
+        (7, Some("intercept"), Some("intercept")),
+        "{out}"
+    );
+    assert!(
+        out["message_zh"].as_str().unwrap().contains("拦截"),
+        "{out}"
+    );
+
+    // D: address changed after print → STOP with a reprint; the new label packs,
+    // the old number is void.
+    let d = zto
+        .iter()
+        .find(|id| ![&a, &b, &c].contains(id))
+        .unwrap()
+        .clone();
+    sim.mutate(&d, json!({"address": "文三路 90 号 改地址"}));
+    let (out, code) = bench.scan(&d);
+    assert_eq!(
+        (code, out["code"].as_str(), out["can_reprint"].as_bool()),
+        (7, Some("changed_after_print"), Some(true)),
+        "{out}"
+    );
+    let re: Value = serde_json::from_str(&ok(&bench
+        .cmd()
+        .args(["--json", "reprint", &d])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let d_new = re["tracking_no"].as_str().unwrap().to_string();
+    assert_ne!(d_new, number[&d]);
+    assert_eq!(bench.scan(&d).1, 0);
+    for code in item_codes(&orders[&d]) {
+        assert_eq!(bench.scan(&code).1, 0);
+    }
+    let (out, code) = bench.scan(&number[&d]);
+    assert_eq!(
+        (code, out["code"].as_str()),
+        (7, Some("voided_waybill")),
+        "{out}"
+    );
+    let (out, code) = bench.scan(&d_new);
+    assert_eq!((code, out["code"].as_str()), (0, Some("packed")), "{out}");
+
+    // E: the shop is unreachable → the bench goes on with the last known state and says so.
+    let e = zto
+        .iter()
+        .find(|id| ![&a, &b, &c, &d].contains(id))
+        .unwrap()
+        .clone();
+    let out = st
+        .cmd()
+        .env("STATION_SHOP_URL", "http://127.0.0.1:9")
+        .env("STATION_SHOP_TOKEN", "x")
+        .args(["--json", "scan", "--bench", "b2", &e])
+        .output()
+        .unwrap();
+    let v = json_of(&out);
+    assert_eq!(
+        (out.status.code(), v["code"].as_str(), v["shop"].as_str()),
+        (Some(0), Some("order_opened"), Some("unreachable")),
+        "{v}"
+    );
+
+    // ── Handover ─────────────────────────────────────────────────────────────
+    let opened = json_of(&ok_out(bench.handover(&["open", "--courier", "ZTO"])));
+    let batch = opened["id"].as_str().unwrap().to_string();
+    assert!(batch.starts_with("ZTO-"), "{batch}");
+    let waiting: Vec<&str> = opened["waiting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["order_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        waiting.contains(&a.as_str()) && !waiting.contains(&c.as_str()),
+        "{opened}"
+    );
+
+    for id in [&a, &b] {
+        let v = json_of(&ok_out(bench.handover(&["scan", &number[id]])));
+        assert_eq!(v["accepted"], true, "{v}");
+    }
+    let v = json_of(&ok_out(bench.handover(&["scan", &d_new])));
+    assert_eq!(v["batch"]["count"], 3, "{v}");
+
+    let refused = |code: &str, want: &str| {
+        let out = bench.handover(&["scan", code]);
+        assert_eq!(
+            out.status.code(),
+            Some(7),
+            "{code}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let v = json_of(&out);
+        assert_eq!(
+            (v["accepted"].as_bool(), v["code"].as_str()),
+            (Some(false), Some(want)),
+            "{v}"
+        );
+        // Without --json the reason is on stderr.
+        let plain = bench
+            .cmd()
+            .args(["handover", "scan", code])
+            .output()
+            .unwrap();
+        assert_eq!(plain.status.code(), Some(7));
+        assert!(
+            String::from_utf8_lossy(&plain.stderr).contains(want),
+            "{plain:?}"
+        );
+    };
+    refused(&number[&a], "duplicate");
+    refused("123456789", "unknown_number");
+    refused(&number[&sf], "other_courier");
+    refused(&number[&c], "intercept");
+    refused(&number[&d], "voided");
+    assert_eq!(courier_of(&sf), "SF");
+
+    let closed = json_of(&ok_out(bench.handover(&["close"])));
+    assert_eq!(closed["batch_id"], batch.as_str());
+    assert_eq!(closed["count"], 3);
+    let mut numbers: Vec<&str> = closed["tracking_numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    numbers.sort();
+    let mut want = vec![number[&a].as_str(), number[&b].as_str(), d_new.as_str()];
+    want.sort();
+    assert_eq!(numbers, want);
+    let manifest = st.dir.path().join(closed["manifest"].as_str().unwrap());
+    assert!(manifest.exists(), "{manifest:?}");
+
+    // A closed batch is immutable.
+    let out = bench.handover(&["scan", "--batch", &batch, &number[&e]]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("closed"));
+
+    // The orders are handed over and their write-back waits in the outbox.
+    let status = st.status();
+    assert_eq!(status["counts"]["handed_over"], 3, "{status}");
+    assert_eq!(status["counts"]["intercept"], 1, "{status}");
+
+    // The manifest: every number and order id as text, the batch id as a QR.
+    if decoders() {
+        let text = Command::new("pdftotext")
+            .args(["-layout"])
+            .arg(&manifest)
+            .arg("-")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout);
+        for n in &want {
+            assert!(text.contains(n), "{n} missing from the manifest:\n{text}");
+        }
+        for id in [&a, &b, &d] {
+            assert!(text.contains(id.as_str()), "{id} missing from the manifest");
+        }
+        assert!(text.contains("交接单") && text.contains(&batch), "{text}");
+        let png = st.dir.path().join("manifest");
+        let r = Command::new("pdftoppm")
+            .args(["-r", "200", "-png", "-f", "1", "-l", "1"])
+            .arg(&manifest)
+            .arg(&png)
+            .status()
+            .unwrap();
+        assert!(r.success());
+        let page = std::fs::read_dir(st.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.to_string_lossy().contains("manifest-")
+                    && p.extension().is_some_and(|x| x == "png")
+            })
+            .unwrap();
+        let z = Command::new("zbarimg")
+            .args(["--quiet", "--raw", "-Sdisable", "-Sqrcode.enable"])
+            .arg(&page)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&z.stdout).trim(), batch);
+    }
+
+    // Every scan was recorded with who did it.
+    let store = station::store::Store::open(&st.db()).unwrap();
+    let events = store.events(Some(&a)).unwrap();
+    for action in [
+        "bench.opened",
+        "bench.item",
+        "bench.packed",
+        "handover.scanned",
+        "handover.handed_over",
+    ] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e.action == action && e.operator == "测试员"),
+            "{action} missing: {events:#?}"
+        );
+    }
+}
+
+fn ok_out(out: Output) -> Output {
+    ok(&out);
+    out
+}
+
+fn decoders() -> bool {
+    let have = |t: &str| Command::new(t).arg("-v").output().is_ok();
+    let ok = have("pdftoppm") && have("zbarimg") && have("pdftotext");
+    assert!(
+        ok || std::env::var_os("STATION_REQUIRE_TOOLS").is_none(),
+        "install poppler-utils zbar-tools"
+    );
+    if !ok {
+        eprintln!("skipped the manifest decoder checks: install poppler-utils zbar-tools");
+    }
+    ok
+}

@@ -162,7 +162,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/handover/open", post(api::handover_open))
         .route("/api/handover/scan", post(api::handover_scan))
         .route("/api/handover/close", post(api::handover_close))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page", "没有这个页面") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "no such page", "没有这个页面")
+        })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::check,
@@ -233,13 +235,17 @@ impl IntoResponse for ApiError {
 pub fn cmd_serve(mut config: Config, db: &Path, listen: Option<SocketAddr>) -> Result<()> {
     let listen = match listen {
         Some(a) => a,
-        None => config.serve.listen.parse().map_err(|_| ConfigError::Invalid {
-            origin: "settings".into(),
-            message: format!(
-                "serve.listen {:?} is not an address like 127.0.0.1:8080",
-                config.serve.listen
-            ),
-        })?,
+        None => config
+            .serve
+            .listen
+            .parse()
+            .map_err(|_| ConfigError::Invalid {
+                origin: "settings".into(),
+                message: format!(
+                    "serve.listen {:?} is not an address like 127.0.0.1:8080",
+                    config.serve.listen
+                ),
+            })?,
     };
     config.serve.listen = listen.to_string();
     if !db.exists() {
@@ -314,9 +320,7 @@ pub fn cmd_hash_pin() -> Result<()> {
     let hash = hash_pin(pin)?;
     println!("{hash}");
     if std::io::stderr().is_terminal() {
-        eprintln!(
-            "add to station.toml:\n[[operators]]\nname = \"…\"\npin_hash = \"{hash}\""
-        );
+        eprintln!("add to station.toml:\n[[operators]]\nname = \"…\"\npin_hash = \"{hash}\"");
     }
     Ok(())
 }

@@ -33,7 +33,10 @@ pub struct Allowed {
 impl Allowed {
     /// The listen address (unless it is 0.0.0.0 or ::, which no browser types),
     /// `localhost:PORT` when listening on loopback, and the configured names.
-    pub fn new(addr: SocketAddr, configured: &[String]) -> Result<Allowed, crate::config::ConfigError> {
+    pub fn new(
+        addr: SocketAddr,
+        configured: &[String],
+    ) -> Result<Allowed, crate::config::ConfigError> {
         let mut hosts = Vec::new();
         if !addr.ip().is_unspecified() {
             hosts.push(addr.to_string());
@@ -136,13 +139,19 @@ pub async fn check(State(state): State<Arc<AppState>>, req: Request, next: Next)
         None => next.run(req).await,
     };
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }

@@ -66,7 +66,13 @@ fn figures(mut ms: Vec<f64>) -> Figures {
     }
 }
 
-pub fn run(config: &Config, benches: usize, per_bench: usize, dir: &Path, json: bool) -> Result<()> {
+pub fn run(
+    config: &Config,
+    benches: usize,
+    per_bench: usize,
+    dir: &Path,
+    json: bool,
+) -> Result<()> {
     if benches == 0 || per_bench == 0 {
         bail!(crate::app::UsageError(
             "give at least one bench and one order per bench".into()
@@ -109,7 +115,11 @@ pub fn run(config: &Config, benches: usize, per_bench: usize, dir: &Path, json: 
         config.shop.url = format!("http://{addr}");
         config.shop.token = Secret::new(token.clone());
         config.print.out_dir = labels.display().to_string();
-        let client = ShopClient::new(&config.shop.url, config.shop.token.clone(), RetryPolicy::default())?;
+        let client = ShopClient::new(
+            &config.shop.url,
+            config.shop.token.clone(),
+            RetryPolicy::default(),
+        )?;
         let mut store = Store::open(&db)?;
         crate::pull::pull(&client, &mut store, &config, "bench-scan").await?;
         let opts = PrintOptions::from_config(&config.print, labels.clone());
@@ -168,7 +178,9 @@ pub fn run(config: &Config, benches: usize, per_bench: usize, dir: &Path, json: 
         let mut tasks = Vec::new();
         for (i, share) in shares.into_iter().enumerate() {
             let base = base.clone();
-            tasks.push(tokio::spawn(async move { bench(&base, i + 1, pin, share).await }));
+            tasks.push(tokio::spawn(async move {
+                bench(&base, i + 1, pin, share).await
+            }));
         }
         let mut all = Vec::new();
         for t in tasks {

@@ -213,3 +213,71 @@ mod admin_http {
         }
     }
 }
+
+/// A running `station serve` on a loopback port, killed on drop.
+pub struct Serve {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl Serve {
+    /// Start `station serve --listen 127.0.0.1:0` in the station's directory
+    /// (so its `station.toml` applies), re-reading orders from `sim` if given.
+    pub fn start(st: &Station, sim: Option<&Sim>) -> Serve {
+        let mut cmd = st.cmd();
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+        if let Some(sim) = sim {
+            cmd.env("STATION_SHOP_TOKEN", &sim.token)
+                .env("STATION_SHOP_URL", &sim.url);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start station serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
+            .to_string();
+        Serve { child, url }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Argon2id hash of `pin`, made by `station operator hash-pin`.
+pub fn hash_pin(pin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(["operator", "hash-pin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{pin}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    ok(&out).trim().to_string()
+}
+
+/// A `station.toml` with these operators (name, PIN) and everything else default.
+pub fn operators_toml(ops: &[(&str, &str)]) -> String {
+    let mut text = String::new();
+    for (name, pin) in ops {
+        text.push_str(&format!(
+            "[[operators]]\nname = {name:?}\npin_hash = {:?}\n\n",
+            hash_pin(pin)
+        ));
+    }
+    text
+}

@@ -393,6 +393,59 @@ fn a_bench_packs_stops_intercepts_and_hands_over() {
         assert_eq!(String::from_utf8_lossy(&z.stdout).trim(), batch);
     }
 
+    // Where is order D? Both its numbers (the first void), its batch, its timeline.
+    let shown: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "show", &number[&d]])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let story = &shown[0];
+    assert_eq!(
+        (story["id"].as_str(), story["state"].as_str()),
+        (Some(d.as_str()), Some("handed_over")),
+        "{story}"
+    );
+    let tracking: Vec<(&str, &str)> = story["tracking_numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["number"].as_str().unwrap(), t["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        tracking,
+        [
+            (number[&d].as_str(), "voided"),
+            (d_new.as_str(), "allocated")
+        ]
+    );
+    assert_eq!(story["handover"][0]["batch_id"], batch.as_str());
+    assert_eq!(story["write_backs"].as_array().unwrap().len(), 2, "{story}");
+    assert!(
+        story["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "tracking.voided")
+    );
+    // By the buyer's nick too.
+    let nick = orders[&d]["buyer"]["nick"].as_str().unwrap();
+    let by_nick: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "show", nick])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert!(
+        by_nick
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == d.as_str())
+    );
+    let out = st.cmd().args(["show", "no-such-thing"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
     // Every scan was recorded with who did it.
     let store = station::store::Store::open(&st.db()).unwrap();
     let events = store.events(Some(&a)).unwrap();

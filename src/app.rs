@@ -172,6 +172,21 @@ pub fn run(cli: Cli) -> Result<()> {
         )),
         Command::Scan { code, bench } => runtime()?.block_on(cmd_scan(&ctx, &cli.db, &bench, &code)),
         Command::Handover(h) => cmd_handover(&ctx, &cli.db, h),
+        Command::Show { query } => {
+            let store = Store::open_existing(&cli.db)?;
+            let stories = crate::show::show(&store, &query)?;
+            if stories.is_empty() {
+                bail!(UsageError(format!(
+                    "no order, tracking number or buyer nick {query:?} in the database"
+                )));
+            }
+            if ctx.json {
+                println!("{}", serde_json::to_string(&stories)?);
+            } else {
+                crate::show::write_text(&mut std::io::stdout().lock(), &stories)?;
+            }
+            Ok(())
+        }
         Command::Serve { listen } => crate::serve::cmd_serve(ctx.config, &cli.db, listen),
         Command::Operator(crate::cli::OperatorCommand::HashPin) => crate::serve::cmd_hash_pin(),
         Command::BenchScan {

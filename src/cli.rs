@@ -146,6 +146,11 @@ pub enum Command {
         #[arg(long, default_value = "cli")]
         bench: String,
     },
+    /// Where is this order? State, waves, tracking numbers (current and void), packing, handover, pending write-backs and the audit timeline.
+    Show {
+        /// An order id, a tracking number, or a buyer's nick (every order of that buyer).
+        query: String,
+    },
     /// Courier handover (交接): open a batch, scan parcels into it, close it and print the manifest.
     #[command(subcommand)]
     Handover(HandoverCommand),

@@ -14,5 +14,6 @@ pub mod pull;
 pub mod render;
 pub mod serve;
 pub mod shop;
+pub mod show;
 pub mod store;
 pub mod wave;

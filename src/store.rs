@@ -22,11 +22,13 @@ use std::time::Duration;
 use thiserror::Error;
 
 mod handover;
+mod lookup;
 mod outbox;
 mod packing;
 mod tracking;
 mod waves;
 pub use handover::{ClosingParcel, HandoverRow, ParcelRow, Removed};
+pub use lookup::{HandoverEntry, PackingEntry, WaveEntry, WriteBackEntry};
 pub use outbox::{Alert, ClaimedSend, OutboxSummary, SendKind, WriteBack};
 pub(crate) use outbox::enqueue as enqueue_write_back;
 pub use packing::BenchSession;

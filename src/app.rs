@@ -172,6 +172,17 @@ pub fn run(cli: Cli) -> Result<()> {
         )),
         Command::Scan { code, bench } => runtime()?.block_on(cmd_scan(&ctx, &cli.db, &bench, &code)),
         Command::Handover(h) => cmd_handover(&ctx, &cli.db, h),
+        Command::Report { date, format } => {
+            let store = Store::open_existing(&cli.db)?;
+            let report = crate::report::day_report(&store, &ctx.config, date)?;
+            let mut out = std::io::stdout().lock();
+            match (ctx.json, format.as_str()) {
+                (true, _) | (_, "json") => writeln!(out, "{}", serde_json::to_string(&report)?)?,
+                (_, "csv") => crate::report::write_csv(&mut out, &report)?,
+                _ => crate::report::write_text(&mut out, &report)?,
+            }
+            Ok(())
+        }
         Command::Show { query } => {
             let store = Store::open_existing(&cli.db)?;
             let stories = crate::show::show(&store, &query)?;
@@ -259,12 +270,16 @@ fn print_pull(json: bool, report: &PullReport) -> Result<()> {
 fn cmd_status(ctx: &Ctx, db: &Path) -> Result<()> {
     let store = Store::open_existing(db)?;
     let status = store.status()?;
+    let dispatch = crate::report::dispatch_now(&store, &ctx.config)?;
     let mut out = std::io::stdout().lock();
     if ctx.json {
-        serde_json::to_writer(&mut out, &status)?;
+        let mut v = serde_json::to_value(&status)?;
+        v["dispatch"] = serde_json::to_value(&dispatch)?;
+        serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
     } else {
         write_status(&mut out, &status)?;
+        crate::report::write_dispatch(&mut out, &dispatch)?;
     }
     Ok(())
 }
@@ -483,7 +498,7 @@ fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
 }
 
 /// A CSV field, quoted when it needs to be.
-fn csv_field(s: &str) -> String {
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -151,6 +151,15 @@ pub enum Command {
         /// An order id, a tracking number, or a buyer's nick (every order of that buyer).
         query: String,
     },
+    /// The end-of-day report: pulled, printed, packed, handed over per courier, intercepted, out of stock, pending write-backs, parcels not handed over, parcels per hour per bench and operator, cut-off and ship-promise warnings.
+    Report {
+        /// Local date in the configured time zone (default: today).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// Output format (`--json` also gives JSON).
+        #[arg(long, default_value = "text", value_parser = ["text", "json", "csv"])]
+        format: String,
+    },
     /// Courier handover (交接): open a batch, scan parcels into it, close it and print the manifest.
     #[command(subcommand)]
     Handover(HandoverCommand),

@@ -50,6 +50,7 @@ pub struct Config {
     pub sender: Sender,
     pub print: PrintConfig,
     pub bench: BenchConfig,
+    pub dispatch: DispatchConfig,
     /// The write-back outbox worker (`station sync`, `station serve`).
     pub outbox: OutboxConfig,
     pub couriers: Vec<Courier>,
@@ -127,6 +128,37 @@ impl Default for OutboxConfig {
             retry_max_secs: 300,
             interval_secs: 5,
         }
+    }
+}
+
+/// The day's rhythm: the courier's cut-off and the shop's ship promise.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatchConfig {
+    /// The courier's last pickup of the day (截单时间), local `HH:MM`. After it,
+    /// parcels still in the warehouse leave tomorrow.
+    pub cutoff: String,
+    /// The ship promise: hand over within this many hours of payment.
+    pub promise_hours: u32,
+    /// Warn this many hours before an order would break the promise.
+    pub warn_hours: u32,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> DispatchConfig {
+        DispatchConfig {
+            cutoff: "17:00".into(),
+            promise_hours: 24,
+            warn_hours: 4,
+        }
+    }
+}
+
+impl DispatchConfig {
+    /// The cut-off as a time of day (`check` validated it at load).
+    pub fn cutoff_time(&self) -> chrono::NaiveTime {
+        chrono::NaiveTime::parse_from_str(&self.cutoff, "%H:%M")
+            .unwrap_or(chrono::NaiveTime::from_hms_opt(17, 0, 0).expect("valid"))
     }
 }
 
@@ -210,6 +242,9 @@ pub struct FlagConfig {
     pub pull: Flag,
     /// Handed-over orders are moved to this flag.
     pub done: Flag,
+    /// Orders set aside at the bench (out of stock, 缺货) are moved to this flag,
+    /// so customer service can call the buyer.
+    pub exception: Flag,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -255,6 +290,7 @@ impl Default for Config {
             sender: Sender::default(),
             print: PrintConfig::default(),
             bench: BenchConfig::default(),
+            dispatch: DispatchConfig::default(),
             outbox: OutboxConfig::default(),
             couriers: [
                 ("ZTO", "中通"),
@@ -305,6 +341,7 @@ impl Default for FlagConfig {
         FlagConfig {
             pull: Flag::Yellow,
             done: Flag::Green,
+            exception: Flag::Blue,
         }
     }
 }
@@ -372,6 +409,7 @@ impl Config {
         for (var, slot) in [
             ("STATION_PULL_FLAG", &mut config.flags.pull),
             ("STATION_DONE_FLAG", &mut config.flags.done),
+            ("STATION_EXCEPTION_FLAG", &mut config.flags.exception),
         ] {
             if let Some(v) = env(var) {
                 *slot = Flag::parse(&v).ok_or_else(|| ConfigError::Invalid {
@@ -465,6 +503,21 @@ impl Config {
                 "print.default_courier {:?} is not one of the configured [[couriers]]",
                 self.print.default_courier
             )));
+        }
+        if self.flags.exception == self.flags.pull {
+            return Err(invalid(format!(
+                "flags.exception and flags.pull are both {}: out-of-stock orders would be pulled again at once",
+                self.flags.pull
+            )));
+        }
+        if chrono::NaiveTime::parse_from_str(&self.dispatch.cutoff, "%H:%M").is_err() {
+            return Err(invalid(format!(
+                "dispatch.cutoff must be a local time like \"17:00\", got {:?}",
+                self.dispatch.cutoff
+            )));
+        }
+        if self.dispatch.promise_hours == 0 {
+            return Err(invalid("dispatch.promise_hours must be at least 1".into()));
         }
         if self.flags.pull == self.flags.done {
             return Err(invalid(format!(

@@ -39,10 +39,13 @@ pub enum State {
     HandedOver,
     /// Handed over, and the shop acknowledged the shipment and the done flag.
     Shipped,
+    /// An item was missing at packing (缺货): set aside, its number voided, the
+    /// shop told with the exception flag. Back on the pull flag, it queues again.
+    OutOfStock,
 }
 
 impl State {
-    pub const ALL: [State; 8] = [
+    pub const ALL: [State; 9] = [
         State::Queued,
         State::LeftQueue,
         State::Printed,
@@ -51,6 +54,7 @@ impl State {
         State::Packed,
         State::HandedOver,
         State::Shipped,
+        State::OutOfStock,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +67,7 @@ impl State {
             State::Packed => "packed",
             State::HandedOver => "handed_over",
             State::Shipped => "shipped",
+            State::OutOfStock => "out_of_stock",
         }
     }
 
@@ -153,6 +158,26 @@ pub fn decide(stored: Option<&Stored>, incoming: &Order, pull_flag: Flag) -> Ver
         return Verdict::Store {
             state: stored.state,
             reason: stored.reason.clone(),
+        };
+    }
+    if stored.state == State::OutOfStock {
+        // Set aside until customer service puts it back on the pull flag; a
+        // refund or a closed order ends it.
+        return match ineligible(incoming, pull_flag) {
+            None => Verdict::Store {
+                state: State::Queued,
+                reason: None,
+            },
+            Some(_) if incoming.flag != pull_flag && intercept_reason(incoming).is_none() => {
+                Verdict::Store {
+                    state: State::OutOfStock,
+                    reason: stored.reason.clone(),
+                }
+            }
+            Some(reason) => Verdict::Store {
+                state: State::LeftQueue,
+                reason: Some(reason),
+            },
         };
     }
     match (&stored.printed, stored.state.is_printed()) {
@@ -447,5 +472,42 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn an_out_of_stock_order_waits_until_it_is_back_on_the_pull_flag() {
+        let stored = Stored {
+            version: 2,
+            state: State::OutOfStock,
+            printed: Some(order(1)),
+            reason: Some("缺货: A ×1".into()),
+        };
+        let mut blue = order(3);
+        blue.flag = Flag::Blue;
+        assert_eq!(
+            decide(Some(&stored), &blue, Flag::Yellow),
+            Verdict::Store {
+                state: State::OutOfStock,
+                reason: Some("缺货: A ×1".into())
+            }
+        );
+        // Customer service sorted it out: yellow again → queued, like a new version.
+        assert_eq!(
+            decide(Some(&stored), &order(4), Flag::Yellow),
+            Verdict::Store {
+                state: State::Queued,
+                reason: None
+            }
+        );
+        let mut refunded = order(4);
+        refunded.flag = Flag::Blue;
+        refunded.refund = Refund::Refunded;
+        assert!(matches!(
+            decide(Some(&stored), &refunded, Flag::Yellow),
+            Verdict::Store {
+                state: State::LeftQueue,
+                ..
+            }
+        ));
     }
 }

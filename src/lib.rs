@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod packing;
 pub mod pull;
 pub mod render;
+pub mod report;
 pub mod serve;
 pub mod shop;
 pub mod show;

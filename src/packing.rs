@@ -540,6 +540,13 @@ fn not_packable(order: &BenchOrder) -> ScanOutcome {
             format!("订单 {id} 已交接给快递"),
             Some(order.clone()),
         ),
+        State::OutOfStock => outcome(
+            Verdict::Stop,
+            "out_of_stock",
+            format!("order {id} is set aside as out of stock ({reason}): customer service has it"),
+            format!("订单 {id} 已登记缺货（{reason}）：等客服处理"),
+            Some(order.clone()),
+        ),
         State::Packed => outcome(
             Verdict::Stop,
             "already_packed",

@@ -25,13 +25,17 @@ mod handover;
 mod lookup;
 mod outbox;
 mod packing;
+mod report;
 mod tracking;
 mod waves;
 pub use handover::{ClosingParcel, HandoverRow, ParcelRow, Removed};
 pub use lookup::{HandoverEntry, PackingEntry, WaveEntry, WriteBackEntry};
 pub use outbox::{Alert, ClaimedSend, OutboxSummary, SendKind, WriteBack};
+#[cfg(test)]
+pub(crate) use outbox::tests::handed_over as outbox_fixture;
 pub(crate) use outbox::enqueue as enqueue_write_back;
 pub use packing::BenchSession;
+pub use report::{BatchCount, InWarehouse, PackRate};
 pub use tracking::{Allocation, TrackingNumber};
 pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan};
 
@@ -565,7 +569,7 @@ fn ingest_valid(
                     report.left_queue += 1;
                     "intake.left_queue"
                 }
-                (State::LeftQueue, State::Queued) => "intake.requeued",
+                (State::LeftQueue | State::OutOfStock, State::Queued) => "intake.requeued",
                 (_, State::ChangedAfterPrint | State::Intercept) => {
                     report.marked += 1;
                     if before.state == state {

@@ -198,7 +198,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Serve { listen } => crate::serve::cmd_serve(ctx.config, &cli.db, listen),
+        Command::Serve { listen } => {
+            crate::serve::cmd_serve(ctx.config, ctx.operator, &cli.db, listen)
+        }
         Command::Operator(crate::cli::OperatorCommand::HashPin) => crate::serve::cmd_hash_pin(),
         Command::BenchScan {
             benches,

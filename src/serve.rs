@@ -49,6 +49,8 @@ pub struct AppState {
     allowed: guard::Allowed,
     /// Where reprints and handover manifests are written.
     out_dir: PathBuf,
+    /// Wakes the outbox worker when a handover closes, so the shop hears at once.
+    outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -67,7 +69,10 @@ impl AppState {
             )),
             operators,
             allowed,
-            out_dir: PathBuf::from(&config.print.out_dir),
+            // Absolute, so the page shows where a manifest or reprint really is.
+            out_dir: std::path::absolute(&config.print.out_dir)
+                .unwrap_or_else(|_| PathBuf::from(&config.print.out_dir)),
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
             pool,
             config,
         })
@@ -232,7 +237,12 @@ impl IntoResponse for ApiError {
 }
 
 /// `station serve`: bind, say where, serve until Ctrl-C or SIGTERM.
-pub fn cmd_serve(mut config: Config, db: &Path, listen: Option<SocketAddr>) -> Result<()> {
+pub fn cmd_serve(
+    mut config: Config,
+    operator: String,
+    db: &Path,
+    listen: Option<SocketAddr>,
+) -> Result<()> {
     let listen = match listen {
         Some(a) => a,
         None => config
@@ -260,28 +270,78 @@ pub fn cmd_serve(mut config: Config, db: &Path, listen: Option<SocketAddr>) -> R
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let state = Arc::new(AppState::new(config, db, addr)?);
-        if state.shop.is_none() {
-            eprintln!(
-                "warning: STATION_SHOP_TOKEN is not set: the bench will not re-read orders from the shop before packing"
-            );
-        }
         if !addr.ip().is_loopback() && state.config.serve.allowed_hosts.is_empty() {
             eprintln!(
                 "warning: listening on {addr} but serve.allowed_hosts is empty: browsers must use http://{addr}/ exactly; add the name the benches type (e.g. \"station.lan:{}\")",
                 addr.port()
             );
         }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = start_outbox(&state, db, operator, stopped);
         // Tests and scripts wait for this line: it means the port is open.
         println!(
             "station serve listening on http://{addr} (answers to {})",
             state.allowed_hosts().join(", ")
         );
         std::io::stdout().flush()?;
-        axum::serve(listener, router(state))
+        let served = axum::serve(listener, router(state))
             .with_graceful_shutdown(shutdown())
-            .await?;
+            .await;
+        let _ = stop.send(true);
+        if let Some(w) = worker {
+            // A pass in flight finishes its send (bounded by the send timeout).
+            let _ = tokio::task::spawn_blocking(move || w.join()).await;
+        }
+        served?;
         Ok(())
     })
+}
+
+/// The outbox worker, on its own thread and runtime: its SQLite work never
+/// stalls a scan, and a scan never delays a write-back. `None` without a shop
+/// token (then nothing can be sent, and `station sync` says the same).
+fn start_outbox(
+    state: &Arc<AppState>,
+    db: &Path,
+    operator: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let client = match crate::app::client_for(&state.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "warning: {e:#}. Without it the bench will not re-read orders before packing, and handed-over parcels wait in the outbox until `station sync` runs with a token"
+            );
+            return None;
+        }
+    };
+    let (db, config, wake) = (
+        db.to_path_buf(),
+        state.config.clone(),
+        state.outbox_wake.clone(),
+    );
+    let spawned = std::thread::Builder::new()
+        .name("outbox".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!("outbox worker: cannot start: {e}");
+                    return;
+                }
+            };
+            if let Err(e) = rt.block_on(crate::outbox::run_forever(db, client, config, operator, stop, wake)) {
+                tracing::error!("outbox worker stopped: {e:#}");
+                eprintln!("error: the outbox worker stopped: {e:#}; handed-over parcels wait until `station sync` or a restart");
+            }
+        });
+    match spawned {
+        Ok(h) => Some(h),
+        Err(e) => {
+            eprintln!("error: cannot start the outbox worker: {e}");
+            None
+        }
+    }
 }
 
 async fn shutdown() {

@@ -172,5 +172,7 @@ pub async fn handover_close(
         )
     })
     .await?;
+    // The shop should hear about the handover now, not at the next tick.
+    state.outbox_wake.notify_one();
     Ok(Json(out))
 }

@@ -400,7 +400,12 @@
 
   function onKey(ev) {
     const k = ev.key;
-    if (k === 'F9') { ev.preventDefault(); lang = lang === 'zh' ? 'en' : 'zh'; localStorage.setItem('station.lang', lang); applyLang(); return; }
+    if (k === 'F9') {
+      ev.preventDefault();
+      const flip = () => { lang = lang === 'zh' ? 'en' : 'zh'; localStorage.setItem('station.lang', lang); applyLang(); };
+      if (me) queueAction(async () => flip()); else flip();
+      return;
+    }
     if (!me) return;
     if (k === 'F2') { ev.preventDefault(); queueAction(reprint); }
     else if (k === 'F4') { ev.preventDefault(); queueAction(() => (mode === 'bench' ? enterHandover() : leaveHandover())); }

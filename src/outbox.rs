@@ -91,7 +91,9 @@ pub async fn sync_once(
     while let Some(send) = store.outbox_claim_due(Utc::now(), lease)? {
         let step = match send.kind {
             SendKind::Shipment => ship(store, client, send_timeout, &send).await?,
-            SendKind::Flag => flag(store, client, send_timeout, &send).await?,
+            SendKind::Flag | SendKind::Exception => {
+                flag(store, client, send_timeout, &send).await?
+            }
         };
         match step {
             Step::Acked { version, detail } => {
@@ -326,6 +328,15 @@ async fn flag(
                     ),
                 });
             }
+            Resolution::Moot(why) => {
+                return Ok(Step::Acked {
+                    version: version_of(&current),
+                    detail: format!(
+                        "flag {flag} with memo “{}” not sent: {why}, so it is not needed any more",
+                        memo_text(memo)
+                    ),
+                });
+            }
             Resolution::Alert(alert) => return Ok(Step::Alert(alert)),
             Resolution::Resend(v) => {
                 store.outbox_set_if_version(
@@ -352,6 +363,9 @@ async fn flag(
 enum Resolution {
     /// The shop already has our write (its answer was lost): acknowledged.
     Done(Option<u64>),
+    /// An out-of-stock flag for an order that was refunded or closed meanwhile:
+    /// nothing to tell the shop any more.
+    Moot(&'static str),
     Alert(Alert),
     /// Someone else changed the order; nothing stops the flag: resend with this version.
     Resend(u64),
@@ -360,12 +374,18 @@ enum Resolution {
 /// The flag met a version conflict; `current` is the order as the shop holds it.
 /// Our memo on the order means our write was applied (the memo and the flag go
 /// together), so it is done even if someone changed the flag since; otherwise a
-/// refund, close or lost payment stops the flag; otherwise resend with the new version.
+/// refund, close or lost payment stops the done flag (an alert: the parcel has
+/// left) and makes an out-of-stock flag moot; otherwise resend with the new version.
 fn after_flag_conflict(current: &Value, memo: Option<&Value>, send: &ClaimedSend) -> Resolution {
     if let Some(memo) = memo
         && has_memo(current, memo)
     {
         return Resolution::Done(version_of(current));
+    }
+    if let Some(why) = stop_reason(current)
+        && send.kind == SendKind::Exception
+    {
+        return Resolution::Moot(why);
     }
     if let Some(why) = stop_reason(current) {
         return Resolution::Alert(intercept(
@@ -449,6 +469,15 @@ fn intercept(why: &str, send: &ClaimedSend, written: &str) -> Alert {
 }
 
 fn gone(send: &ClaimedSend) -> Step {
+    if send.kind == SendKind::Exception {
+        return Step::Alert(Alert {
+            reason: format!(
+                "the shop no longer knows order {} (404): its out-of-stock flag was not set",
+                send.order_id
+            ),
+            intercept: false,
+        });
+    }
     Step::Alert(intercept(
         "the shop no longer knows the order (404)",
         send,
@@ -472,6 +501,17 @@ fn failed(e: ShopError, send: &ClaimedSend) -> Step {
         },
         ShopError::Unauthorized { .. } | ShopError::BadUrl { .. } => Step::Fatal(e),
         ShopError::Refused { status: 404, .. } => gone(send),
+        ShopError::Refused { .. } | ShopError::Conflict { .. }
+            if send.kind == SendKind::Exception =>
+        {
+            Step::Alert(Alert {
+                reason: format!(
+                    "{e}. Order {} is out of stock in the warehouse: tell customer service by hand",
+                    send.order_id
+                ),
+                intercept: false,
+            })
+        }
         ShopError::Refused { .. } | ShopError::Conflict { .. } => Step::Alert(Alert {
             reason: format!(
                 "{e}. The parcel is with the courier ({} {}): settle order {} on the shop by hand",
@@ -604,6 +644,28 @@ mod tests {
     }
 
     #[test]
+    fn an_out_of_stock_flag_for_a_refunded_order_is_moot_not_an_intercept() {
+        let current = order("paid", "requested", 5, json!([]));
+        let ex = send(SendKind::Exception);
+        assert_eq!(
+            after_flag_conflict(&current, Some(&memo()), &ex),
+            Resolution::Moot("a refund was requested on the shop")
+        );
+        let changed = order("paid", "none", 6, json!([]));
+        assert_eq!(
+            after_flag_conflict(&changed, Some(&memo()), &ex),
+            Resolution::Resend(6)
+        );
+        assert!(matches!(
+            gone(&ex),
+            Step::Alert(Alert {
+                intercept: false,
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn not_shippable_is_done_only_when_the_shop_shows_our_number() {
         let s = send(SendKind::Shipment);
         let mut ours = order("shipped", "none", 4, json!([]));
@@ -702,5 +764,336 @@ mod tests {
             reason: "x".into(),
         });
         assert_eq!(r.summary(), "sent 4, pending 6 (oldest 12s), alerts 1");
+    }
+
+    /// The worker against the in-process simulator, over loopback HTTP.
+    mod against_the_simulator {
+        use super::*;
+        use crate::config::Secret;
+        use crate::shop::client::RetryPolicy;
+        use crate::shop::generate::{self, GenerateOptions};
+        use crate::shop::sim::{self, Faults, SimConfig, Simulator};
+        use crate::store::outbox_fixture;
+
+        const TOKEN: &str = "outbox-test-token";
+
+        struct Rig {
+            _dir: tempfile::TempDir,
+            store: Store,
+            ids: Vec<String>,
+            sim: Simulator,
+            client: ShopClient,
+            config: Config,
+        }
+
+        /// `n` orders handed over in the store and paid/yellow on the shop.
+        async fn rig(n: usize) -> Rig {
+            let (dir, store, ids) = outbox_fixture(n);
+            let orders = generate::generate_json(&GenerateOptions {
+                count: n,
+                seed: 5,
+                ..Default::default()
+            });
+            let sim = Simulator::new(
+                orders,
+                SimConfig {
+                    token: TOKEN.into(),
+                    faults: Faults::default(),
+                },
+            );
+            let (addr, _) = sim::spawn(sim.clone(), ([127, 0, 0, 1], 0).into())
+                .await
+                .unwrap();
+            let policy = RetryPolicy {
+                request_timeout: Duration::from_millis(500),
+                first_delay: Duration::from_millis(20),
+                ..RetryPolicy::default()
+            };
+            let client =
+                ShopClient::new(&format!("http://{addr}"), Secret::new(TOKEN), policy).unwrap();
+            let mut config = Config::default();
+            config.outbox.send_timeout_secs = 1;
+            config.outbox.retry_first_secs = 1;
+            Rig {
+                _dir: dir,
+                store,
+                ids,
+                sim,
+                client,
+                config,
+            }
+        }
+
+        impl Rig {
+            async fn sync(&mut self) -> SyncReport {
+                sync_once(&mut self.store, &self.client, &self.config, "测试员")
+                    .await
+                    .unwrap()
+            }
+
+            fn memos_by_station(&self, id: &str) -> usize {
+                let o = self.sim.order(id).unwrap();
+                o["memos"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| m["text"].as_str().unwrap().starts_with("已交接"))
+                    .count()
+            }
+
+            fn state(&self, id: &str) -> String {
+                self.store
+                    .order(id)
+                    .unwrap()
+                    .unwrap()
+                    .state
+                    .as_str()
+                    .to_string()
+            }
+
+            /// Make every pending send due now (instead of sleeping out a backoff or lease).
+            fn all_due(&mut self) {
+                let far = Utc::now() + chrono::Duration::days(1);
+                let mut ids = Vec::new();
+                while let Some(s) = self
+                    .store
+                    .outbox_claim_due(far, Duration::from_secs(1))
+                    .unwrap()
+                {
+                    ids.push(s.id);
+                }
+                for id in ids {
+                    let past = Utc::now() - chrono::Duration::seconds(1);
+                    self.store.outbox_retry_later(id, past, "test").unwrap();
+                }
+            }
+        }
+
+        #[tokio::test]
+        async fn one_pass_ships_and_flags_every_order_once() {
+            let mut r = rig(5).await;
+            let report = r.sync().await;
+            assert_eq!((report.sent, report.shipped), (10, 5), "{report:?}");
+            assert_eq!(report.outbox.pending, 0);
+            assert!(report.stopped.is_none());
+            for id in &r.ids {
+                let o = r.sim.order(id).unwrap();
+                assert_eq!(
+                    (o["status"].as_str(), o["flag"].as_str()),
+                    (Some("shipped"), Some("green"))
+                );
+                assert_eq!(r.memos_by_station(id), 1);
+                assert_eq!(r.state(id), "shipped");
+            }
+            // Nothing is sent twice.
+            let again = r.sync().await;
+            assert_eq!(again.sent, 0);
+            let shipments = r.sim.log().iter().filter(|e| e.method == "POST").count();
+            assert_eq!(shipments, 5);
+        }
+
+        #[tokio::test]
+        async fn a_dead_shop_ends_the_pass_quickly_and_everything_waits() {
+            let mut r = rig(4).await;
+            r.sim.set_faults(Faults {
+                unavailable_rate: 1.0,
+                ..Faults::default()
+            });
+            let started = std::time::Instant::now();
+            let report = r.sync().await;
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{:?}",
+                started.elapsed()
+            );
+            assert_eq!(report.sent, 0);
+            assert!(
+                report.stopped.as_deref().unwrap().contains("503"),
+                "{report:?}"
+            );
+            assert_eq!(report.outbox.pending, 8);
+            assert!(report.outbox.last_error.as_deref().unwrap().contains("503"));
+            // The failed send backs off; the others were not tried and stay due.
+            r.sim.set_faults(Faults::default());
+            r.all_due();
+            let report = r.sync().await;
+            assert_eq!((report.sent, report.outbox.pending), (8, 0), "{report:?}");
+        }
+
+        #[tokio::test]
+        async fn a_lost_acknowledgement_never_makes_a_second_memo() {
+            let mut r = rig(1).await;
+            let id = r.ids[0].clone();
+            // The shipment goes through and is acknowledged.
+            let ship = r
+                .store
+                .outbox_claim_due(Utc::now(), Duration::from_secs(5))
+                .unwrap()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let b = &ship.body;
+            let answer = r
+                .client
+                .post_shipment(
+                    &id,
+                    "ZTO",
+                    b["tracking_no"].as_str().unwrap(),
+                    b["handed_over_at"].as_str().unwrap(),
+                    deadline,
+                )
+                .await
+                .unwrap();
+            r.store
+                .outbox_ack(ship.id, version_of(&answer), "w", "shipped")
+                .unwrap();
+            // The flag reaches the shop, then the station dies before recording it.
+            let flag = r
+                .store
+                .outbox_claim_due(Utc::now(), Duration::from_secs(5))
+                .unwrap()
+                .unwrap();
+            r.client
+                .put_flag(
+                    &id,
+                    Flag::Green,
+                    flag.body.get("memo"),
+                    flag.if_version,
+                    deadline,
+                )
+                .await
+                .unwrap();
+            // Customer service adds a memo meanwhile, so the resend is no longer identical
+            // to the last state and meets a version conflict.
+            r.sim.set_faults(Faults::default());
+            let cs = serde_json::json!({"text": "客户来电", "author": "客服", "at": "2026-11-12T09:00:00+08:00"});
+            let url = format!("{}/admin/orders/{id}/mutate", r.client.url());
+            let resp = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&serde_json::json!({"memo": cs}))
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success());
+            r.all_due();
+            let report = r.sync().await;
+            assert_eq!((report.sent, report.shipped), (1, 1), "{report:?}");
+            assert_eq!(r.memos_by_station(&id), 1);
+            assert_eq!(r.state(&id), "shipped");
+            let conflicts = r.sim.log().iter().filter(|e| e.status == 409).count();
+            assert_eq!(conflicts, 1);
+        }
+
+        #[tokio::test]
+        async fn a_refund_after_the_shipment_is_an_alert_not_a_green_flag() {
+            let mut r = rig(1).await;
+            let id = r.ids[0].clone();
+            let ship = r
+                .store
+                .outbox_claim_due(Utc::now(), Duration::from_secs(5))
+                .unwrap()
+                .unwrap();
+            let b = &ship.body;
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let answer = r
+                .client
+                .post_shipment(
+                    &id,
+                    "ZTO",
+                    b["tracking_no"].as_str().unwrap(),
+                    b["handed_over_at"].as_str().unwrap(),
+                    deadline,
+                )
+                .await
+                .unwrap();
+            r.store
+                .outbox_ack(ship.id, version_of(&answer), "w", "shipped")
+                .unwrap();
+            let url = format!("{}/admin/orders/{id}/mutate", r.client.url());
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&serde_json::json!({"refund": "requested"}))
+                .send()
+                .await
+                .unwrap();
+            let report = r.sync().await;
+            assert_eq!(report.sent, 0);
+            assert_eq!(report.new_alerts.len(), 1, "{report:?}");
+            assert!(report.new_alerts[0].reason.contains("refund"));
+            let o = r.sim.order(&id).unwrap();
+            assert_ne!(o["flag"], "green");
+            assert_eq!(r.memos_by_station(&id), 0);
+            assert_eq!(r.state(&id), "intercept");
+        }
+
+        #[tokio::test]
+        async fn an_order_changed_on_the_shop_is_flagged_with_its_new_version() {
+            let mut r = rig(1).await;
+            let id = r.ids[0].clone();
+            let ship = r
+                .store
+                .outbox_claim_due(Utc::now(), Duration::from_secs(5))
+                .unwrap()
+                .unwrap();
+            let b = &ship.body;
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let answer = r
+                .client
+                .post_shipment(
+                    &id,
+                    "ZTO",
+                    b["tracking_no"].as_str().unwrap(),
+                    b["handed_over_at"].as_str().unwrap(),
+                    deadline,
+                )
+                .await
+                .unwrap();
+            r.store
+                .outbox_ack(ship.id, version_of(&answer), "w", "shipped")
+                .unwrap();
+            let url = format!("{}/admin/orders/{id}/mutate", r.client.url());
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&serde_json::json!({"address": "新地址 1 号"}))
+                .send()
+                .await
+                .unwrap();
+            let report = r.sync().await;
+            assert_eq!((report.sent, report.shipped), (1, 1), "{report:?}");
+            assert_eq!(r.sim.order(&id).unwrap()["flag"], "green");
+            assert_eq!(r.memos_by_station(&id), 1);
+        }
+
+        #[tokio::test]
+        async fn run_forever_sends_and_stops_when_told() {
+            let r = rig(2).await;
+            let db = r._dir.path().join("station.db");
+            let (tx, rx) = watch::channel(false);
+            let wake = Arc::new(Notify::new());
+            let worker = tokio::spawn(run_forever(
+                db,
+                r.client.clone(),
+                r.config.clone(),
+                "worker".into(),
+                rx,
+                wake.clone(),
+            ));
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            while r.store.outbox_summary().unwrap().done_orders < 2 {
+                assert!(
+                    std::time::Instant::now() < until,
+                    "the worker did not finish"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tx.send(true).unwrap();
+            tokio::time::timeout(Duration::from_secs(2), worker)
+                .await
+                .expect("the worker stops when told")
+                .unwrap()
+                .unwrap();
+        }
     }
 }

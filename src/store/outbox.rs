@@ -1,16 +1,19 @@
 //! The write-back outbox in SQLite: what the station still owes the shop for
 //! handed-over parcels, and what came of each send.
 //!
-//! Per order there are two rows, enqueued in the handover close transaction: the
-//! shipment (`POST /v1/orders/{id}/shipments`), then the done flag with the house
-//! memo (`PUT /v1/orders/{id}/flag` with `if_version`). The flag row is only
-//! claimable once the shipment row is acknowledged; its `if_version` is the
-//! version in the shipment's answer.
+//! Per handed-over order there are two rows, enqueued in the handover close
+//! transaction: the shipment (`POST /v1/orders/{id}/shipments`), then the done
+//! flag with the house memo (`PUT /v1/orders/{id}/flag` with `if_version`). The
+//! flag row is only claimable once the shipment row is acknowledged; its
+//! `if_version` is the version in the shipment's answer. An order set aside as
+//! out of stock (缺货) gets one `exception` row: the exception flag with a memo,
+//! sent with the version the station knew, no shipment.
 //!
 //! Invariants:
 //! - a request body is fixed at enqueue, so every resend is identical (the shop
 //!   de-duplicates a repeated tracking number and an identical last memo);
-//! - an order is written back once: `UNIQUE (order_id, kind)`;
+//! - an order is written back as handed over once (one shipment, one done
+//!   flag: a unique index); an out-of-stock exception flag once per order version;
 //! - every outcome that matters (`outbox.enqueued`, `outbox.sent`, `outbox.alert`,
 //!   `outbox.done`) is an event in the same transaction as the change;
 //! - a claimed row is leased (`next_attempt_at` pushed forward) and its attempt
@@ -53,6 +56,8 @@ pub enum SendKind {
     Shipment,
     /// `PUT /v1/orders/{id}/flag` with the memo and `if_version`.
     Flag,
+    /// Out of stock: `PUT /v1/orders/{id}/flag` with the exception flag and a memo.
+    Exception,
 }
 
 impl SendKind {
@@ -60,14 +65,21 @@ impl SendKind {
         match self {
             SendKind::Shipment => "shipment",
             SendKind::Flag => "flag",
+            SendKind::Exception => "exception",
         }
     }
 
     fn parse(s: &str) -> SendKind {
         match s {
             "flag" => SendKind::Flag,
+            "exception" => SendKind::Exception,
             _ => SendKind::Shipment,
         }
+    }
+
+    /// Part of a handover write-back (the order ends `shipped` when both are done).
+    pub fn is_handover(self) -> bool {
+        matches!(self, SendKind::Shipment | SendKind::Flag)
     }
 }
 
@@ -131,7 +143,9 @@ fn parse_stamp(s: &str) -> Option<DateTime<Utc>> {
 /// order ships once.
 pub(crate) fn enqueue(tx: &Connection, wb: &WriteBack<'_>) -> Result<()> {
     let known: Option<String> = tx
-        .prepare_cached("SELECT batch_id FROM outbox WHERE order_id = ?1 LIMIT 1")?
+        .prepare_cached(
+            "SELECT batch_id FROM outbox WHERE order_id = ?1 AND kind IN ('shipment', 'flag') LIMIT 1",
+        )?
         .query_row([wb.order_id], |r| r.get(0))
         .optional()?;
     if let Some(batch) = known {
@@ -180,6 +194,67 @@ pub(crate) fn enqueue(tx: &Connection, wb: &WriteBack<'_>) -> Result<()> {
     Ok(())
 }
 
+/// An order set aside as out of stock (缺货): the exception flag and its memo,
+/// enqueued in the same transaction as the order's change of state.
+pub struct ExceptionWrite<'a> {
+    pub order_id: &'a str,
+    /// The version the station knew when it set the order aside: sent as `if_version`.
+    pub order_version: u64,
+    pub flag: Flag,
+    /// "缺货: SKU ×1 · 小王 · 2026-11-11 15:02".
+    pub memo_text: &'a str,
+    pub memo_author: &'a str,
+    /// RFC 3339 with offset.
+    pub memo_at: &'a str,
+    /// The voided label's courier and number, for messages; empty when none.
+    pub courier: &'a str,
+    pub tracking_no: &'a str,
+}
+
+/// Enqueue an out-of-stock exception flag inside the caller's transaction.
+/// The same order version set aside again queues nothing more (one exception
+/// flag per version).
+pub(crate) fn enqueue_exception(tx: &Connection, ex: &ExceptionWrite<'_>) -> Result<()> {
+    let known: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE order_id = ?1 AND order_version = ?2
+                              AND kind = 'exception')",
+        )?
+        .query_row(params![ex.order_id, ex.order_version], |r| r.get(0))?;
+    if known {
+        return Ok(());
+    }
+    let at = now();
+    let body = json!({
+        "flag": ex.flag,
+        "memo": {"text": ex.memo_text, "author": ex.memo_author, "at": ex.memo_at},
+    });
+    tx.prepare_cached(
+        "INSERT INTO outbox (order_id, kind, batch_id, courier, tracking_no, body, order_version,
+                             if_version, state, next_attempt_at, created_at)
+         VALUES (?1, 'exception', '', ?2, ?3, ?4, ?5, ?5, 'pending', ?6, ?6)",
+    )?
+    .execute(params![
+        ex.order_id,
+        ex.courier,
+        ex.tracking_no,
+        body.to_string(),
+        ex.order_version,
+        at
+    ])?;
+    event(
+        tx,
+        ex.memo_author,
+        Some(ex.order_id),
+        "outbox.enqueued",
+        &format!(
+            "flag {} with memo “{}” waits to be sent to the shop (v{})",
+            ex.flag, ex.memo_text, ex.order_version
+        ),
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// Claim the next send that is due at `at`: pending, its time has come, and
     /// for a flag, its shipment acknowledged. The claim counts the attempt and
@@ -197,7 +272,7 @@ impl Store {
                         o.if_version, o.attempts, o.courier, o.tracking_no
                  FROM outbox o
                  WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
-                   AND (o.kind = 'shipment' OR EXISTS (
+                   AND (o.kind IN ('shipment', 'exception') OR EXISTS (
                         SELECT 1 FROM outbox s WHERE s.order_id = o.order_id
                           AND s.kind = 'shipment' AND s.state = 'done'))
                  ORDER BY o.next_attempt_at, o.id LIMIT 1",
@@ -271,7 +346,7 @@ impl Store {
     /// The shop acknowledged a send; `shop_version` is the order's version in its
     /// answer. A shipment's answer becomes its flag's `if_version` (and the flag is
     /// due at once); when both are acknowledged the order is `shipped`. Returns
-    /// whether the order is now fully written back. Acknowledging a row that is no
+    /// whether that completed the order's handover write-back. Acknowledging a row that is no
     /// longer pending (another worker got there first) changes nothing.
     pub fn outbox_ack(
         &mut self,
@@ -305,11 +380,12 @@ impl Store {
             )?;
         }
         let open: u64 = tx.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE order_id = ?1 AND state != 'done'",
+            "SELECT COUNT(*) FROM outbox WHERE order_id = ?1 AND state != 'done'
+               AND kind IN ('shipment', 'flag')",
             [&order_id],
             |r| r.get(0),
         )?;
-        let complete = open == 0;
+        let complete = SendKind::parse(&kind).is_handover() && open == 0;
         if complete {
             tx.execute(
                 "UPDATE orders SET state = 'shipped', reason = NULL, updated = ?2
@@ -356,9 +432,10 @@ impl Store {
         Ok(())
     }
 
-    /// A send stopped for good. The order's other pending sends stop with it (a
-    /// refused shipment must never be followed by a green flag), and an
-    /// intercept alert sets the order to `intercept` with the reason.
+    /// A send stopped for good. The order's other pending handover sends stop
+    /// with it (a refused shipment must never be followed by a green flag), and an
+    /// intercept alert sets the order to `intercept` with the reason. A stopped
+    /// exception flag stops only itself and leaves the order as it is.
     pub fn outbox_alert(&mut self, id: i64, operator: &str, alert: &Alert) -> Result<()> {
         let tx = self.write_tx()?;
         let at = now();
@@ -376,16 +453,21 @@ impl Store {
             "UPDATE outbox SET state = 'alert', done_at = ?2, last_error = ?3 WHERE id = ?1",
             params![id, at, alert.reason],
         )?;
-        tx.execute(
-            "UPDATE outbox SET state = 'alert', done_at = ?2, last_error = ?3
-             WHERE order_id = ?1 AND state = 'pending'",
-            params![
-                order_id,
-                at,
-                format!("not sent: the {kind} was stopped ({})", alert.reason)
-            ],
-        )?;
-        if alert.intercept {
+        let handover = SendKind::parse(&kind).is_handover();
+        if handover {
+            tx.execute(
+                "UPDATE outbox SET state = 'alert', done_at = ?2, last_error = ?3
+                 WHERE order_id = ?1 AND state = 'pending' AND kind IN ('shipment', 'flag')",
+                params![
+                    order_id,
+                    at,
+                    format!("not sent: the {kind} was stopped ({})", alert.reason)
+                ],
+            )?;
+        }
+        if !handover {
+            // The order's state (out of stock) and reason stay: the alert says what failed.
+        } else if alert.intercept {
             tx.execute(
                 "UPDATE orders SET state = 'intercept', reason = ?2, updated = ?3 WHERE id = ?1",
                 params![order_id, alert.reason, at],
@@ -429,8 +511,8 @@ impl Store {
             )
             .optional()?;
         let done_orders: u64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM (SELECT order_id FROM outbox GROUP BY order_id
-                                   HAVING SUM(state != 'done') = 0)",
+            "SELECT COUNT(*) FROM (SELECT order_id FROM outbox WHERE kind IN ('shipment', 'flag')
+                                   GROUP BY order_id HAVING SUM(state != 'done') = 0)",
             [],
             |r| r.get(0),
         )?;

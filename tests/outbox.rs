@@ -1,0 +1,303 @@
+//! The write-back outbox end to end: the real binary and the real simulator
+//! over loopback. Parcels are pulled, printed and handed over with the CLI
+//! (`station handover open|scan|close`); `station sync` then writes every order
+//! back to the shop — through a shop that answers 503 for a while and a station
+//! killed (SIGKILL) in the middle of its syncs — and the shop must end with
+//! exactly one shipment and one 已交接 memo per order, every order green.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Fast retries, so a test spends seconds, not minutes, waiting out backoffs.
+const CONFIG: &str = "[shop]\nrequest_timeout_secs = 1\n\n[outbox]\nsend_timeout_secs = 1\nretry_first_secs = 1\nretry_max_secs = 2\n";
+
+struct Shop {
+    st: Station,
+    sim: Sim,
+}
+
+impl Shop {
+    /// `n` fixture orders on the simulator; the station configured for it.
+    fn start(n: usize) -> Shop {
+        let st = Station::new();
+        let all = read_json(&data("orders-200.json"));
+        let text: String = all.as_array().unwrap()[..n]
+            .iter()
+            .map(|o| format!("{o}\n"))
+            .collect();
+        let file = st.write("orders.jsonl", &text);
+        st.write("station.toml", CONFIG);
+        let sim = Sim::start(&file, "outbox-token", &[]);
+        Shop { st, sim }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = self.st.cmd();
+        c.env("STATION_SHOP_URL", &self.sim.url)
+            .env("STATION_SHOP_TOKEN", &self.sim.token);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        serde_json::from_str(&ok(&out)).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    /// Pull, print, and hand every printed parcel over (one batch per courier,
+    /// closed). Returns order id → tracking number.
+    fn hand_everything_over(&self) -> BTreeMap<String, String> {
+        ok(&self.st.pull(&self.sim, &[]));
+        let printed = self.json(&["--json", "print"]);
+        let mut by_courier: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for p in printed["orders"].as_array().unwrap() {
+            by_courier
+                .entry(p["courier"].as_str().unwrap().into())
+                .or_default()
+                .push((
+                    p["order_id"].as_str().unwrap().into(),
+                    p["tracking_no"].as_str().unwrap().into(),
+                ));
+        }
+        let mut handed = BTreeMap::new();
+        for (courier, parcels) in by_courier {
+            let opened = self.json(&["--json", "handover", "open", "--courier", &courier]);
+            let batch = opened["id"].as_str().unwrap().to_string();
+            for (_, tracking) in &parcels {
+                ok(&self.run(&["handover", "scan", "--batch", &batch, tracking]));
+            }
+            let closed = self.json(&["--json", "handover", "close", "--batch", &batch]);
+            assert_eq!(closed["count"], parcels.len(), "{closed}");
+            handed.extend(parcels);
+        }
+        handed
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            reqwest::Client::new()
+                .get(format!("{}{path}", self.sim.url))
+                .bearer_auth(&self.sim.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    }
+
+    /// The order on the shop, read with the faults off (admin reads are never faulted,
+    /// but `/v1` reads are).
+    fn shop_order(&self, id: &str) -> Value {
+        let order = self.get(&format!("/v1/orders/{id}"));
+        assert_eq!(order["id"], id, "{order}");
+        order
+    }
+
+    /// The station's 已交接 memos on a shop order.
+    fn handover_memos(order: &Value) -> Vec<Value> {
+        order["memos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| {
+                m["author"] == "测试员" && m["text"].as_str().unwrap().starts_with("已交接")
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn shipments(&self) -> Vec<Value> {
+        self.get("/admin/shipments").as_array().unwrap().clone()
+    }
+}
+
+#[test]
+fn every_order_ends_green_once_through_outages_and_kills() {
+    let shop = Shop::start(10);
+    let handed = shop.hand_everything_over();
+    assert_eq!(handed.len(), 10);
+
+    // The shop is down when the batches close: a sync ends quickly, exits 0 and
+    // says what waits.
+    shop.sim.set_faults(json!({"unavailable_rate": 1.0}));
+    let started = Instant::now();
+    let down = shop.run(&["sync"]);
+    let text = ok(&down);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(text.starts_with("sent 0, pending 20 (oldest "), "{text}");
+    assert!(text.contains("alerts 0"), "{text}");
+    assert!(text.contains("the shop is not answering"), "{text}");
+    let status = shop.st.status();
+    assert_eq!(status["outbox"]["pending"], 20, "{status}");
+    assert_eq!(status["counts"]["handed_over"], 10, "{status}");
+    let status_text = ok(&shop.run(&["status"]));
+    assert!(
+        status_text.contains("Write-back to the shop: 20 sends pending for 10 orders"),
+        "{status_text}"
+    );
+
+    // Then it limps: slow, and one request in three fails. Syncs are killed
+    // (SIGKILL) mid-pass, again and again, and restarted.
+    shop.sim.set_faults(
+        json!({"unavailable_rate": 0.3, "rate_limit_rate": 0.05, "retry_after_secs": 0, "latency_ms": 80, "seed": 4}),
+    );
+    let mut killed_mid_pass = 0;
+    for wait_ms in [250, 400, 150, 600, 300, 500] {
+        let mut child = shop
+            .cmd()
+            .arg("sync")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_pass += 1;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    // The kills cut passes short: some sends went through, some still wait.
+    let mid = shop.st.status();
+    let pending = mid["outbox"]["pending"].as_u64().unwrap();
+    assert!((1..20).contains(&pending), "{}", mid["outbox"]);
+    assert!(
+        killed_mid_pass >= 3,
+        "only {killed_mid_pass} syncs were still running when killed"
+    );
+
+    // The shop recovers; syncs run to the end until nothing is pending (killed
+    // claims come back when their lease runs out).
+    shop.sim.set_faults(json!({}));
+    let deadline = Instant::now() + Duration::from_secs(25);
+    loop {
+        let report = shop.json(&["--json", "sync"]);
+        assert_eq!(report["outbox"]["alerts"], json!([]), "{report}");
+        if report["outbox"]["pending"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still pending: {report}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // Exactly one shipment and one memo per order; every order green and shipped.
+    let shipments = shop.shipments();
+    let mut per_order: HashMap<String, Vec<String>> = HashMap::new();
+    for s in &shipments {
+        per_order
+            .entry(s["order_id"].as_str().unwrap().into())
+            .or_default()
+            .push(s["tracking_no"].as_str().unwrap().into());
+    }
+    for (id, tracking) in &handed {
+        assert_eq!(
+            per_order.get(id),
+            Some(&vec![tracking.clone()]),
+            "{shipments:?}"
+        );
+        let order = shop.shop_order(id);
+        assert_eq!(order["status"], "shipped", "{order}");
+        assert_eq!(order["flag"], "green", "{order}");
+        let memos = Shop::handover_memos(&order);
+        assert_eq!(memos.len(), 1, "{id}: {memos:?}");
+        let text = memos[0]["text"].as_str().unwrap();
+        assert!(text.contains(tracking.as_str()), "{text}");
+    }
+    assert_eq!(shipments.len(), handed.len());
+    let status = shop.st.status();
+    assert_eq!(status["counts"]["shipped"], 10, "{status}");
+    assert_eq!(status["outbox"]["done_orders"], 10, "{status}");
+
+    // The shop really was down and busy: 503s were answered and retried.
+    let log = shop.sim.log();
+    let failed = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["status"] == 503)
+        .count();
+    assert!(failed >= 2, "{failed} 503s");
+
+    // Nothing more goes out.
+    let before = shop.sim.log().as_array().unwrap().len();
+    let report = shop.json(&["--json", "sync"]);
+    assert_eq!(
+        (
+            report["sent"].as_u64(),
+            report["outbox"]["pending"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    let after = shop.sim.log().as_array().unwrap().len();
+    assert_eq!(before + 1, after, "only the log read itself");
+}
+
+#[test]
+fn a_refund_after_close_is_an_intercept_alert_not_a_green_flag() {
+    let shop = Shop::start(3);
+    let handed = shop.hand_everything_over();
+    let (refunded, tracking) = handed.iter().next().unwrap();
+    shop.sim.mutate(refunded, json!({"refund": "requested"}));
+
+    let text = ok(&shop.run(&["sync"]));
+    assert!(text.starts_with("sent 4, pending 0, alerts 1"), "{text}");
+    assert!(text.contains(&format!("ALERT {refunded}")), "{text}");
+
+    let order = shop.shop_order(refunded);
+    assert_ne!(order["flag"], "green", "{order}");
+    assert_eq!(order["status"], "paid");
+    assert!(Shop::handover_memos(&order).is_empty(), "{order}");
+    assert!(
+        !shop
+            .shipments()
+            .iter()
+            .any(|s| s["order_id"] == refunded.as_str()),
+        "no shipment for the refunded order"
+    );
+    for id in handed.keys().filter(|id| *id != refunded) {
+        assert_eq!(shop.shop_order(id)["flag"], "green");
+    }
+
+    let status = shop.st.status();
+    let alerts = status["outbox"]["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{status}");
+    assert_eq!(alerts[0]["id"], refunded.as_str());
+    let reason = alerts[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("refund") && reason.contains("拦截") && reason.contains(tracking.as_str()),
+        "{reason}"
+    );
+    let intercepts: Vec<&str> = status["intercept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(intercepts, [refunded.as_str()], "{status}");
+    assert_eq!(status["counts"]["shipped"], 2, "{status}");
+    let status_text = ok(&shop.run(&["status"]));
+    assert!(status_text.contains("Write-back alerts"), "{status_text}");
+
+    // Syncing again neither retries nor greens it.
+    let report = shop.json(&["--json", "sync"]);
+    assert_eq!(report["sent"], 0, "{report}");
+    assert_ne!(shop.shop_order(refunded)["flag"], "green");
+}

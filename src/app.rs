@@ -205,8 +205,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::BenchScan {
             benches,
             orders_per_bench,
+            interval_ms,
             dir,
-        } => crate::serve::loadtest::run(&ctx.config, benches, orders_per_bench, &dir, ctx.json),
+        } => crate::serve::loadtest::run(
+            &ctx.config,
+            benches,
+            orders_per_bench,
+            std::time::Duration::from_millis(interval_ms),
+            &dir,
+            ctx.json,
+        ),
     }
 }
 

@@ -180,6 +180,10 @@ pub enum Command {
         /// Orders each bench packs.
         #[arg(long, default_value_t = 25)]
         orders_per_bench: usize,
+        /// Pause between one bench's scans, in milliseconds (0: flat out, the worst case;
+        /// a person with a hand scanner manages a scan every 300 ms or so).
+        #[arg(long, default_value_t = 0)]
+        interval_ms: u64,
         /// Where the run writes its database and labels (wiped at the start).
         #[arg(long, default_value = "station-bench-scan")]
         dir: PathBuf,

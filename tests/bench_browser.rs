@@ -53,8 +53,12 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
+        use std::os::unix::process::CommandExt as _;
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            // Its own process group, with the browsers it starts, so that a
+            // failing test takes them all down (see Drop).
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -73,6 +77,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver and every Chromium process it started (a test that
+        // panicked never closed its session).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

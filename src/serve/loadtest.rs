@@ -70,6 +70,7 @@ pub fn run(
     config: &Config,
     benches: usize,
     per_bench: usize,
+    interval: Duration,
     dir: &Path,
     json: bool,
 ) -> Result<()> {
@@ -179,7 +180,7 @@ pub fn run(
         for (i, share) in shares.into_iter().enumerate() {
             let base = base.clone();
             tasks.push(tokio::spawn(async move {
-                bench(&base, i + 1, pin, share).await
+                bench(&base, i + 1, pin, share, interval).await
             }));
         }
         let mut all = Vec::new();
@@ -205,6 +206,7 @@ pub fn run(
     let total = all.len();
     let report = json!({
         "benches": benches,
+        "interval_ms": interval.as_millis() as u64,
         "orders": benches * per_bench,
         "scans": total,
         "seconds": (wall.as_secs_f64() * 100.0).round() / 100.0,
@@ -224,8 +226,15 @@ pub fn run(
     }
     writeln!(
         out,
-        "bench-scan: {benches} benches scanning at once, {} orders, {total} scans over HTTP in {} s ({} scans/s)",
-        report["orders"], report["seconds"], report["scans_per_second"]
+        "bench-scan: {benches} benches scanning at once ({}), {} orders, {total} scans over HTTP in {} s ({} scans/s)",
+        if interval.is_zero() {
+            "flat out".to_string()
+        } else {
+            format!("a scan every {} ms each", interval.as_millis())
+        },
+        report["orders"],
+        report["seconds"],
+        report["scans_per_second"]
     )?;
     for (name, key) in [
         ("every scan", "all"),
@@ -255,7 +264,13 @@ struct Timed {
 }
 
 /// One bench: sign in, then pack every order of its share, timing each scan.
-async fn bench(base: &str, n: usize, pin: &str, share: Vec<Job>) -> Result<Vec<Timed>> {
+async fn bench(
+    base: &str,
+    n: usize,
+    pin: &str,
+    share: Vec<Job>,
+    interval: Duration,
+) -> Result<Vec<Timed>> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -278,6 +293,9 @@ async fn bench(base: &str, n: usize, pin: &str, share: Vec<Job>) -> Result<Vec<T
     let mut out = Vec::new();
     for job in share {
         for (kind, code) in job.scans {
+            if !interval.is_zero() {
+                tokio::time::sleep(interval).await;
+            }
             let t = Instant::now();
             let resp = http
                 .post(format!("{base}/api/scan"))

@@ -172,6 +172,36 @@ pub fn run(cli: Cli) -> Result<()> {
         )),
         Command::Scan { code, bench } => runtime()?.block_on(cmd_scan(&ctx, &cli.db, &bench, &code)),
         Command::Handover(h) => cmd_handover(&ctx, &cli.db, h),
+        Command::Short {
+            order,
+            sku,
+            qty,
+            bench,
+        } => {
+            let mut store = Store::open_existing(&cli.db)?;
+            let bench = crate::packing::Bench {
+                name: &bench,
+                operator: &ctx.operator,
+            };
+            let s = crate::packing::short(&mut store, &ctx.config, &bench, &order, &sku, qty)?;
+            if ctx.json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                println!(
+                    "order {} set aside: {} ×{} out of stock{}; the shop gets flag {} with memo “{}” (`station sync`)",
+                    s.order_id,
+                    s.sku,
+                    s.qty,
+                    s.voided
+                        .as_deref()
+                        .map(|v| format!(", waybill {v} voided"))
+                        .unwrap_or_default(),
+                    s.exception_flag,
+                    s.memo
+                );
+            }
+            Ok(())
+        }
         Command::Report { date, format } => {
             let store = Store::open_existing(&cli.db)?;
             let report = crate::report::day_report(&store, &ctx.config, date)?;

@@ -146,6 +146,19 @@ pub enum Command {
         #[arg(long, default_value = "cli")]
         bench: String,
     },
+    /// Out of stock (缺货): set an order aside because an item is missing; its number is voided and the shop gets the exception flag with a memo.
+    Short {
+        /// The order id.
+        order: String,
+        /// The missing item's SKU (or barcode).
+        sku: String,
+        /// How many are missing (default 1).
+        #[arg(long)]
+        qty: Option<u64>,
+        /// The bench reporting it (recorded with the operator).
+        #[arg(long, default_value = "cli")]
+        bench: String,
+    },
     /// Where is this order? State, waves, tracking numbers (current and void), packing, handover, pending write-backs and the audit timeline.
     Show {
         /// An order id, a tracking number, or a buyer's nick (every order of that buyer).

@@ -680,3 +680,102 @@ pub fn reprint(
     }
     Ok(printed)
 }
+
+/// What `short` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Shortage {
+    pub order_id: String,
+    pub sku: String,
+    pub qty: u64,
+    pub state: &'static str,
+    /// The tracking number voided with it, if the order had a label.
+    pub voided: Option<String>,
+    /// The memo the shop gets with the exception flag.
+    pub memo: String,
+    pub exception_flag: crate::order::Flag,
+}
+
+/// Out of stock (缺货): an item of the order is missing. The order is set aside
+/// (it leaves its wave and cannot be handed over), its tracking number is
+/// voided, and the outbox moves it to `flags.exception` on the shop with the memo
+/// "缺货: SKU ×N · operator · date" so customer service can call the buyer. When
+/// they put it back on the pull flag, it queues again like a new version.
+pub fn short(
+    store: &mut Store,
+    config: &Config,
+    bench: &Bench<'_>,
+    order_id: &str,
+    sku: &str,
+    qty: Option<u64>,
+) -> Result<Shortage> {
+    use crate::app::UsageError;
+    let Some(stored) = store.order(order_id)? else {
+        anyhow::bail!(UsageError(format!(
+            "order {order_id} is not in the database: pull it first"
+        )));
+    };
+    let items = &stored.order.items;
+    let Some(item) = items
+        .iter()
+        .find(|i| i.sku == sku || i.barcode.as_deref() == Some(sku))
+    else {
+        let skus: Vec<&str> = items.iter().map(|i| i.sku.as_str()).collect();
+        anyhow::bail!(UsageError(format!(
+            "order {order_id}: no item with SKU or barcode {sku:?} (its items: {})",
+            skus.join(", ")
+        )));
+    };
+    let ordered = u64::from(item.qty);
+    let qty = qty.unwrap_or(1);
+    if qty == 0 || qty > ordered {
+        anyhow::bail!(UsageError(format!(
+            "order {order_id}: --qty for {} must be 1..={ordered} (ordered), got {qty}",
+            item.sku
+        )));
+    }
+    let sku = item.sku.clone();
+    let reason = format!("缺货: {sku} ×{qty}");
+    let now = chrono::Utc::now().with_timezone(&config.tz());
+    let memo = format!(
+        "{reason} · {} · {}",
+        bench.operator,
+        now.format("%Y-%m-%d %H:%M")
+    );
+    let memo_at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    let flag = config.flags.exception;
+    let done = store.mark_short(order_id, &reason, bench.operator, |tx, version, live| {
+        crate::store::enqueue_exception(
+            tx,
+            &crate::store::ExceptionWrite {
+                order_id,
+                order_version: version,
+                flag,
+                memo_text: &memo,
+                memo_author: bench.operator,
+                memo_at: &memo_at,
+                courier: live.map(|l| l.1).unwrap_or(""),
+                tracking_no: live.map(|l| l.0).unwrap_or(""),
+            },
+        )
+    })?;
+    let Some(done) = done else {
+        anyhow::bail!(UsageError(format!(
+            "order {order_id} is {}{}: only an order waiting to ship (queued, printed, packed) can be set aside as out of stock",
+            stored.state,
+            stored
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        )));
+    };
+    Ok(Shortage {
+        order_id: order_id.into(),
+        sku,
+        qty,
+        state: State::OutOfStock.as_str(),
+        voided: done.voided.map(|v| v.0),
+        memo,
+        exception_flag: flag,
+    })
+}

@@ -30,11 +30,12 @@ mod tracking;
 mod waves;
 pub use handover::{ClosingParcel, HandoverRow, ParcelRow, Removed};
 pub use lookup::{HandoverEntry, PackingEntry, WaveEntry, WriteBackEntry};
-pub use outbox::{Alert, ClaimedSend, OutboxSummary, SendKind, WriteBack};
+pub use outbox::{Alert, ClaimedSend, ExceptionWrite, OutboxSummary, SendKind, WriteBack};
+pub(crate) use outbox::enqueue_exception;
 #[cfg(test)]
 pub(crate) use outbox::tests::handed_over as outbox_fixture;
 pub(crate) use outbox::enqueue as enqueue_write_back;
-pub use packing::BenchSession;
+pub use packing::{BenchSession, Shorted};
 pub use report::{BatchCount, InWarehouse, PackRate};
 pub use tracking::{Allocation, TrackingNumber};
 pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan};
@@ -45,6 +46,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/003_waves.sql")),
     M::up(include_str!("store/004_packing.sql")),
     M::up(include_str!("store/005_outbox.sql")),
+    M::up(include_str!("store/006_exception.sql")),
 ];
 
 #[derive(Debug, Error)]
@@ -465,6 +467,15 @@ fn event(
     Ok(())
 }
 
+/// Whether the order was ever in a closed handover (its write-back is queued).
+fn handed_over(tx: &Connection, id: &str) -> Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE order_id = ?1 AND kind IN ('shipment', 'flag'))",
+        )?
+        .query_row([id], |r| r.get(0))?)
+}
+
 fn load_stored(tx: &Connection, id: &str) -> Result<Option<Stored>> {
     let row = tx
         .prepare_cached("SELECT version, state, printed_payload, reason FROM orders WHERE id = ?1")?
@@ -522,7 +533,19 @@ fn ingest_valid(
         )?;
     }
     let stored = load_stored(tx, &order.id)?;
-    let verdict = intake::decide(stored.as_ref(), order, pull_flag);
+    // A parcel that was handed over has left, even when an outbox alert turned
+    // it into an intercept afterwards: intake must not re-mark it (a withdrawn
+    // refund must not make it "printed" again, nor overwrite the alert's reason).
+    let alerted = matches!(&stored, Some(s) if s.state == State::Intercept)
+        && handed_over(tx, &order.id)?;
+    let verdict = match &stored {
+        Some(s) if alerted && order.version <= s.version => Verdict::Stale,
+        Some(s) if alerted => Verdict::Store {
+            state: s.state,
+            reason: s.reason.clone(),
+        },
+        _ => intake::decide(stored.as_ref(), order, pull_flag),
+    };
     let (state, reason) = match verdict {
         Verdict::Stale => {
             report.unchanged += 1;
@@ -704,4 +727,36 @@ fn ingest_gone(
         .execute(params![id, state.as_str(), reason, at])?;
     event(tx, actor.operator, Some(id), action, reason)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_intercept_raised_after_handover_is_never_cleared_by_intake() {
+        let (_dir, mut store, ids) = outbox_fixture(1);
+        let id = &ids[0];
+        // What an outbox alert does: the refund arrived after the courier left.
+        store
+            .conn
+            .execute(
+                "UPDATE orders SET state = 'intercept', reason = 'refunded after handover' WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+        // The refund is withdrawn on the shop: the parcel still left; nothing changes.
+        let mut order = store.order(id).unwrap().unwrap().order;
+        order.version += 1;
+        let actor = Actor {
+            operator: "t",
+            source: "test",
+        };
+        store
+            .ingest(&[Incoming::Valid(order)], &actor, Flag::Yellow)
+            .unwrap();
+        let now = store.order(id).unwrap().unwrap();
+        assert_eq!(now.state, State::Intercept);
+        assert_eq!(now.reason.as_deref(), Some("refunded after handover"));
+    }
 }

@@ -151,3 +151,85 @@ impl Store {
         Ok(true)
     }
 }
+
+/// What `Store::mark_short` did.
+#[derive(Clone, Debug)]
+pub struct Shorted {
+    /// The live number that was voided, if the order had one.
+    pub voided: Option<(String, String)>,
+    pub order_version: u64,
+}
+
+impl Store {
+    /// Set an order aside as out of stock (缺货), in one transaction: the order
+    /// becomes `out_of_stock` with `reason`, its live number is voided, it is
+    /// taken off any bench and out of any open handover batch, and `enqueue`
+    /// queues the exception-flag write-back. `None` when the order is not in a
+    /// state that can be set aside (the caller says why).
+    pub fn mark_short(
+        &mut self,
+        order_id: &str,
+        reason: &str,
+        operator: &str,
+        enqueue: impl FnOnce(&rusqlite::Connection, u64, Option<(&str, &str)>) -> Result<()>,
+    ) -> Result<Option<Shorted>> {
+        let tx = self.write_tx()?;
+        let at = now();
+        let version: Option<u64> = tx
+            .query_row(
+                "SELECT version FROM orders WHERE id = ?1
+                   AND state IN ('queued', 'printed', 'packed', 'changed_after_print')",
+                [order_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(version) = version else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE orders SET state = 'out_of_stock', reason = ?2, updated = ?3 WHERE id = ?1",
+            params![order_id, reason, at],
+        )?;
+        let live: Option<(String, String)> = tx
+            .query_row(
+                "SELECT number, courier FROM tracking_numbers WHERE order_id = ?1 AND state = 'allocated'",
+                [order_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((number, _)) = &live {
+            tx.execute(
+                "UPDATE tracking_numbers SET state = 'voided', voided_at = ?2, void_reason = ?3
+                 WHERE number = ?1",
+                params![number, at, format!("out of stock: {reason}")],
+            )?;
+            event(
+                &tx,
+                operator,
+                Some(order_id),
+                "tracking.voided",
+                &format!("{number}: out of stock: {reason}"),
+            )?;
+        }
+        tx.execute(
+            "UPDATE bench_sessions SET order_id = NULL, order_version = NULL, updated = ?2 WHERE order_id = ?1",
+            params![order_id, at],
+        )?;
+        tx.execute(
+            "DELETE FROM handover_parcels WHERE order_id = ?1
+               AND batch_id IN (SELECT id FROM handovers WHERE state = 'open')",
+            [order_id],
+        )?;
+        event(&tx, operator, Some(order_id), "bench.short", reason)?;
+        enqueue(
+            &tx,
+            version,
+            live.as_ref().map(|(n, c)| (n.as_str(), c.as_str())),
+        )?;
+        tx.commit()?;
+        Ok(Some(Shorted {
+            voided: live,
+            order_version: version,
+        }))
+    }
+}

@@ -4,7 +4,9 @@
 //! refunds another → a bench packs every parcel (slip, items, waybill), catching
 //! the change (STOP, reprint) and the refund (INTERCEPT) → one handover batch per
 //! courier, closed with its manifest → the outbox writes shipments and the green
-//! flag back to the shop. It prints what happened and where the files are.
+//! flag back to the shop; one parcel is out of stock (缺货) and goes back to
+//! customer service with the exception flag. It prints what happened, the
+//! end-of-day report, and where the files are.
 //!
 //! It runs the same library code as the real commands; only the shop is simulated.
 
@@ -122,7 +124,24 @@ pub async fn run(
         operator,
     };
     let mut packed = Packed::default();
-    for p in &printed.orders {
+    for (n, p) in printed.orders.iter().enumerate() {
+        if n == 2 {
+            // An item of the third parcel is not on the shelf (缺货): set aside,
+            // its number voided, the shop gets the exception flag and a memo.
+            let order = store
+                .order(&p.order_id)?
+                .context("printed order vanished")?;
+            let sku = order.order.items[0].sku.clone();
+            packed.out_of_stock.push(packing::short(
+                &mut store,
+                &config,
+                &bench,
+                &p.order_id,
+                &sku,
+                None,
+            )?);
+            continue;
+        }
         let mut out = pack_one(
             &mut store,
             bench_shop.as_ref(),
@@ -193,12 +212,13 @@ pub async fn run(
         }
     }
     let status = store.status()?;
+    let report = crate::report::day_report(&store, &config, None)?;
 
     let mut out = std::io::stdout().lock();
     if json {
         let v = json!({"shop": url, "orders": orders, "pull": pulled, "print": printed,
             "customer_service": cs_actions, "bench": packed, "handovers": closed,
-            "sync": synced, "shop_flags_of_printed_orders": flags, "status": status, "database": db});
+            "sync": synced, "shop_flags_of_printed_orders": flags, "status": status, "report": report, "database": db});
         serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
         return Ok(());
@@ -245,6 +265,18 @@ pub async fn run(
     for i in &packed.intercepted {
         writeln!(out, "  INTERCEPT {i}")?;
     }
+    for s in &packed.out_of_stock {
+        writeln!(
+            out,
+            "  OUT OF STOCK {}: {} ×{} — waybill {} voided, shop flag {} with memo “{}”",
+            s.order_id,
+            s.sku,
+            s.qty,
+            s.voided.as_deref().unwrap_or("-"),
+            s.exception_flag,
+            s.memo
+        )?;
+    }
     for o in &packed.other {
         writeln!(out, "  not packed: {o}")?;
     }
@@ -265,6 +297,8 @@ pub async fn run(
     )?;
     writeln!(out)?;
     write_status(&mut out, &status)?;
+    writeln!(out)?;
+    crate::report::write_text(&mut out, &report)?;
     writeln!(
         out,
         "\nFiles: database {}, labels and manifests under {}",
@@ -280,6 +314,7 @@ struct Packed {
     packed: u64,
     reprinted: Vec<String>,
     intercepted: Vec<String>,
+    out_of_stock: Vec<packing::Shortage>,
     other: Vec<String>,
 }
 

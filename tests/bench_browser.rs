@@ -573,6 +573,20 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
         .filter(|e| e.action == "bench.scan")
         .collect();
     assert!(scans.len() > 10);
+    let handover: Vec<_> = store
+        .events(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "bench.handover")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(handover.len(), 7, "open, 5 scans, close: {handover:?}");
+    assert!(
+        handover
+            .iter()
+            .all(|d| d.starts_with("bench 1号台: handover batch ZTO-")),
+        "{handover:?}"
+    );
     assert!(
         scans
             .iter()

@@ -27,6 +27,18 @@ fn check_code(code: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The handover domain records who acted; this records where (the bench), so
+/// every action from the page carries both.
+fn at_bench(
+    store: &mut crate::store::Store,
+    who: &SignedIn,
+    order_id: Option<&str>,
+    what: &str,
+) -> anyhow::Result<()> {
+    let detail = format!("bench {}: {what}", who.bench);
+    Ok(store.record(&who.operator, order_id, "bench.handover", &detail)?)
+}
+
 #[derive(Deserialize)]
 pub struct ScanReq {
     code: String,
@@ -119,7 +131,9 @@ pub async fn handover_open(
 ) -> Result<Json<BatchView>, ApiError> {
     check_code(&req.courier)?;
     let out = with_store(&state, move |store, st| {
-        handover::open(store, &st.config, &req.courier, &who.operator)
+        let b = handover::open(store, &st.config, &req.courier, &who.operator)?;
+        at_bench(store, &who, None, &format!("handover batch {} open", b.id))?;
+        Ok(b)
     })
     .await?;
     Ok(Json(out))
@@ -139,13 +153,16 @@ pub async fn handover_scan(
 ) -> Result<Json<HandoverScan>, ApiError> {
     check_code(&req.code)?;
     let out = with_store(&state, move |store, st| {
-        handover::scan(
+        let h = handover::scan(
             store,
             &st.config,
             req.batch.as_deref(),
             &req.code,
             &who.operator,
-        )
+        )?;
+        let what = format!("handover batch {}: {:?} → {}", h.batch.id, req.code, h.code);
+        at_bench(store, &who, h.order_id.as_deref(), &what)?;
+        Ok(h)
     })
     .await?;
     Ok(Json(out))
@@ -163,13 +180,16 @@ pub async fn handover_close(
     Json(req): Json<CloseReq>,
 ) -> Result<Json<Closed>, ApiError> {
     let out = with_store(&state, move |store, st| {
-        handover::close(
+        let c = handover::close(
             store,
             &st.config,
             req.batch.as_deref(),
             &who.operator,
             &st.out_dir,
-        )
+        )?;
+        let what = format!("handover batch {} closed, {} parcels", c.batch_id, c.count);
+        at_bench(store, &who, None, &what)?;
+        Ok(c)
     })
     .await?;
     // The shop should hear about the handover now, not at the next tick.

@@ -374,11 +374,20 @@ fn demo_runs_with_nothing_set_up() {
         .args(["demo", "--orders", "120", "--dir", "demo"])
         .output()
         .unwrap());
-    assert!(out.contains("pull 1"), "{out}");
-    assert!(
-        out.contains("Rejected"),
-        "the demo shows bad orders set aside: {out}"
-    );
+    for part in [
+        "pull:",
+        "print: wave 1",
+        "bench:",
+        "STOP changed after print, reprinted",
+        "INTERCEPT",
+        "OUT OF STOCK",
+        "handover ZTO-",
+        "sync: sent",
+        "Rejected",
+        "Day report",
+    ] {
+        assert!(out.contains(part), "the demo shows {part:?}: {out}");
+    }
     assert!(st.dir.path().join("demo/station.db").exists());
     let json = ok(&st
         .cmd()
@@ -386,18 +395,30 @@ fn demo_runs_with_nothing_set_up() {
         .output()
         .unwrap());
     let v: Value = serde_json::from_str(&json).unwrap();
-    // Everything valid and still for the warehouse was printed, into files that exist.
-    let printed = v["status"]["counts"]["printed"].as_u64().unwrap();
+    // Everything valid and for the warehouse was printed, into files that exist.
+    let printed = v["print"]["orders"].as_array().unwrap().len() as u64;
     assert!(printed > 90, "{v}");
     assert_eq!(v["status"]["counts"]["queued"], 0, "{v}");
-    assert_eq!(
-        v["print"]["orders"].as_array().unwrap().len() as u64,
-        printed
-    );
     for f in v["print"]["files"].as_array().unwrap() {
         assert!(st.dir.path().join(f.as_str().unwrap()).exists(), "{f}");
     }
-    assert_eq!(v["status"]["counts"]["intercept"], 0);
+    // Every parcel but the intercepted and the out-of-stock one went to the
+    // courier and is green on the shop; the out-of-stock one is blue.
+    let counts = &v["status"]["counts"];
+    assert_eq!(counts["intercept"], 1, "{v}");
+    assert_eq!(counts["out_of_stock"], 1, "{v}");
+    assert_eq!(counts["shipped"].as_u64(), Some(printed - 2), "{v}");
+    let flags = &v["shop_flags_of_printed_orders"];
+    assert_eq!(flags["green"].as_u64(), Some(printed - 2), "{v}");
+    assert_eq!(flags["blue"], 1, "{v}");
+    assert_eq!(v["sync"]["outbox"]["pending"], 0, "{v}");
+    for h in v["handovers"].as_array().unwrap() {
+        assert!(
+            st.dir.path().join(h["manifest"].as_str().unwrap()).exists(),
+            "{h}"
+        );
+    }
+    assert_eq!(v["report"]["handed_over"].as_u64(), Some(printed - 2));
 }
 
 #[test]

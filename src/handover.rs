@@ -251,7 +251,14 @@ pub fn scan(
         )?;
         return refuse(store, c, en, zh, Some(order_id));
     }
-    store.add_parcel(&row.id, code, &order_id, operator)?;
+    if store
+        .add_parcel(&row.id, code, &order_id, operator)?
+        .is_none()
+    {
+        // Another scanner or process changed something between the checks and
+        // the write: check again, so the answer names what changed.
+        return scan(store, config, Some(&row.id), code, operator);
+    }
     let batch = view_row(store, config, row)?;
     Ok(HandoverScan {
         accepted: true,
@@ -342,7 +349,19 @@ pub fn close(
                 )
             })?;
         removed = out;
-        store.handover(&row.id)?.expect("still there")
+        let row = store.handover(&row.id)?.expect("still there");
+        if row.state == "open" {
+            let taken: Vec<String> = removed
+                .iter()
+                .map(|r| format!("{} (order {}: {})", r.tracking_no, r.order_id, r.reason))
+                .collect();
+            bail!(UsageError(format!(
+                "batch {} was not closed: every parcel in it had to be taken out: {}. Take them out of the courier's pile",
+                row.id,
+                taken.join("; ")
+            )));
+        }
+        row
     };
     let parcels = store.handover_parcels(&row.id)?;
     let manifest = match &row.manifest {

@@ -175,6 +175,41 @@ async fn scan_inner(
     }
     let open = current(store, config, bench)?;
 
+    // 0. The open order changed under the bench (a pull, another bench's
+    // re-read): the operator must see the new version before going on.
+    // Rescanning its slip is the way back, so that goes through as usual.
+    if let Some(order) = &open
+        && code != order.id
+        && let Some(session) = store.bench_session(bench.name)?
+        && session.order_version.is_some_and(|v| v != order.version)
+    {
+        if order.state == State::Printed.as_str() {
+            store.set_bench_order(
+                bench.name,
+                bench.operator,
+                Some((&order.id, order.version)),
+                "bench.opened",
+                &format!(
+                    "bench {}: v{} arrived while packing",
+                    bench.name, order.version
+                ),
+            )?;
+            let view = current(store, config, bench)?.unwrap_or_else(|| order.clone());
+            return Ok(order_updated(view));
+        }
+        store.set_bench_order(
+            bench.name,
+            bench.operator,
+            None,
+            "bench.closed",
+            &format!(
+                "bench {}: order {} is now {}",
+                bench.name, order.id, order.state
+            ),
+        )?;
+        return Ok(not_packable(order));
+    }
+
     // 1. An item of the open order.
     if let Some(order) = &open
         && let Some(outcome) = scan_item(store, config, bench, order, code)?
@@ -292,7 +327,7 @@ fn scan_item(
         )));
     };
     let detail = format!("bench {}: {} ({code})", bench.name, item.sku);
-    store.tally_item(
+    let counted = store.tally_item(
         &order.id,
         order.version,
         index,
@@ -300,6 +335,22 @@ fn scan_item(
         bench.operator,
         &detail,
     )?;
+    if counted.is_none() {
+        // Another bench (or a double scan) completed this line just now.
+        return Ok(Some(outcome(
+            Verdict::Stop,
+            "too_many",
+            format!(
+                "one {} too many: the order has {} (take it out)",
+                item.title, item.qty
+            ),
+            format!(
+                "{} 多了一件：本单只要 {} 件（请拿出）",
+                item.title, item.qty
+            ),
+            current(store, config, bench)?,
+        )));
+    }
     let order = current(store, config, bench)?.expect("still open");
     let left = order.items_left();
     Ok(Some(if left == 0 {
@@ -367,10 +418,38 @@ async fn open_order(
                 )
             }
         }
-        _ => not_packable(&view),
+        _ => {
+            // Nothing to pack here: the bench must not keep matching items and
+            // waybills against the order that was open before.
+            store.set_bench_order(
+                bench.name,
+                bench.operator,
+                None,
+                "bench.closed",
+                &format!("bench {}: order {id} is {}", bench.name, stored.state),
+            )?;
+            not_packable(&view)
+        }
     };
     out.shop = check;
     Ok(out)
+}
+
+/// STOP: the order open at the bench has a newer version; show it, count again.
+fn order_updated(view: BenchOrder) -> ScanOutcome {
+    outcome(
+        Verdict::Stop,
+        "order_updated",
+        format!(
+            "order {} was updated on the shop (v{}): check the memo, then scan its items again",
+            view.id, view.version
+        ),
+        format!(
+            "订单 {} 在店铺有更新（v{}）：请看备注，然后重新扫商品",
+            view.id, view.version
+        ),
+        Some(view),
+    )
 }
 
 /// Pack the open order after its waybill was scanned.
@@ -414,19 +493,7 @@ async fn pack(
                 ),
             )?;
             let view = current(store, config, bench)?.unwrap_or(view);
-            let mut out = outcome(
-                Verdict::Stop,
-                "order_updated",
-                format!(
-                    "order {} was updated on the shop (v{}): check the memo, then scan again",
-                    view.id, view.version
-                ),
-                format!(
-                    "订单 {} 在店铺有更新（v{}）：请看备注后重新扫描",
-                    view.id, view.version
-                ),
-                Some(view),
-            );
+            let mut out = order_updated(view);
             out.shop = check;
             return Ok(out);
         }
@@ -441,7 +508,7 @@ async fn pack(
         &order.id,
         order.version,
         &tracking_no,
-        check == ShopCheck::Checked,
+        check != ShopCheck::Unreachable,
         &format!(
             "bench {}: {tracking_no}{}",
             bench.name,
@@ -455,6 +522,21 @@ async fn pack(
     let stored = store.order(&order.id)?.expect("still there");
     let view = bench_order(store, config, &stored)?;
     if !packed {
+        // Lost a race with a pull that brought a newer version after the re-read.
+        if stored.state == State::Printed {
+            store.set_bench_order(
+                bench.name,
+                bench.operator,
+                Some((&stored.order.id, stored.order.version)),
+                "bench.opened",
+                &format!(
+                    "bench {}: v{} arrived while packing",
+                    bench.name, stored.order.version
+                ),
+            )?;
+            let view = current(store, config, bench)?.unwrap_or(view);
+            return Ok(order_updated(view));
+        }
         return Ok(not_packable(&view));
     }
     let mut out = outcome(
@@ -612,15 +694,8 @@ pub fn current(store: &Store, config: &Config, bench: &Bench<'_>) -> Result<Opti
     let Some(stored) = store.order(&id)? else {
         return Ok(None);
     };
-    let mut view = bench_order(store, config, &stored)?;
-    // Tallies count for the version the bench opened; a newer version starts over.
-    let version = session.order_version.unwrap_or(stored.order.version);
-    if version != stored.order.version {
-        for i in &mut view.items {
-            i.scanned = 0;
-        }
-    }
-    Ok(Some(view))
+    // Tallies are kept per order version, so a newer version starts from zero.
+    Ok(Some(bench_order(store, config, &stored)?))
 }
 
 fn bench_order(store: &Store, config: &Config, stored: &StoredOrder) -> Result<BenchOrder> {
@@ -760,7 +835,7 @@ pub fn short(
     })?;
     let Some(done) = done else {
         anyhow::bail!(UsageError(format!(
-            "order {order_id} is {}{}: only an order waiting to ship (queued, printed, packed) can be set aside as out of stock",
+            "order {order_id} is {}{}: only an order waiting to ship (queued, printed, packed, changed after print) can be set aside as out of stock",
             stored.state,
             stored
                 .reason

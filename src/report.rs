@@ -138,6 +138,13 @@ pub struct NotHandedOver {
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct Recall {
+    pub order_id: String,
+    pub batch_id: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct Rate {
     pub name: String,
     pub parcels: u64,
@@ -167,6 +174,9 @@ pub struct DayReport {
     pub write_backs_pending: u64,
     pub oldest_pending_secs: Option<u64>,
     pub write_back_alerts: u64,
+    /// As of now: parcels the courier has that were refunded or closed after
+    /// handover — ask the courier to intercept them (拦截).
+    pub recall_from_courier: Vec<Recall>,
     /// As of now: printed parcels still in the warehouse, with the reason.
     pub not_handed_over: Vec<NotHandedOver>,
     pub per_bench: Vec<Rate>,
@@ -195,10 +205,8 @@ pub fn day_report(store: &Store, config: &Config, date: Option<NaiveDate>) -> Re
     let count = |action: &str, has: Option<&str>| -> Result<Vec<String>> {
         Ok(store.orders_with_event(action, has, &f, &t)?)
     };
-    let mut intercepted = count("intake.marked", Some(": intercept"))?;
-    intercepted.extend(count("outbox.alert", None)?);
-    intercepted.sort();
-    intercepted.dedup();
+    let changed_to =
+        |state: &str| -> Result<Vec<String>> { Ok(store.orders_changed_to(Some(state), &f, &t)?) };
 
     let batches = store.batches_closed_between(&f, &t)?;
     let mut by_courier: BTreeMap<String, CourierHandover> = BTreeMap::new();
@@ -277,15 +285,24 @@ pub fn day_report(store: &Store, config: &Config, date: Option<NaiveDate>) -> Re
         time_zone: config.time_zone.clone(),
         from: f.clone(),
         to: t.clone(),
-        pulled: count("intake.queued", None)?.len() as u64,
+        pulled: store.orders_changed_to(None, &f, &t)?.len() as u64,
         printed: count("print.printed", None)?.len() as u64,
         reprinted: count("print.reprinted", None)?.len() as u64,
         packed: rates.iter().map(|r| r.parcels).sum(),
         handed_over: by_courier.values().map(|c| c.parcels).sum(),
         handed_over_by_courier: by_courier.into_values().collect(),
-        intercepted,
-        out_of_stock: count("bench.short", None)?,
-        changed_after_print: count("intake.marked", Some(": changed_after_print"))?,
+        intercepted: changed_to("intercept")?,
+        out_of_stock: changed_to("out_of_stock")?,
+        changed_after_print: changed_to("changed_after_print")?,
+        recall_from_courier: store
+            .recall_from_courier()?
+            .into_iter()
+            .map(|(order_id, reason, batch_id)| Recall {
+                order_id,
+                reason: reason.unwrap_or_default(),
+                batch_id,
+            })
+            .collect(),
         rejected: store.rejections_between(&f, &t)?,
         write_backs_pending: outbox.pending,
         oldest_pending_secs: outbox.oldest_pending_secs,
@@ -392,6 +409,16 @@ pub fn write_text(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
     if r.write_back_alerts > 0 {
         writeln!(out, "  write-back alerts   {:>6}", r.write_back_alerts)?;
     }
+    if !r.recall_from_courier.is_empty() {
+        writeln!(
+            out,
+            "\nAsk the courier to intercept (拦截, refunded after handover): {}",
+            r.recall_from_courier.len()
+        )?;
+        for x in &r.recall_from_courier {
+            writeln!(out, "  {}  batch {}  {}", x.order_id, x.batch_id, x.reason)?;
+        }
+    }
     writeln!(
         out,
         "\nPrinted but not handed over (now): {}",
@@ -472,6 +499,14 @@ pub fn write_csv(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
         for id in ids {
             row(section, id, String::new(), "")?;
         }
+    }
+    for x in &r.recall_from_courier {
+        row(
+            "recall_from_courier",
+            &x.order_id,
+            String::new(),
+            &format!("{} {}", x.batch_id, x.reason),
+        )?;
     }
     for p in &r.not_handed_over {
         row(

@@ -67,7 +67,14 @@ fn summary(state: &str, handover: &[HandoverEntry], write_backs: &[WriteBackEntr
         .first()
         .map(|h| format!(" in batch {}", h.batch_id))
         .unwrap_or_default();
+    let left_with_courier = handover.iter().any(|h| h.batch_state == "closed");
     match state {
+        "intercept" if left_with_courier => format!(
+            "handed to the courier{batch}, then refunded or closed: ask the courier to intercept it (拦截)"
+        ),
+        "out_of_stock" => {
+            "set aside as out of stock (缺货): back to customer service; not shipping until put back on the pull flag".into()
+        }
         "queued" => "waiting to be printed: still safe to change or cancel".into(),
         "left_queue" => "not for the warehouse now (see reason); not printed".into(),
         "printed" => {

@@ -30,11 +30,11 @@ mod tracking;
 mod waves;
 pub use handover::{ClosingParcel, HandoverRow, ParcelRow, Removed};
 pub use lookup::{HandoverEntry, PackingEntry, WaveEntry, WriteBackEntry};
-pub use outbox::{Alert, ClaimedSend, ExceptionWrite, OutboxSummary, SendKind, WriteBack};
+pub(crate) use outbox::enqueue as enqueue_write_back;
 pub(crate) use outbox::enqueue_exception;
 #[cfg(test)]
 pub(crate) use outbox::tests::handed_over as outbox_fixture;
-pub(crate) use outbox::enqueue as enqueue_write_back;
+pub use outbox::{Alert, ClaimedSend, ExceptionWrite, OutboxSummary, SendKind, WriteBack};
 pub use packing::{BenchSession, Shorted};
 pub use report::{BatchCount, InWarehouse, PackRate};
 pub use tracking::{Allocation, TrackingNumber};
@@ -47,6 +47,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/004_packing.sql")),
     M::up(include_str!("store/005_outbox.sql")),
     M::up(include_str!("store/006_exception.sql")),
+    M::up(include_str!("store/007_transitions.sql")),
 ];
 
 #[derive(Debug, Error)]
@@ -306,7 +307,7 @@ impl Store {
     pub fn active_ids(&self) -> Result<HashSet<String>> {
         let mut stmt = self.conn.prepare(
             "SELECT id FROM orders
-             WHERE state IN ('queued', 'printed', 'changed_after_print', 'intercept', 'packed')",
+             WHERE state IN ('queued', 'printed', 'changed_after_print', 'intercept', 'packed', 'out_of_stock')",
         )?;
         let ids = stmt
             .query_map([], |r| r.get(0))?
@@ -479,6 +480,23 @@ fn event(
     Ok(())
 }
 
+/// Whether the order's newest exception flag (缺货) still holds it: not yet
+/// acknowledged by the shop, or acknowledged at a version not older than `version`.
+fn exception_holds(tx: &Connection, id: &str, version: u64) -> Result<bool> {
+    let row: Option<(String, Option<u64>)> = tx
+        .prepare_cached(
+            "SELECT state, if_version FROM outbox WHERE order_id = ?1 AND kind = 'exception'
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((state, _)) if state == "pending" => true,
+        Some((state, Some(acked))) if state == "done" => version <= acked,
+        _ => false,
+    })
+}
+
 /// Whether the order was ever in a closed handover (its write-back is queued).
 fn handed_over(tx: &Connection, id: &str) -> Result<bool> {
     Ok(tx
@@ -548,8 +566,8 @@ fn ingest_valid(
     // A parcel that was handed over has left, even when an outbox alert turned
     // it into an intercept afterwards: intake must not re-mark it (a withdrawn
     // refund must not make it "printed" again, nor overwrite the alert's reason).
-    let alerted = matches!(&stored, Some(s) if s.state == State::Intercept)
-        && handed_over(tx, &order.id)?;
+    let alerted =
+        matches!(&stored, Some(s) if s.state == State::Intercept) && handed_over(tx, &order.id)?;
     let verdict = match &stored {
         Some(s) if alerted && order.version <= s.version => Verdict::Stale,
         Some(s) if alerted => Verdict::Store {
@@ -557,6 +575,24 @@ fn ingest_valid(
             reason: s.reason.clone(),
         },
         _ => intake::decide(stored.as_ref(), order, pull_flag),
+    };
+    // An out-of-stock order waits until the shop has its exception flag and
+    // customer service changed it after that; a version from before (still on
+    // the pull flag, the flag not sent yet) must not queue it again.
+    let verdict = match (&stored, verdict) {
+        (
+            Some(s),
+            Verdict::Store {
+                state: State::Queued,
+                ..
+            },
+        ) if s.state == State::OutOfStock && exception_holds(tx, &order.id, order.version)? => {
+            Verdict::Store {
+                state: State::OutOfStock,
+                reason: s.reason.clone(),
+            }
+        }
+        (_, v) => v,
     };
     let (state, reason) = match verdict {
         Verdict::Stale => {

@@ -482,3 +482,88 @@ fn decoders() -> bool {
     }
     ok
 }
+
+/// Review regressions: an order updated under the bench, a parcel relabelled
+/// after it was scanned into a batch, and a batch whose every parcel had to be
+/// taken out.
+#[test]
+fn changes_under_the_bench_and_the_batch_are_caught() {
+    let st = Station::new();
+    let (file, orders) = orders_file(&st, 6);
+    let sim = Sim::start(&file, "bench-token-2", &[]);
+    ok(&st.pull(&sim, &[]));
+    let printed: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    let zto: Vec<(String, String)> = printed["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["courier"] == "ZTO")
+        .map(|p| {
+            (
+                p["order_id"].as_str().unwrap().into(),
+                p["tracking_no"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let bench = Bench { st: &st, sim: &sim };
+
+    // 1. A memo arrives (and is pulled) while the order is open at the bench:
+    //    the next scan is STOP order_updated, then counting starts over.
+    let (a, a_no) = &zto[0];
+    assert_eq!(bench.scan(a).0["code"], "order_opened");
+    let codes = item_codes(&orders[a]);
+    assert_eq!(bench.scan(&codes[0]).0["verdict"], "ok");
+    sim.mutate(
+        a,
+        json!({"memo": {"text": "别放赠品", "author": "客服", "at": "2026-11-11T10:00:00+08:00"}}),
+    );
+    ok(&st.pull(&sim, &[]));
+    let (out, code) = bench.scan(&codes[0]);
+    assert_eq!(
+        (code, out["code"].as_str()),
+        (7, Some("order_updated")),
+        "{out}"
+    );
+    assert_eq!(out["order"]["memo"], "别放赠品 · 客服");
+    for c in &codes {
+        assert_eq!(bench.scan(c).0["verdict"], "ok");
+    }
+    assert_eq!(bench.scan(a_no).0["code"], "packed");
+
+    // 2. A parcel scanned into a batch is then relabelled (address change,
+    //    reprint): the old label leaves the batch, the new one goes in.
+    let (b, b_no) = &zto[1];
+    let (c, c_no) = &zto[2];
+    ok(&bench.handover(&["open", "--courier", "ZTO"]));
+    ok(&bench.handover(&["scan", b_no]));
+    ok(&bench.handover(&["scan", c_no]));
+    sim.mutate(b, json!({"address": "文三路 120 号 改地址"}));
+    ok(&st.pull(&sim, &[]));
+    let re: Value = serde_json::from_str(&ok(&bench
+        .cmd()
+        .args(["--json", "reprint", b])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let b_new = re["tracking_no"].as_str().unwrap();
+    let v = json_of(&ok_out(bench.handover(&["scan", b_new])));
+    assert_eq!(
+        (v["accepted"].as_bool(), v["batch"]["count"].as_u64()),
+        (Some(true), Some(2)),
+        "{v}"
+    );
+
+    // 3. C is refunded after it was scanned in, then B is voided: at close
+    //    both come out, nothing is left, and the batch stays open.
+    sim.mutate(c, json!({"refund": "requested"}));
+    ok(&st.pull(&sim, &[]));
+    ok(&bench.cmd().args(["void", b_new]).output().unwrap());
+    let out = bench.handover(&["close"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("was not closed") && err.contains(c), "{err}");
+    let shown = json_of(&ok_out(bench.handover(&["show"])));
+    assert_eq!(shown[0]["state"], "open", "{shown}");
+    assert_eq!(shown[0]["count"], 0, "{shown}");
+}

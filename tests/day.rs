@@ -253,6 +253,15 @@ fn an_out_of_stock_order_goes_back_to_customer_service_and_flows_again() {
     let out = day.run(&["handover", "scan", &number]);
     assert_eq!(out.status.code(), Some(7));
 
+    // A newer version from before the shop has the exception flag (a memo,
+    // still yellow) must not put it back in the queue.
+    day.sim.mutate(
+        &id,
+        json!({"memo": {"text": "买家催单", "author": "客服", "at": "2026-11-11T10:00:00+08:00"}}),
+    );
+    ok(&day.st.pull(&day.sim, &[]));
+    assert_eq!(day.st.status()["counts"]["out_of_stock"], 1);
+
     // The outbox tells the shop: the exception flag with one memo, no shipment.
     let sync = day.json(&["--json", "sync"]);
     assert_eq!(sync["outbox"]["pending"], 0, "{sync}");

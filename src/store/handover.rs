@@ -88,6 +88,18 @@ impl Store {
         operator: &str,
     ) -> Result<HandoverRow> {
         let tx = self.write_tx()?;
+        // One open batch per courier: two benches opening at once share it.
+        let open: Option<String> = tx
+            .query_row(
+                "SELECT id FROM handovers WHERE state = 'open' AND courier = ?1 ORDER BY opened_at LIMIT 1",
+                [courier],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = open {
+            drop(tx);
+            return self.handover(&id).map(|h| h.expect("just read"));
+        }
         let prefix = format!("{courier}-{day}-");
         let n: u64 = tx.query_row(
             "SELECT COUNT(*) FROM handovers WHERE substr(id, 1, length(?1)) = ?1",
@@ -181,14 +193,30 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Add a parcel the caller checked, re-checking inside the write transaction
+    /// what another process may have changed since (batch closed, number
+    /// voided, order intercepted or set aside, parcel scanned elsewhere).
+    /// `None`: something changed; nothing was written — check again.
     pub fn add_parcel(
         &mut self,
         batch_id: &str,
         tracking_no: &str,
         order_id: &str,
         operator: &str,
-    ) -> Result<ParcelRow> {
+    ) -> Result<Option<ParcelRow>> {
         let tx = self.write_tx()?;
+        let still: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM handovers h, tracking_numbers t, orders o
+                WHERE h.id = ?1 AND h.state = 'open' AND t.number = ?2 AND t.state = 'allocated'
+                  AND t.courier = h.courier AND t.order_id = ?3 AND o.id = ?3
+                  AND o.state IN ('printed', 'packed'))
+             AND NOT EXISTS (SELECT 1 FROM handover_parcels WHERE tracking_no = ?2 OR order_id = ?3)",
+            params![batch_id, tracking_no, order_id],
+            |r| r.get(0),
+        )?;
+        if !still {
+            return Ok(None);
+        }
         let seq: u64 = tx.query_row(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM handover_parcels WHERE batch_id = ?1",
             [batch_id],
@@ -210,8 +238,7 @@ impl Store {
         Ok(self
             .handover_parcels(batch_id)?
             .into_iter()
-            .find(|p| p.seq == seq)
-            .expect("just inserted"))
+            .find(|p| p.seq == seq))
     }
 
     /// Close a batch in one transaction. A parcel whose order must no longer
@@ -302,6 +329,12 @@ impl Store {
             };
             enqueue(&tx, &parcel)?;
             closing.push(parcel);
+        }
+        if closing.is_empty() {
+            // Every parcel was taken out: no empty manifest for the courier.
+            // The removals stand; the batch stays open.
+            tx.commit()?;
+            return Ok((closing, removed));
         }
         tx.execute(
             "UPDATE handovers SET state = 'closed', closed_by = ?2, closed_at = ?3 WHERE id = ?1 AND state = 'open'",

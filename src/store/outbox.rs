@@ -372,6 +372,14 @@ impl Store {
             params![id, at],
         )?;
         event(&tx, operator, Some(&order_id), "outbox.sent", detail)?;
+        if SendKind::parse(&kind) == SendKind::Exception {
+            // The version the shop gave the exception flag: intake holds the
+            // order out of stock until customer service changes it after that.
+            tx.execute(
+                "UPDATE outbox SET if_version = COALESCE(?2, if_version) WHERE id = ?1",
+                params![id, shop_version],
+            )?;
+        }
         if SendKind::parse(&kind) == SendKind::Shipment {
             tx.execute(
                 "UPDATE outbox SET if_version = COALESCE(?2, if_version), next_attempt_at = ?3

@@ -38,6 +38,18 @@ pub struct PackRate {
 }
 
 impl Store {
+    /// Orders refunded or closed after the courier took them (an outbox alert):
+    /// the courier must be asked to intercept (拦截) them.
+    pub fn recall_from_courier(&self) -> Result<Vec<(String, Option<String>, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT o.id, o.reason, p.batch_id FROM orders o
+             JOIN handover_parcels p ON p.order_id = o.id JOIN handovers h ON h.id = p.batch_id
+             WHERE o.state = 'intercept' AND h.state = 'closed' ORDER BY o.id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Orders in the warehouse that the courier has not taken yet, oldest payment first:
     /// queued, printed, packed, changed after print, intercepted, out of stock.
     pub fn in_warehouse(&self) -> Result<Vec<InWarehouse>> {
@@ -45,6 +57,8 @@ impl Store {
             "SELECT o.id, o.state, o.reason, o.paid_at, t.number, t.courier
              FROM orders o LEFT JOIN tracking_numbers t ON t.order_id = o.id AND t.state = 'allocated'
              WHERE o.state IN ('queued', 'printed', 'packed', 'changed_after_print', 'intercept', 'out_of_stock')
+               AND NOT EXISTS (SELECT 1 FROM handover_parcels p JOIN handovers h ON h.id = p.batch_id
+                               WHERE p.order_id = o.id AND h.state = 'closed')
              ORDER BY o.paid_at, o.id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -57,6 +71,24 @@ impl Store {
                 courier: r.get(5)?,
             })
         })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Distinct orders whose state became `new` in [from, to) (`None`: orders
+    /// taken in), from the `state_changes` the database records itself.
+    pub fn orders_changed_to(
+        &self,
+        new: Option<&str>,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT order_id FROM state_changes
+             WHERE at >= ?2 AND at < ?3
+               AND ((?1 IS NULL AND old IS NULL) OR new = ?1)
+             ORDER BY order_id",
+        )?;
+        let rows = stmt.query_map(params![new, from, to], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

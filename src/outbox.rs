@@ -232,6 +232,16 @@ async fn ship(
         .await
     {
         Ok(order) => {
+            // A resent shipment (its first answer was lost) is answered with the
+            // order as it is now: a refund that came in between must stop the
+            // done flag, not ride on the shipment's acknowledgement.
+            if let Some(why) = stop_reason(&order) {
+                return Ok(Step::Alert(intercept(
+                    why,
+                    send,
+                    "the shipment was reported to the shop, the done flag was not set",
+                )));
+            }
             let version = version_of(&order);
             return Ok(Step::Acked {
                 version,
@@ -500,7 +510,17 @@ fn failed(e: ShopError, send: &ClaimedSend) -> Step {
             shop_down: true,
         },
         ShopError::Unauthorized { .. } | ShopError::BadUrl { .. } => Step::Fatal(e),
-        ShopError::Refused { status: 404, .. } => gone(send),
+        // Only the Shop API's own "not_found" means the order is gone; a 404
+        // page from a proxy or a wrong path is the setup, not the order.
+        ShopError::Refused {
+            status: 404,
+            ref code,
+            ..
+        } if code == "not_found" => gone(send),
+        ShopError::Refused { status: 404, .. } => Step::Wait {
+            problem: format!("{e} (not the Shop API's own answer: check shop.url)"),
+            shop_down: true,
+        },
         ShopError::Refused { .. } | ShopError::Conflict { .. }
             if send.kind == SendKind::Exception =>
         {
@@ -982,6 +1002,50 @@ mod tests {
             assert_eq!(r.state(&id), "shipped");
             let conflicts = r.sim.log().iter().filter(|e| e.status == 409).count();
             assert_eq!(conflicts, 1);
+        }
+
+        #[tokio::test]
+        async fn a_refund_after_a_lost_shipment_answer_is_an_alert_not_a_green_flag() {
+            let mut r = rig(1).await;
+            let id = r.ids[0].clone();
+            // The shipment reaches the shop; its answer is lost (the station dies).
+            let ship = r
+                .store
+                .outbox_claim_due(Utc::now(), Duration::from_secs(5))
+                .unwrap()
+                .unwrap();
+            let b = &ship.body;
+            r.client
+                .post_shipment(
+                    &id,
+                    "ZTO",
+                    b["tracking_no"].as_str().unwrap(),
+                    b["handed_over_at"].as_str().unwrap(),
+                    Instant::now() + Duration::from_secs(2),
+                )
+                .await
+                .unwrap();
+            // The buyer asks for a refund before the station sends again.
+            let url = format!("{}/admin/orders/{id}/mutate", r.client.url());
+            let resp = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&serde_json::json!({"refund": "requested"}))
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success());
+            // The resent shipment is answered 200 (same tracking number) with
+            // the refunded order: an intercept alert, and no done flag.
+            r.all_due();
+            let report = r.sync().await;
+            assert_eq!(report.new_alerts.len(), 1, "{report:?}");
+            assert_eq!(r.state(&id), "intercept");
+            let o = r.sim.order(&id).unwrap();
+            assert_ne!(o["flag"], "green", "{o}");
+            assert_eq!(r.memos_by_station(&id), 0);
+            let puts = r.sim.log().iter().filter(|e| e.method == "PUT").count();
+            assert_eq!(puts, 0);
         }
 
         #[tokio::test]

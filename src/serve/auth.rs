@@ -291,19 +291,37 @@ fn check_bench(bench: &str) -> Result<&str, ApiError> {
     Ok(b)
 }
 
+static PIN_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 pub async fn login(
     State(state): State<Arc<AppState>>,
     Json(req): Json<Login>,
 ) -> Result<Response, ApiError> {
     let name = req.name.trim().to_string();
     let bench = check_bench(&req.bench)?.to_string();
-    if let Some(wait) = state.sessions.locked_for(&name) {
-        let secs = wait.as_secs().max(1);
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many wrong PINs for {name}: wait {secs} s, or ask the manager"),
-            format!("{name} 的 PIN 错误次数过多：请等 {secs} 秒，或找主管"),
-        ));
+    let locked = |name: &str| {
+        state.sessions.locked_for(name).map(|wait| {
+            let secs = wait.as_secs().max(1);
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many wrong PINs for {name}: wait {secs} s, or ask the manager"),
+                format!("{name} 的 PIN 错误次数过多：请等 {secs} 秒，或找主管"),
+            )
+        })
+    };
+    if let Some(e) = locked(&name) {
+        return Err(e);
+    }
+    // At most two PIN checks run at once (each Argon2id check takes ~19 MiB and
+    // a few ms of CPU), and the lockout is checked again once it is this
+    // attempt's turn: parallel guesses queue behind each other instead of all
+    // slipping past the lockout before the first failure is recorded.
+    let _permit = PIN_CHECKS
+        .acquire()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down", "正在关闭"))?;
+    if let Some(e) = locked(&name) {
+        return Err(e);
     }
     let hash = state
         .operators

@@ -125,6 +125,9 @@ impl ShopClient {
             .timeout(policy.request_timeout)
             .connect_timeout(policy.request_timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("station/", env!("CARGO_PKG_VERSION")))
+            // A redirect would turn a POST or PUT into a GET (301/302/303) and
+            // could carry the request elsewhere: the shop URL must be the final one.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ShopError::BadUrl {
                 url: url.into(),
@@ -166,7 +169,13 @@ impl ShopClient {
         let what = format!("reading order {id}");
         match self.send(&what, deadline, || self.http.get(&url)).await {
             Ok(body) => Ok(Some(body)),
-            Err(ShopError::Refused { status: 404, .. }) => Ok(None),
+            // Only the Shop API's own answer means "no such order"; a 404 page
+            // from a proxy or a wrong base path must not make orders vanish.
+            Err(ShopError::Refused {
+                status: 404,
+                ref code,
+                ..
+            }) if code == "not_found" => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -258,6 +267,18 @@ impl ShopClient {
                             });
                         }
                         StatusCode::TOO_MANY_REQUESTS => (format!("HTTP 429 {code}"), retry_after),
+                        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_EARLY => {
+                            (format!("HTTP {} {code}", status.as_u16()), None)
+                        }
+                        s if s.is_redirection() => {
+                            return Err(ShopError::BadUrl {
+                                url: self.base.clone(),
+                                message: format!(
+                                    "the shop answered {what} with a redirect (HTTP {}): set STATION_SHOP_URL / shop.url to the address it redirects to",
+                                    s.as_u16()
+                                ),
+                            });
+                        }
                         s if s.is_server_error() => (format!("HTTP {} {code}", s.as_u16()), None),
                         StatusCode::CONFLICT => {
                             return Err(ShopError::Conflict {

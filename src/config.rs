@@ -53,6 +53,8 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     /// The write-back outbox worker (`station sync`, `station serve`).
     pub outbox: OutboxConfig,
+    /// `station serve`'s scheduled pulls and auto-waves.
+    pub schedule: ScheduleConfig,
     pub couriers: Vec<Courier>,
     /// `station serve`: the packing-bench web app.
     pub serve: ServeConfig,
@@ -128,6 +130,51 @@ impl Default for OutboxConfig {
             retry_max_secs: 300,
             interval_secs: 5,
         }
+    }
+}
+
+/// `station serve`'s background schedule: pull the shop every N minutes, and
+/// optionally print the queued orders as a wave every M minutes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Pull the shop this often while `serve` runs; 0 = never (pull by hand).
+    pub pull_every_minutes: u64,
+    /// Print the queued orders as a wave this often (the hourly auto-wave is
+    /// 60); 0 = never (print by hand).
+    pub auto_wave_every_minutes: u64,
+    /// How many seconds one schedule "minute" lasts: 60, except in tests,
+    /// which set `STATION_SCHEDULE_MINUTE_SECS` to see a schedule run in
+    /// seconds. Not a file setting.
+    #[serde(skip)]
+    pub minute_secs: u64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> ScheduleConfig {
+        ScheduleConfig {
+            pull_every_minutes: 10,
+            auto_wave_every_minutes: 0,
+            minute_secs: 60,
+        }
+    }
+}
+
+impl ScheduleConfig {
+    /// The pull interval; `None` when scheduled pulls are off.
+    pub fn pull_every(&self) -> Option<std::time::Duration> {
+        self.every(self.pull_every_minutes)
+    }
+
+    /// The auto-wave interval; `None` when the auto-wave is off.
+    pub fn auto_wave_every(&self) -> Option<std::time::Duration> {
+        self.every(self.auto_wave_every_minutes)
+    }
+
+    fn every(&self, minutes: u64) -> Option<std::time::Duration> {
+        (minutes > 0).then(|| {
+            std::time::Duration::from_secs(minutes.saturating_mul(self.minute_secs.max(1)))
+        })
     }
 }
 
@@ -292,6 +339,7 @@ impl Default for Config {
             bench: BenchConfig::default(),
             dispatch: DispatchConfig::default(),
             outbox: OutboxConfig::default(),
+            schedule: ScheduleConfig::default(),
             couriers: [
                 ("ZTO", "中通"),
                 ("YTO", "圆通"),
@@ -423,6 +471,18 @@ impl Config {
         if let Some(tz) = env("STATION_TIME_ZONE") {
             config.time_zone = tz;
         }
+        // For tests only: a schedule "minute" of this many seconds.
+        if let Some(v) = env("STATION_SCHEDULE_MINUTE_SECS") {
+            config.schedule.minute_secs =
+                v.trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        origin: "STATION_SCHEDULE_MINUTE_SECS".into(),
+                        message: format!("{v:?} is not a whole number of seconds (1 or more)"),
+                    })?;
+        }
 
         // Flags.
         if let Some(url) = &overrides.shop_url {
@@ -527,6 +587,20 @@ impl Config {
         }
         if self.shop.request_timeout_secs == 0 || self.shop.total_timeout_secs == 0 {
             return Err(invalid("shop timeouts must be at least 1 second".into()));
+        }
+        let s = &self.schedule;
+        for (key, minutes) in [
+            ("schedule.pull_every_minutes", s.pull_every_minutes),
+            (
+                "schedule.auto_wave_every_minutes",
+                s.auto_wave_every_minutes,
+            ),
+        ] {
+            if minutes > 7 * 24 * 60 {
+                return Err(invalid(format!(
+                    "{key} must be 0 (off) or a number of minutes up to a week (10080), got {minutes}"
+                )));
+            }
         }
         let o = &self.outbox;
         if [o.send_timeout_secs, o.retry_first_secs, o.interval_secs].contains(&0) {

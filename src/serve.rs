@@ -22,6 +22,7 @@ mod api;
 mod auth;
 mod guard;
 pub mod loadtest;
+mod schedule;
 
 use crate::config::{Config, ConfigError};
 use crate::shop::client::ShopClient;
@@ -51,6 +52,8 @@ pub struct AppState {
     out_dir: PathBuf,
     /// Wakes the outbox worker when a handover closes, so the shop hears at once.
     outbox_wake: Arc<tokio::sync::Notify>,
+    /// What the background schedule (pulls, auto-waves) did last and does next.
+    schedule: schedule::Shared,
 }
 
 impl AppState {
@@ -73,6 +76,7 @@ impl AppState {
             out_dir: std::path::absolute(&config.print.out_dir)
                 .unwrap_or_else(|_| PathBuf::from(&config.print.out_dir)),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            schedule: schedule::new_status(&config),
             pool,
             config,
         })
@@ -167,6 +171,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/handover/open", post(api::handover_open))
         .route("/api/handover/scan", post(api::handover_scan))
         .route("/api/handover/close", post(api::handover_close))
+        .route("/api/short", post(api::short))
+        .route("/api/show", get(api::show))
+        .route("/api/report", get(api::report))
+        .route("/api/dispatch", get(api::dispatch))
+        .route("/api/queue", get(api::queue))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such page", "没有这个页面")
         })
@@ -277,6 +286,16 @@ pub fn cmd_serve(
             );
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let scheduled = schedule::start(
+            schedule::Schedule {
+                db: db.to_path_buf(),
+                config: state.config.clone(),
+                operator: operator.clone(),
+                out_dir: state.out_dir.clone(),
+                status: state.schedule.clone(),
+            },
+            stopped.clone(),
+        );
         let worker = start_outbox(&state, db, operator, stopped);
         // Tests and scripts wait for this line: it means the port is open.
         println!(
@@ -290,6 +309,10 @@ pub fn cmd_serve(
         let _ = stop.send(true);
         if let Some(w) = worker {
             // A pass in flight finishes its send (bounded by the send timeout).
+            let _ = tokio::task::spawn_blocking(move || w.join()).await;
+        }
+        if let Some(w) = scheduled {
+            // A pull in flight is dropped at once; a wave being rendered finishes.
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
         served?;

@@ -366,3 +366,303 @@ fn two_benches_work_at_once_each_with_its_own_order() {
     assert!(scans.contains(&"小王 bench 1号台".to_string()), "{scans:?}");
     assert!(scans.contains(&"阿珍 bench 2号台".to_string()), "{scans:?}");
 }
+
+#[test]
+fn out_of_stock_search_report_dispatch_and_queue_over_http() {
+    let (st, printed) = printed_station(4);
+    let serve = Serve::start(&st, None);
+    let orders = printed["orders"].as_array().unwrap().clone();
+    let field = |i: usize, k: &str| orders[i][k].as_str().unwrap().to_string();
+    let (a, a_no) = (field(0, "order_id"), field(0, "tracking_no"));
+    let (b, b_no) = (field(1, "order_id"), field(1, "tracking_no"));
+    let store = station::store::Store::open(&st.db()).unwrap();
+    let sku_of = |id: &str| store.order(id).unwrap().unwrap().order.items[0].sku.clone();
+    let (a_sku, b_sku) = (sku_of(&a), sku_of(&b));
+    drop(store);
+    let status = st.status();
+    rt().block_on(async {
+        let mut h = Http::new(&serve.url);
+        // Signed out, nothing is answered; a change needs the page's Origin.
+        for path in [
+            "/api/show?q=x",
+            "/api/report",
+            "/api/dispatch",
+            "/api/queue",
+        ] {
+            assert_eq!(
+                h.page("GET", path, None).await.0,
+                StatusCode::UNAUTHORIZED,
+                "{path}"
+            );
+        }
+        assert_eq!(h.login("小王", "2468", "1号台").await, StatusCode::OK);
+        let cookie = h.cookie.clone().unwrap();
+        let (s, _, _) = h
+            .send(
+                "POST",
+                "/api/short",
+                Some(json!({"order_id": a, "sku": a_sku})),
+                &[("Cookie", &cookie)],
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "no Origin, no change");
+
+        // Out of stock: set aside, number voided, exception flag queued.
+        let (s, short) = h
+            .page(
+                "POST",
+                "/api/short",
+                Some(json!({"order_id": a, "sku": a_sku})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{short}");
+        assert_eq!(short["state"], "out_of_stock", "{short}");
+        assert_eq!(short["voided"], a_no.as_str(), "{short}");
+        assert_eq!(short["exception_flag"], "blue", "{short}");
+        let memo = short["memo"].as_str().unwrap();
+        assert!(
+            memo.starts_with(&format!("缺货: {a_sku} ×1 · 小王 · ")),
+            "{memo}"
+        );
+        let (s, body) = h
+            .page(
+                "POST",
+                "/api/short",
+                Some(json!({"order_id": a, "sku": a_sku})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "already set aside: {body}");
+        let (s, body) = h
+            .page(
+                "POST",
+                "/api/short",
+                Some(json!({"order_id": b, "sku": "NOPE-1"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["error"].as_str().unwrap().contains(&b), "{body}");
+        let (s, body) = h
+            .page(
+                "POST",
+                "/api/short",
+                Some(json!({"order_id": b, "sku": b_sku, "qty": 99})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "more than ordered: {body}");
+
+        // Where is it? By order id, and by a tracking number.
+        let (s, found) = h.page("GET", &format!("/api/show?q={a}"), None).await;
+        assert_eq!(s, StatusCode::OK, "{found}");
+        let story = &found[0];
+        assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+        assert_eq!(story["id"], a.as_str());
+        assert_eq!(story["state"], "out_of_stock");
+        assert!(
+            story["summary"].as_str().unwrap().contains("out of stock"),
+            "{story}"
+        );
+        let numbers = story["tracking_numbers"].as_array().unwrap();
+        assert!(
+            numbers
+                .iter()
+                .any(|n| n["number"] == a_no.as_str() && n["state"] == "voided"),
+            "{story}"
+        );
+        assert!(
+            story["write_backs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w["kind"] == "exception" && w["state"] == "pending"),
+            "no token, so it waits: {story}"
+        );
+        assert!(
+            story["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "bench.out_of_stock"
+                    && e["operator"] == "小王"
+                    && e["detail"].as_str().unwrap().starts_with("bench 1号台: ")),
+            "{story}"
+        );
+        let (_, by_number) = h.page("GET", &format!("/api/show?q={b_no}"), None).await;
+        assert_eq!(by_number[0]["id"], b.as_str(), "{by_number}");
+        assert_eq!(by_number[0]["state"], "printed");
+        let (s, none) = h.page("GET", "/api/show?q=NO-SUCH-ORDER", None).await;
+        assert_eq!((s, none), (StatusCode::OK, json!([])));
+        assert_eq!(
+            h.page("GET", "/api/show?q=", None).await.0,
+            StatusCode::BAD_REQUEST
+        );
+
+        // The day report, as `station report --format json`.
+        let (s, report) = h.page("GET", "/api/report", None).await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        assert_eq!(report["printed"], 4, "{report}");
+        assert_eq!(report["out_of_stock"], json!([a]), "{report}");
+        let not_handed: Vec<&str> = report["not_handed_over"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["order_id"].as_str().unwrap())
+            .collect();
+        assert!(not_handed.contains(&b.as_str()), "{report}");
+        assert!(report["per_bench"].is_array() && report["dispatch"].is_object());
+        let (s, old) = h.page("GET", "/api/report?date=2020-01-01", None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            (old["date"].as_str(), old["printed"].as_u64()),
+            (Some("2020-01-01"), Some(0))
+        );
+        let (s, body) = h.page("GET", "/api/report?date=2026-13-01", None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+
+        // The dispatch warnings: the same as `station status` says.
+        let (s, d) = h.page("GET", "/api/dispatch", None).await;
+        assert_eq!(s, StatusCode::OK, "{d}");
+        assert_eq!(d["cutoff"], "17:00");
+        let ids = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["order_id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let without = |mut l: Vec<String>| {
+            l.retain(|id| *id != a);
+            l
+        };
+        for list in ["after_cutoff", "promise_broken", "promise_at_risk"] {
+            assert_eq!(
+                ids(&d[list]),
+                without(ids(&status["dispatch"][list])),
+                "{list}: {d}"
+            );
+        }
+
+        // The queue: nothing waits (all printed), and without a token no
+        // scheduled pull runs, which the page is told.
+        let (s, q) = h.page("GET", "/api/queue", None).await;
+        assert_eq!(s, StatusCode::OK, "{q}");
+        assert_eq!(q["queued"], 0, "{q}");
+        assert_eq!(q["pull_every_minutes"], 10, "{q}");
+        assert_eq!(q["auto_wave_every_minutes"], 0, "{q}");
+        assert!(
+            q["inactive"]
+                .as_str()
+                .unwrap()
+                .contains("STATION_SHOP_TOKEN"),
+            "{q}"
+        );
+        assert!(q["last_pull"].is_null(), "{q}");
+    });
+    let status = st.status();
+    assert_eq!(status["counts"]["out_of_stock"], 1, "{status}");
+}
+
+#[test]
+fn serve_pulls_on_a_schedule_prints_an_auto_wave_and_survives_a_shop_outage() {
+    let st = Station::new();
+    // An empty database: every order comes from the scheduled pulls.
+    let empty = st.write("empty.json", "[]");
+    ok(&st.cmd().arg("import").arg(&empty).output().unwrap());
+    let orders: Vec<Value> = read_json(&data("orders-200.json")).as_array().unwrap()[..5].to_vec();
+    let ids: Vec<String> = orders
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect();
+    let file = st.write("orders.json", &Value::Array(orders).to_string());
+    let sim = Sim::start(&file, "tok-schedule", &[]);
+    st.write(
+        "station.toml",
+        &format!(
+            "[shop]\ntotal_timeout_secs = 2\nrequest_timeout_secs = 1\n\n[schedule]\npull_every_minutes = 1\nauto_wave_every_minutes = 4\n\n{}",
+            operators_toml(&[("小王", "2468")])
+        ),
+    );
+    // A schedule "minute" of one second: pulls every second, a wave every 4 s.
+    let serve = Serve::start_env(&st, Some(&sim), &[("STATION_SCHEDULE_MINUTE_SECS", "1")]);
+    let started = std::time::Instant::now();
+    rt().block_on(async {
+        let mut h = Http::new(&serve.url);
+        assert_eq!(h.login("小王", "2468", "1号台").await, StatusCode::OK);
+        let until = |what: &'static str, ok: fn(&Value) -> bool| {
+            let h = &h;
+            async move {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                loop {
+                    let (s, q) = h.page("GET", "/api/queue", None).await;
+                    assert_eq!(s, StatusCode::OK, "{q}");
+                    if ok(&q) {
+                        return q;
+                    }
+                    assert!(std::time::Instant::now() < deadline, "{what}: {q}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        };
+        // The first scheduled pull brings the orders in; they wait to be printed.
+        let q = until("a scheduled pull", |q| q["last_pull"].is_object()).await;
+        assert_eq!(q["last_pull"]["ok"], true, "{q}");
+        assert!(
+            q["last_pull"]["summary"]
+                .as_str()
+                .unwrap()
+                .contains("5 new"),
+            "{q}"
+        );
+        assert_eq!(q["queued"], 5, "{q}");
+        assert!(
+            q["inactive"].is_null() && q["next_pull_at"].is_string(),
+            "{q}"
+        );
+        let (_, found) = h
+            .page("GET", &format!("/api/show?q={}", ids[0]), None)
+            .await;
+        assert_eq!(found[0]["state"], "queued", "{found}");
+
+        // The auto-wave prints them.
+        let q = until("the auto-wave", |q| q["last_wave"].is_object()).await;
+        assert_eq!(q["last_wave"]["ok"], true, "{q}");
+        assert!(
+            q["last_wave"]["summary"]
+                .as_str()
+                .unwrap()
+                .contains("5 printed"),
+            "{q}"
+        );
+        assert_eq!(q["queued"], 0, "{q}");
+
+        // The shop goes down: the pull fails, is shown, and serve goes on.
+        std::thread::scope(|s| {
+            s.spawn(|| sim.set_faults(json!({"unavailable_rate": 1.0})));
+        });
+        let q = until("a failed pull", |q| q["last_pull"]["ok"] == false).await;
+        assert!(
+            !q["last_pull"]["summary"].as_str().unwrap().is_empty(),
+            "{q}"
+        );
+        assert_eq!(h.page("GET", "/api/me", None).await.0, StatusCode::OK);
+        // ... and it comes back: the next pull is fine again.
+        std::thread::scope(|s| {
+            s.spawn(|| sim.set_faults(json!({})));
+        });
+        until("a pull after the outage", |q| q["last_pull"]["ok"] == true).await;
+    });
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let status = st.status();
+    assert_eq!(status["counts"]["printed"], 5, "{status}");
+    assert!(st.dir.path().join("labels/wave-0001").is_dir());
+    let store = station::store::Store::open(&st.db()).unwrap();
+    let failures = store
+        .events(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "schedule.pull_failed")
+        .count();
+    assert!(
+        failures >= 1,
+        "a failed scheduled pull is in the audit trail"
+    );
+}

@@ -1,5 +1,6 @@
-//! The bench's JSON API: thin handlers over `packing` and `handover`. Each
-//! runs as the signed-in operator at their bench, on a pooled `Store`.
+//! The bench's JSON API: thin handlers over `packing`, `handover`, `show` and
+//! `report`. Each runs as the signed-in operator at their bench, on a pooled
+//! `Store`.
 
 use super::auth::SignedIn;
 use super::{ApiError, AppState, with_store};
@@ -7,9 +8,9 @@ use crate::handover::{self, BatchView, Closed, HandoverScan};
 use crate::packing::{self, Bench, BenchOrder, ScanOutcome};
 use crate::wave::PrintedOrder;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Longer than any barcode a scanner produces; anything longer is a mistake
@@ -195,4 +196,176 @@ pub async fn handover_close(
     // The shop should hear about the handover now, not at the next tick.
     state.outbox_wake.notify_one();
     Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+pub struct ShortReq {
+    order_id: String,
+    sku: String,
+    #[serde(default)]
+    qty: Option<u64>,
+}
+
+/// Out of stock (缺货) at the bench: the order is set aside, its number voided,
+/// and the exception flag queued for the shop (sent at once: the worker is woken).
+pub async fn short(
+    State(state): State<Arc<AppState>>,
+    who: SignedIn,
+    Json(req): Json<ShortReq>,
+) -> Result<Json<packing::Shortage>, ApiError> {
+    check_code(&req.order_id)?;
+    check_code(&req.sku)?;
+    let out = with_store(&state, move |store, st| {
+        let bench = Bench {
+            name: &who.bench,
+            operator: &who.operator,
+        };
+        let s = packing::short(
+            store,
+            &st.config,
+            &bench,
+            &req.order_id,
+            req.sku.trim(),
+            req.qty,
+        )?;
+        let detail = format!(
+            "bench {}: out of stock {} ×{}{}",
+            who.bench,
+            s.sku,
+            s.qty,
+            s.voided
+                .as_deref()
+                .map(|n| format!(", waybill {n} voided"))
+                .unwrap_or_default()
+        );
+        store.record(
+            &who.operator,
+            Some(&s.order_id),
+            "bench.out_of_stock",
+            &detail,
+        )?;
+        Ok(s)
+    })
+    .await?;
+    state.outbox_wake.notify_one();
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+pub struct ShowReq {
+    #[serde(default)]
+    q: String,
+}
+
+/// One order as `station show` tells it, plus what the bench page shows of it
+/// (the effective memo and the buyer's message).
+#[derive(Serialize)]
+pub struct ShownOrder {
+    #[serde(flatten)]
+    story: crate::show::OrderStory,
+    memo: Option<String>,
+    buyer_message: Option<String>,
+}
+
+/// "Where is this order?": by order id, tracking number or buyer nick.
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    _who: SignedIn,
+    Query(req): Query<ShowReq>,
+) -> Result<Json<Vec<ShownOrder>>, ApiError> {
+    let q = req.q.trim().to_string();
+    if q.is_empty() || q.chars().count() > MAX_CODE {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "give an order id, a tracking number or a buyer nick (1 to {MAX_CODE} characters)"
+            ),
+            format!("请输入订单号、运单号或买家昵称（1–{MAX_CODE} 个字）"),
+        ));
+    }
+    let out = with_store(&state, move |store, _| {
+        let mut out = Vec::new();
+        for story in crate::show::show(store, &q)? {
+            let order = store.order(&story.id)?;
+            let memo = order.as_ref().and_then(|o| {
+                o.order
+                    .effective_memo()
+                    .map(|m| format!("{} · {}", m.text, m.author))
+            });
+            let buyer_message = order.and_then(|o| o.order.buyer.message.clone());
+            out.push(ShownOrder {
+                story,
+                memo,
+                buyer_message,
+            });
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+pub struct ReportReq {
+    #[serde(default)]
+    date: Option<String>,
+}
+
+/// The end-of-day report for a local date (default today), as `station
+/// report --format json`.
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    _who: SignedIn,
+    Query(req): Query<ReportReq>,
+) -> Result<Json<crate::report::DayReport>, ApiError> {
+    let date = match req.date.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        None => None,
+        Some(d) => Some(
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("{d:?} is not a date like 2026-11-11"),
+                    format!("{d:?} 不是日期（例如 2026-11-11）"),
+                )
+            })?,
+        ),
+    };
+    let out = with_store(&state, move |store, st| {
+        crate::report::day_report(store, &st.config, date)
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+/// The dispatch warnings now: after the cut-off, promise broken or at risk.
+pub async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    _who: SignedIn,
+) -> Result<Json<crate::report::Dispatch>, ApiError> {
+    let out = with_store(&state, move |store, st| {
+        crate::report::dispatch_now(store, &st.config)
+    })
+    .await?;
+    Ok(Json(out))
+}
+
+/// How many orders wait to be printed, and what the schedule did last.
+#[derive(Serialize)]
+pub struct QueueView {
+    queued: u64,
+    #[serde(flatten)]
+    schedule: super::schedule::Status,
+}
+
+pub async fn queue(
+    State(state): State<Arc<AppState>>,
+    _who: SignedIn,
+) -> Result<Json<QueueView>, ApiError> {
+    let queued = with_store(&state, move |store, _| Ok(store.queue()?.len() as u64)).await?;
+    let schedule = state
+        .schedule
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Ok(Json(QueueView { queued, schedule }))
 }

@@ -9,12 +9,12 @@
     zh: {
       title: '验货打包', sign_in_title: '登录工作台', name: '姓名', pin: 'PIN', bench: '工作台',
       sign_in: '登录', login_keys: 'Tab 换行 · Enter 登录 · F9 English',
-      scan_label: '扫描', order: '订单', urgent: '加急', tracking: '运单号', shop_check: '店铺核对',
-      reason: '原因', buyer: '买家', buyer_message: '买家留言', memo: '备注', gift_message: '贺卡',
-      invoice_title: '发票抬头', item: '商品', code: '条码 / SKU', qty: '数量', scanned: '已扫',
+      scan_label: '扫描', order: '订单', urgent: '加急', urgent_banner: '加急 URGENT — 优先打包', tracking: '运单号', shop_check: '店铺核对',
+      reason: '原因', buyer: '买家', buyer_message: '买家留言', memo: '备注', gift_message: '贺卡留言（随包裹放入）',
+      invoice: '发票', invoice_line: '需开发票 · 抬头 {title}', item: '商品', code: '条码 / SKU', qty: '数量', scanned: '已扫',
       handover: '交接', count: '已扫', parcels: '本批包裹', waiting: '该快递未扫包裹', manifest: '交接单',
-      keys: 'F2 重打 · F4 交接模式 · F6 关闭交接批次 · F8 退出 · F9 English · Esc 清空',
-      ok: '通过 OK', stop: '停 STOP', intercept: '拦截 — 不要发货',
+      keys: 'F2 重打 · F3 缺货 · F4 交接模式 · F6 关闭交接批次 · F7 查单 · F8 退出 · F9 English · F10 日报 · Esc 清空/返回',
+      ok: '通过 OK', stop: '停 STOP', intercept: '拦截 — 不要发货', short: '缺货 — 已搁置',
       shop_checked: '已向店铺核对', shop_unreachable: '店铺无法连接，按上次状态处理', shop_none: '未向店铺核对',
       hint_bench: '扫发货单二维码打开订单，再扫商品条码，最后扫运单号。',
       hint_handover_pick: '交接模式：输入快递公司代码并回车开始一批（{codes}）。F4 返回验货。',
@@ -28,16 +28,39 @@
       accepted: '已加入', network: '无法连接工作站：{e}', signed_out: '已退出',
       st_queued: '待打印', st_printed: '已打印', st_packed: '已打包', st_handed_over: '已交接',
       st_shipped: '已发货', st_intercept: '拦截', st_changed_after_print: '打印后有变更', st_left_queue: '已离开队列',
+      st_out_of_stock: '缺货', st_rejected: '已拒收',
+      short_none: '先扫发货单打开订单，再按 F3 登记缺货',
+      hint_short: '缺货（订单 {id}）：扫描或输入缺的商品条码/SKU，回车；数量可写成 SKU*2。Esc 取消。',
+      short_done: '缺货已登记：订单 {id} 已搁置（不要发货）{voided}，店铺将标记 {flag} 旗并备注「{memo}」',
+      short_voided: '，运单 {no} 已作废',
+      search_title: '查单：订单在哪里？', hint_search: '查单：输入订单号、运单号或买家昵称，回车。F7 或 Esc 返回验货。',
+      search_for: '查询：{q}', search_none: '没有找到：{q}', search_found: '找到 {n} 个订单',
+      s_summary: '概况', s_paid: '付款时间', s_tracking: '运单号', s_void: '作废', s_live: '有效', s_waves: '打印波次',
+      s_packed: '打包', s_batch: '交接批次', s_writebacks: '回写店铺', s_pending: '待发送', s_done: '已完成', s_alert: '警报',
+      s_timeline: '操作记录', s_at: '时间', s_who: '操作人', s_action: '动作', s_detail: '详情', s_attempts: '次尝试',
+      report_title: '日报', hint_report: '日报：输入日期（YYYY-MM-DD）回车查看其他日期。F10 或 Esc 返回验货。',
+      r_figures: '当日数字', r_pulled: '拉取订单', r_printed: '打印', r_reprinted: '重打', r_packed: '打包', r_handed_over: '交接',
+      r_intercepted: '拦截', r_out_of_stock: '缺货', r_changed: '打印后变更', r_rejected: '拒收（不合规）',
+      r_pending: '待回写店铺', r_oldest: '最久待回写（秒）', r_alerts: '回写警报',
+      r_couriers: '按快递交接', r_parcels: '件', r_batches: '批次', r_not_handed: '已打印未交接（快递最后取件前处理）',
+      r_recall: '已交接后退款/关闭：请快递拦截', r_bench: '按工作台', r_operator: '按操作员', r_per_hour: '件/小时',
+      r_name: '名称', r_order: '订单', r_state: '状态', r_reason: '原因', r_courier: '快递', r_none: '无',
+      r_dispatch: '发货提醒',
+      d_after_cutoff: '截单 {cutoff} 已过，仍在仓库：{n} 件（明天才走）', d_broken: '已超过发货承诺：{n} 单',
+      d_at_risk: '即将超过发货承诺：{n} 单', d_quiet: '没有发货提醒', d_item: '{id}（付款 {paid}，期限 {due}）',
+      q_queued: '待打印 {n} 单', q_pull_every: '自动拉单：每 {m} 分钟', q_pull_off: '自动拉单：关闭',
+      q_wave_every: '自动打印：每 {m} 分钟', q_wave_off: '自动打印：关闭', q_last: '上次 {at} {ok}：{summary}',
+      q_ok: '成功', q_failed: '失败', q_inactive: '自动拉单未运行：{why}', q_running: '正在运行…',
     },
     en: {
       title: 'Packing bench', sign_in_title: 'Sign in at a bench', name: 'Name', pin: 'PIN', bench: 'Bench',
       sign_in: 'Sign in', login_keys: 'Tab next field · Enter sign in · F9 中文',
-      scan_label: 'Scan', order: 'Order', urgent: 'URGENT', tracking: 'Waybill', shop_check: 'Shop check',
-      reason: 'Reason', buyer: 'Buyer', buyer_message: 'Buyer message', memo: 'Memo', gift_message: 'Gift message',
-      invoice_title: 'Invoice title', item: 'Item', code: 'Barcode / SKU', qty: 'Qty', scanned: 'Scanned',
+      scan_label: 'Scan', order: 'Order', urgent: 'URGENT', urgent_banner: 'URGENT 加急 — pack first', tracking: 'Waybill', shop_check: 'Shop check',
+      reason: 'Reason', buyer: 'Buyer', buyer_message: 'Buyer message', memo: 'Memo', gift_message: 'Gift message (put in the parcel)',
+      invoice: 'Invoice', invoice_line: 'Invoice requested · title {title}', item: 'Item', code: 'Barcode / SKU', qty: 'Qty', scanned: 'Scanned',
       handover: 'Handover', count: 'scanned', parcels: 'Parcels in this batch', waiting: 'Labelled for this courier, not scanned', manifest: 'Manifest',
-      keys: 'F2 reprint · F4 handover mode · F6 close batch · F8 sign out · F9 中文 · Esc clear',
-      ok: 'OK', stop: 'STOP', intercept: 'INTERCEPT — do not ship',
+      keys: 'F2 reprint · F3 out of stock · F4 handover mode · F6 close batch · F7 find an order · F8 sign out · F9 中文 · F10 day report · Esc clear/back',
+      ok: 'OK', stop: 'STOP', intercept: 'INTERCEPT — do not ship', short: 'OUT OF STOCK — set aside',
       shop_checked: 'checked with the shop', shop_unreachable: 'shop unreachable — going on with the last known state', shop_none: 'not checked with the shop',
       hint_bench: 'Scan the packing slip QR to open an order, then each item, then the waybill.',
       hint_handover_pick: 'Handover: type a courier code and Enter to start a batch ({codes}). F4 back to packing.',
@@ -51,12 +74,40 @@
       accepted: 'added', network: 'cannot reach the station: {e}', signed_out: 'signed out',
       st_queued: 'queued', st_printed: 'printed', st_packed: 'packed', st_handed_over: 'handed over',
       st_shipped: 'shipped', st_intercept: 'intercept', st_changed_after_print: 'changed after print', st_left_queue: 'left the queue',
+      st_out_of_stock: 'out of stock', st_rejected: 'rejected',
+      short_none: 'open an order with its packing slip first, then F3 for out of stock',
+      hint_short: 'Out of stock (order {id}): scan or type the missing item\'s barcode/SKU and Enter; a quantity as SKU*2. Esc cancels.',
+      short_done: 'out of stock recorded: order {id} set aside (do not ship){voided}; the shop gets the {flag} flag and the memo "{memo}"',
+      short_voided: ', waybill {no} voided',
+      search_title: 'Where is this order?', hint_search: 'Find an order: type an order id, tracking number or buyer nick and Enter. F7 or Esc back to packing.',
+      search_for: 'query: {q}', search_none: 'nothing found for {q}', search_found: '{n} order(s) found',
+      s_summary: 'Summary', s_paid: 'Paid', s_tracking: 'Tracking numbers', s_void: 'void', s_live: 'live', s_waves: 'Waves',
+      s_packed: 'Packed', s_batch: 'Handover batch', s_writebacks: 'Write-backs to the shop', s_pending: 'pending', s_done: 'done', s_alert: 'alert',
+      s_timeline: 'Timeline', s_at: 'When', s_who: 'Who', s_action: 'Action', s_detail: 'Detail', s_attempts: 'attempt(s)',
+      report_title: 'Day report', hint_report: 'Day report: type a date (YYYY-MM-DD) and Enter for another day. F10 or Esc back to packing.',
+      r_figures: 'Figures', r_pulled: 'Orders pulled', r_printed: 'Printed', r_reprinted: 'Reprinted', r_packed: 'Packed', r_handed_over: 'Handed over',
+      r_intercepted: 'Intercepted', r_out_of_stock: 'Out of stock', r_changed: 'Changed after print', r_rejected: 'Rejected (broke the contract)',
+      r_pending: 'Write-backs pending', r_oldest: 'Oldest pending (s)', r_alerts: 'Write-back alerts',
+      r_couriers: 'Handed over per courier', r_parcels: 'parcels', r_batches: 'batches', r_not_handed: 'Printed but not handed over (before the last pickup)',
+      r_recall: 'Refunded or closed after handover: ask the courier to intercept', r_bench: 'Per bench', r_operator: 'Per operator', r_per_hour: 'parcels/hour',
+      r_name: 'Name', r_order: 'Order', r_state: 'State', r_reason: 'Reason', r_courier: 'Courier', r_none: 'none',
+      r_dispatch: 'Dispatch warnings',
+      d_after_cutoff: 'Past today\'s cut-off {cutoff}, still here: {n} parcel(s) (leave tomorrow)', d_broken: 'Ship promise broken: {n} order(s)',
+      d_at_risk: 'Ship promise about to break: {n} order(s)', d_quiet: 'no dispatch warnings', d_item: '{id} (paid {paid}, due {due})',
+      q_queued: '{n} order(s) waiting to be printed', q_pull_every: 'scheduled pull: every {m} min', q_pull_off: 'scheduled pull: off',
+      q_wave_every: 'auto-wave: every {m} min', q_wave_off: 'auto-wave: off', q_last: 'last {at} {ok}: {summary}',
+      q_ok: 'ok', q_failed: 'FAILED', q_inactive: 'scheduled pulls not running: {why}', q_running: 'running…',
     },
   };
 
   let lang = localStorage.getItem('station.lang') === 'en' ? 'en' : 'zh';
   let me = null;            // {operator, bench, couriers, require_item_scans}
-  let mode = 'bench';       // 'bench' | 'handover'
+  let mode = 'bench';       // 'bench' | 'handover' | 'search' | 'report'
+  let shortFor = null;      // order id while F3 (out of stock) waits for the item
+  let stories = null;       // the last search: {q, list}
+  let report = null;        // the DayReport shown
+  let dispatchSeen = null;  // the last /api/dispatch answer
+  let queueSeen = null;     // the last /api/queue answer
   let order = null;         // the BenchOrder shown
   let shopSeen = {};        // order id -> 'checked' | 'unreachable', last non-skipped check
   let lastFeedback = null;  // {kind, en, zh} to re-render on a language switch
@@ -100,7 +151,7 @@
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
       if (audio.state === 'suspended') audio.resume();
       if (kind === 'ok') tone(1760, 90);
-      else if (kind === 'stop') tone(220, 700);
+      else if (kind === 'stop' || kind === 'short') tone(220, 700);
       else if (kind === 'intercept') { tone(200, 600); tone(160, 600, 750); }
     } catch (e) { /* no audio device: the colour still says it */ }
   }
@@ -141,7 +192,7 @@
     const box = $('feedback');
     box.className = f.kind === 'info' ? 'idle' : f.kind;
     box.dataset.verdict = f.kind;
-    setText('verdict', (f.kind === 'ok' || f.kind === 'stop' || f.kind === 'intercept') ? t(f.kind) : '');
+    setText('verdict', (f.kind === 'ok' || f.kind === 'stop' || f.kind === 'intercept' || f.kind === 'short') ? t(f.kind) : '');
     setText('message', lang === 'zh' ? (f.zh || f.en) : (f.en || f.zh));
   }
 
@@ -152,6 +203,7 @@
     const o = order;
     setText('order-id', o.id);
     show('order-urgent', !!o.urgent);
+    $('order-panel').classList.toggle('is-urgent', !!o.urgent);
     setText('order-state', t('st_' + o.state));
     $('order-state').dataset.state = o.state;
     setText('order-courier', o.courier || '');
@@ -163,8 +215,8 @@
       ['row-reason', 'order-reason', o.reason],
       ['row-message', 'buyer-message', o.buyer_message],
       ['row-memo', 'memo', o.memo],
-      ['row-gift', 'gift-message', o.gift_message],
-      ['row-invoice', 'invoice-title', o.invoice_title],
+      ['row-invoice', 'invoice-title', o.invoice_title ? t('invoice_line', { title: o.invoice_title }) : null],
+      ['gift-box', 'gift-message', o.gift_message],
     ];
     for (const [row, id, v] of optional) {
       show(row, v != null && v !== '');
@@ -251,10 +303,20 @@
     setText('handover-manifest', manifest || '');
   }
 
+  // Which panel shows is the mode's: the order (packing), the handover batch,
+  // the search answer or the day report.
+  function setMode(m) {
+    mode = m;
+    shortFor = null;
+    document.body.dataset.mode = m;
+    show('order-panel', m === 'bench' && !!order);
+    show('handover-panel', m === 'handover');
+    show('search-panel', m === 'search');
+    show('report-panel', m === 'report');
+  }
+
   async function enterHandover() {
-    mode = 'handover';
-    document.body.dataset.mode = mode;
-    show('order-panel', false);
+    setMode('handover');
     const res = await api('GET', '/api/handover');
     const open = res.ok ? res.data : [];
     // Keep the batch this page had if it is still open; else one open batch is
@@ -270,9 +332,7 @@
   }
 
   function leaveHandover() {
-    mode = 'bench';
-    document.body.dataset.mode = mode;
-    show('handover-panel', false);
+    setMode('bench');
     setText('hint', t('hint_bench'));
     renderOrder();
     feedback('info', '', '');
@@ -322,6 +382,270 @@
     feedback('ok', tFor('en', 'closed', vars), tFor('zh', 'closed', vars));
   }
 
+  // ---- out of stock (缺货): F3 with an order open, then the missing item
+  function startShort() {
+    if (mode !== 'bench' || !order) { feedback('info', T.en.short_none, T.zh.short_none); return; }
+    shortFor = order.id;
+    document.body.dataset.mode = 'short';
+    setText('hint', t('hint_short', { id: shortFor }));
+    feedback('info', tFor('en', 'hint_short', { id: shortFor }), tFor('zh', 'hint_short', { id: shortFor }));
+  }
+  function cancelShort() {
+    shortFor = null;
+    document.body.dataset.mode = mode;
+    setText('hint', t('hint_bench'));
+  }
+  // "SKU", "SKU*2", "SKU×2" or "SKU 2".
+  function parseShort(code) {
+    const m = /^(.*\S)\s*[*×]\s*(\d+)$/.exec(code) || /^(.*\S)\s+(\d+)$/.exec(code);
+    return m ? { sku: m[1], qty: Number(m[2]) } : { sku: code, qty: null };
+  }
+  async function shortCode(code) {
+    const { sku, qty } = parseShort(code);
+    const body = { order_id: shortFor, sku };
+    if (qty != null) body.qty = qty;
+    const res = await api('POST', '/api/short', body);
+    if (!res.ok) {
+      // Stay in out-of-stock mode: scan the right item, or Esc.
+      document.body.dataset.code = 'short_refused';
+      feedback('stop', errorText(res), errorText(res));
+      return;
+    }
+    const s = res.data;
+    cancelShort();
+    const vars = (l) => ({
+      id: s.order_id, flag: s.exception_flag, memo: s.memo,
+      voided: s.voided ? tFor(l, 'short_voided', { no: s.voided }) : '',
+    });
+    document.body.dataset.code = 'out_of_stock';
+    feedback('short', tFor('en', 'short_done', vars('en')), tFor('zh', 'short_done', vars('zh')));
+    await loadBench();
+    refreshStrips();
+  }
+
+  // ---- dates: shown in the browser's local time
+  function when(s) {
+    if (!s) return '';
+    const d = new Date(s);
+    if (isNaN(d.getTime())) return String(s);
+    const p = (n) => String(n).padStart(2, '0');
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
+  }
+  function field(dl, label, value) {
+    if (value == null || value === '') return;
+    const row = el('div');
+    row.appendChild(el('dt', '', label));
+    row.appendChild(el('dd', '', value));
+    dl.appendChild(row);
+  }
+  function table(headers, rows, cls) {
+    const tb = el('table', 'list' + (cls ? ' ' + cls : ''));
+    const head = el('tr');
+    for (const h of headers) head.appendChild(el('th', '', h));
+    const thead = el('thead');
+    thead.appendChild(head);
+    tb.appendChild(thead);
+    const body = el('tbody');
+    for (const r of rows) {
+      const tr = el('tr');
+      for (const c of r) tr.appendChild(el('td', '', c == null ? '' : c));
+      body.appendChild(tr);
+    }
+    tb.appendChild(body);
+    return tb;
+  }
+
+  // ---- where is this order? (F7)
+  function enterSearch() {
+    setMode('search');
+    setText('hint', t('hint_search'));
+    renderSearch();
+    feedback('info', '', '');
+  }
+  async function search(q) {
+    const res = await api('GET', '/api/show?q=' + encodeURIComponent(q));
+    if (!res.ok) { feedback('stop', errorText(res), errorText(res)); return; }
+    stories = { q, list: res.data || [] };
+    renderSearch();
+    document.body.dataset.code = stories.list.length ? 'found' : 'not_found';
+    const n = stories.list.length;
+    if (n) feedback('info', tFor('en', 'search_found', { n }), tFor('zh', 'search_found', { n }));
+    else feedback('stop', tFor('en', 'search_none', { q }), tFor('zh', 'search_none', { q }));
+  }
+  function renderSearch() {
+    const box = $('search-results');
+    clear(box);
+    setText('search-query', stories ? t('search_for', { q: stories.q }) : '');
+    if (!stories) return;
+    for (const s of stories.list) {
+      const card = el('article', 'story');
+      card.dataset.order = s.id;
+      const head = el('div', 'order-head');
+      if (s.urgent) head.appendChild(el('span', 'urgent', t('urgent')));
+      head.appendChild(el('span', 'label', t('order')));
+      head.appendChild(el('span', 'story-id', s.id + ' v' + s.version));
+      const st = el('span', 'state story-state', t('st_' + s.state));
+      st.dataset.state = s.state;
+      head.appendChild(st);
+      card.appendChild(head);
+      card.appendChild(el('p', 'story-summary', s.summary));
+      const dl = el('dl', 'fields');
+      field(dl, t('reason'), s.reason);
+      field(dl, t('buyer'), s.buyer_nick);
+      field(dl, t('s_paid'), when(s.paid_at));
+      field(dl, t('memo'), s.memo);
+      field(dl, t('buyer_message'), s.buyer_message);
+      card.appendChild(dl);
+      if ((s.tracking_numbers || []).length) {
+        card.appendChild(el('h3', '', t('s_tracking')));
+        card.appendChild(table([t('r_courier'), t('tracking'), t('r_state'), t('r_reason')],
+          s.tracking_numbers.map((n) => [n.courier, n.number, n.state === 'voided' ? t('s_void') : t('s_live'), n.void_reason || '']), 'story-tracking'));
+      }
+      if ((s.waves || []).length) {
+        card.appendChild(el('h3', '', t('s_waves')));
+        card.appendChild(table(['#', 'v', t('tracking'), t('s_at')],
+          s.waves.map((w) => [w.wave_id, w.order_version, w.tracking_no, when(w.printed_at)])));
+      }
+      if ((s.packings || []).length) {
+        card.appendChild(el('h3', '', t('s_packed')));
+        card.appendChild(table([t('s_at'), t('bench'), t('s_who'), t('tracking')],
+          s.packings.map((p) => [when(p.packed_at), p.bench, p.operator, p.tracking_no])));
+      }
+      if ((s.handover || []).length) {
+        card.appendChild(el('h3', '', t('s_batch')));
+        card.appendChild(table([t('s_batch'), t('r_courier'), t('r_state'), t('tracking'), t('s_who')],
+          s.handover.map((h) => [h.batch_id, h.courier, h.batch_state, h.tracking_no, h.scanned_by + ' ' + when(h.scanned_at)])));
+      }
+      if ((s.write_backs || []).length) {
+        card.appendChild(el('h3', '', t('s_writebacks')));
+        card.appendChild(table([t('s_action'), t('r_state'), t('s_detail')],
+          s.write_backs.map((w) => [w.kind, t('s_' + w.state), w.attempts + ' ' + t('s_attempts') + (w.last_error ? ' · ' + w.last_error : '')])));
+      }
+      card.appendChild(el('h3', '', t('s_timeline')));
+      card.appendChild(table([t('s_at'), t('s_who'), t('s_action'), t('s_detail')],
+        (s.timeline || []).map((e) => [when(e.at), e.operator, e.action, e.detail]), 'timeline'));
+      box.appendChild(card);
+    }
+  }
+
+  // ---- the day report (F10)
+  async function enterReport() {
+    setMode('report');
+    setText('hint', t('hint_report'));
+    renderReport();
+    feedback('info', '', '');
+    await loadReport('');
+  }
+  async function loadReport(date) {
+    const res = await api('GET', '/api/report' + (date ? '?date=' + encodeURIComponent(date) : ''));
+    if (!res.ok) { feedback('stop', errorText(res), errorText(res)); return; }
+    report = res.data;
+    document.body.dataset.code = 'report';
+    renderReport();
+  }
+  function section(box, title, node) {
+    box.appendChild(el('h3', '', title));
+    box.appendChild(node);
+  }
+  function none() { return el('p', 'none', t('r_none')); }
+  function renderReport() {
+    const box = $('report-body');
+    clear(box);
+    setText('report-date', report ? report.date + ' (' + report.time_zone + ')' : '');
+    if (!report) return;
+    const r = report;
+    const figures = [
+      ['r_pulled', r.pulled], ['r_printed', r.printed], ['r_reprinted', r.reprinted], ['r_packed', r.packed],
+      ['r_handed_over', r.handed_over], ['r_intercepted', r.intercepted.length], ['r_out_of_stock', r.out_of_stock.length],
+      ['r_changed', r.changed_after_print.length], ['r_rejected', r.rejected], ['r_pending', r.write_backs_pending],
+      ['r_oldest', r.oldest_pending_secs == null ? '—' : r.oldest_pending_secs], ['r_alerts', r.write_back_alerts],
+    ];
+    const fig = el('dl', 'figures');
+    for (const [k, v] of figures) {
+      const d = el('div');
+      d.dataset.figure = k.slice(2);
+      d.appendChild(el('dt', '', t(k)));
+      d.appendChild(el('dd', '', v));
+      fig.appendChild(d);
+    }
+    section(box, t('r_figures'), fig);
+    section(box, t('r_couriers'), r.handed_over_by_courier.length
+      ? table([t('r_courier'), t('r_parcels'), t('r_batches')], r.handed_over_by_courier.map((c) => [
+        c.courier_name + ' ' + c.courier, c.parcels, c.batches.map((b) => b.batch_id + ' (' + b.parcels + ')').join(', ')]))
+      : none());
+    section(box, t('r_not_handed'), r.not_handed_over.length
+      ? table([t('r_order'), t('tracking'), t('r_courier'), t('r_state'), t('r_reason')],
+        r.not_handed_over.map((n) => [n.order_id, n.tracking_no || '', n.courier || '', t('st_' + n.state), n.reason]), 'not-handed')
+      : none());
+    if (r.recall_from_courier.length) {
+      section(box, t('r_recall'), table([t('r_order'), t('s_batch'), t('r_reason')],
+        r.recall_from_courier.map((x) => [x.order_id, x.batch_id, x.reason])));
+    }
+    const rates = (list) => list.length
+      ? table([t('r_name'), t('r_parcels'), t('r_per_hour')], list.map((x) => [x.name, x.parcels, x.per_hour]))
+      : none();
+    section(box, t('r_bench'), rates(r.per_bench));
+    section(box, t('r_operator'), rates(r.per_operator));
+    const d = el('div', 'report-dispatch');
+    dispatchLines(d, r.dispatch, 1000);
+    section(box, t('r_dispatch'), d);
+  }
+
+  // ---- the strips: orders waiting to be printed (the schedule) and the
+  // dispatch warnings (cut-off, ship promise), refreshed every minute.
+  function dispatchLines(box, d, max) {
+    const lists = [
+      [t('d_after_cutoff', { cutoff: d.cutoff, n: d.after_cutoff.length }), d.after_cutoff, 'after-cutoff'],
+      [t('d_broken', { n: d.promise_broken.length }), d.promise_broken, 'broken'],
+      [t('d_at_risk', { n: d.promise_at_risk.length }), d.promise_at_risk, 'at-risk'],
+    ];
+    let any = false;
+    for (const [title, list, cls] of lists) {
+      if (!list.length) continue;
+      any = true;
+      const p = el('p', 'dispatch ' + cls);
+      p.appendChild(el('strong', '', title));
+      const shown = list.slice(0, max).map((w) => t('d_item', { id: w.order_id, paid: w.paid_at, due: w.due_at }));
+      p.appendChild(el('span', 'ids', ' ' + shown.join(' · ') + (list.length > max ? ' …' : '')));
+      box.appendChild(p);
+    }
+    if (!any) box.appendChild(el('p', 'none', t('d_quiet')));
+    return any;
+  }
+  function renderStrips() {
+    const ds = $('dispatch-strip');
+    clear(ds);
+    const loud = !!dispatchSeen && dispatchLines(ds, dispatchSeen, 5);
+    ds.hidden = !loud;
+    const qs = $('queue-strip');
+    clear(qs);
+    const q = queueSeen;
+    qs.hidden = !q;
+    if (!q) return;
+    qs.appendChild(el('strong', 'queued', t('q_queued', { n: q.queued })));
+    const part = (text, cls) => qs.appendChild(el('span', cls || '', ' · ' + text));
+    part(q.pull_every_minutes ? t('q_pull_every', { m: q.pull_every_minutes }) : t('q_pull_off'));
+    if (q.inactive) part(t('q_inactive', { why: q.inactive }), 'failed');
+    if (q.last_pull) {
+      part(t('q_last', { at: when(q.last_pull.at), ok: t(q.last_pull.ok ? 'q_ok' : 'q_failed'), summary: q.last_pull.summary }),
+        q.last_pull.ok ? 'last-pull' : 'last-pull failed');
+    }
+    part(q.auto_wave_every_minutes ? t('q_wave_every', { m: q.auto_wave_every_minutes }) : t('q_wave_off'));
+    if (q.last_wave) {
+      part(t('q_last', { at: when(q.last_wave.at), ok: t(q.last_wave.ok ? 'q_ok' : 'q_failed'), summary: q.last_wave.summary }),
+        q.last_wave.ok ? 'last-wave' : 'last-wave failed');
+    }
+    if (q.running) part(t('q_running'));
+  }
+  async function refreshStrips() {
+    if (!me) return;
+    const [d, q] = await Promise.all([api('GET', '/api/dispatch'), api('GET', '/api/queue')]);
+    if (d.ok) dispatchSeen = d.data;
+    if (q.ok) queueSeen = q.data;
+    renderStrips();
+    document.body.dataset.strips = String(Number(document.body.dataset.strips || 0) + 1);
+  }
+
   // ---- scanning: codes (and function keys) queue up and run in order, so a
   // fast scanner never loses a code and a key never overtakes a scan.
   async function pump() {
@@ -332,7 +656,10 @@
       const job = queue.shift();
       try {
         if (typeof job === 'function') await job();
+        else if (shortFor) await shortCode(job);
         else if (mode === 'handover') await handoverCode(job);
+        else if (mode === 'search') await search(job);
+        else if (mode === 'report') await loadReport(job);
         else await benchScan(job);
       } catch (e) {
         feedback('stop', String(e), String(e));
@@ -360,6 +687,7 @@
     $('work').hidden = false;
     setText('who', t('who', { op: me.operator, bench: me.bench }));
     if (mode === 'handover') enterHandover(); else leaveHandover();
+    refreshStrips();
     $('scan').focus();
   }
 
@@ -385,6 +713,11 @@
     await api('POST', '/api/logout');
     order = null;
     batch = null;
+    stories = null;
+    report = null;
+    dispatchSeen = null;
+    queueSeen = null;
+    renderStrips();
     showLogin(t('signed_out'));
   }
 
@@ -395,7 +728,14 @@
     if (me) setText('who', t('who', { op: me.operator, bench: me.bench }));
     renderFeedback();
     renderOrder();
-    if (mode === 'handover') renderHandover(); else setText('hint', t('hint_bench'));
+    renderSearch();
+    renderReport();
+    renderStrips();
+    if (mode === 'handover') renderHandover();
+    else if (mode === 'search') setText('hint', t('hint_search'));
+    else if (mode === 'report') setText('hint', t('hint_report'));
+    else if (shortFor) setText('hint', t('hint_short', { id: shortFor }));
+    else setText('hint', t('hint_bench'));
   }
 
   function onKey(ev) {
@@ -408,10 +748,21 @@
     }
     if (!me) return;
     if (k === 'F2') { ev.preventDefault(); queueAction(reprint); }
-    else if (k === 'F4') { ev.preventDefault(); queueAction(() => (mode === 'bench' ? enterHandover() : leaveHandover())); }
+    else if (k === 'F3') { ev.preventDefault(); queueAction(async () => startShort()); }
+    else if (k === 'F4') { ev.preventDefault(); queueAction(() => (mode !== 'handover' ? enterHandover() : leaveHandover())); }
     else if (k === 'F6') { ev.preventDefault(); queueAction(closeBatch); }
+    else if (k === 'F7') { ev.preventDefault(); queueAction(async () => (mode !== 'search' ? enterSearch() : leaveHandover())); }
     else if (k === 'F8') { ev.preventDefault(); queueAction(logout); }
-    else if (k === 'Escape') { ev.preventDefault(); $('scan').value = ''; feedback('info', '', ''); }
+    else if (k === 'F10') { ev.preventDefault(); queueAction(() => (mode !== 'report' ? enterReport() : leaveHandover())); }
+    else if (k === 'Escape') {
+      ev.preventDefault();
+      $('scan').value = '';
+      queueAction(async () => {
+        if (shortFor) cancelShort();
+        else if (mode === 'search' || mode === 'report') leaveHandover();
+        feedback('info', '', '');
+      });
+    }
   }
 
   document.addEventListener('DOMContentLoaded', async () => {
@@ -430,6 +781,8 @@
     const res = await api('GET', '/api/me');
     if (res.ok) { me = res.data; showWork(); await loadBench(); }
     else showLogin();
+    // The strips are as of now: refreshed every minute.
+    setInterval(refreshStrips, 60000);
     document.body.dataset.ready = '1';
   });
 })();

@@ -225,11 +225,19 @@ impl Serve {
     /// Start `station serve --listen 127.0.0.1:0` in the station's directory
     /// (so its `station.toml` applies), re-reading orders from `sim` if given.
     pub fn start(st: &Station, sim: Option<&Sim>) -> Serve {
+        Serve::start_env(st, sim, &[])
+    }
+
+    /// `start` with extra environment variables (e.g. the schedule's test knob).
+    pub fn start_env(st: &Station, sim: Option<&Sim>, env: &[(&str, &str)]) -> Serve {
         let mut cmd = st.cmd();
         cmd.args(["serve", "--listen", "127.0.0.1:0"]);
         if let Some(sim) = sim {
             cmd.env("STATION_SHOP_TOKEN", &sim.token)
                 .env("STATION_SHOP_URL", &sim.url);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let mut child = cmd
             .stdout(Stdio::piped())

@@ -18,9 +18,12 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 const ENTER: &str = "\u{E007}";
 const F2: &str = "\u{E032}";
+const F3: &str = "\u{E033}";
 const F4: &str = "\u{E034}";
 const F6: &str = "\u{E036}";
+const F7: &str = "\u{E037}";
 const F9: &str = "\u{E039}";
+const F10: &str = "\u{E03A}";
 
 fn tools() -> bool {
     let have = |t: &str| {
@@ -243,14 +246,20 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
     d["buyer"]["message"] = json!(MESSAGE);
     d["memos"] =
         json!([{"text": MEMO, "author": "客服<i>阿珍</i>", "at": "2026-11-11T09:00:00+08:00"}]);
-    for o in [&a, &b, &c_, &d] {
+    // E: urgent, wants an invoice and a gift card, and its one item is not on
+    // the shelf (F3, 缺货).
+    let mut e = pick(6);
+    e["shipping"]["service"] = json!("express");
+    e["options"]["invoice_title"] = json!("杭州某某科技有限公司");
+    e["options"]["gift_message"] = json!("生日快乐 <3");
+    for o in [&a, &b, &c_, &d, &e] {
         assert!(
             o["shipping"]["courier"].is_null(),
             "fixture orders ship with the default courier"
         );
     }
     let st = Station::new();
-    let orders = st.write("orders.json", &json!([a, b, c_, d]).to_string());
+    let orders = st.write("orders.json", &json!([a, b, c_, d, e]).to_string());
     let sim = Sim::start(&orders, "tok-browser", &[]);
     let pulled = st.pull(&sim, &[]);
     ok(&pulled);
@@ -271,7 +280,13 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
             .unwrap()
             .to_string()
     };
-    let (wa, wb, wc, wd) = (waybill(&a), waybill(&b), waybill(&c_), waybill(&d));
+    let (wa, wb, wc, wd, we) = (
+        waybill(&a),
+        waybill(&b),
+        waybill(&c_),
+        waybill(&d),
+        waybill(&e),
+    );
     let id = |o: &Value| o["id"].as_str().unwrap().to_string();
     st.write("station.toml", &operators_toml(&[("小王", "2468")]));
     let serve = Serve::start(&st, Some(&sim));
@@ -384,6 +399,92 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
         .await;
         assert_eq!(bg, "rgb(27, 138, 47)", "green");
         snap(&c, "bench-ok").await;
+
+        // E: the slip notes show (urgent, invoice, gift card in its own box);
+        // then F3, its item is out of stock: set aside, its number voided.
+        let s = scan(&c, &id(&e)).await;
+        assert_eq!(s.code, "order_opened", "{s:?}");
+        assert!(
+            c.find(Locator::Id("order-urgent"))
+                .await
+                .unwrap()
+                .is_displayed()
+                .await
+                .unwrap()
+        );
+        assert!(text(&c, "#order-urgent").await.contains("加急"));
+        assert_eq!(
+            text(&c, "#invoice-title").await,
+            "需开发票 · 抬头 杭州某某科技有限公司"
+        );
+        assert_eq!(text(&c, "#gift-message").await, "生日快乐 <3");
+        snap(&c, "bench-slip-notes").await;
+        let s = key(&c, F3).await;
+        assert!(s.text.contains("缺货"), "{s:?}");
+        let s = scan(&c, "CL-SOCK-01").await;
+        assert_eq!(
+            (s.verdict.as_str(), s.code.as_str()),
+            ("short", "out_of_stock"),
+            "{s:?}"
+        );
+        assert!(
+            s.text.contains("缺货已登记") && s.text.contains(&we),
+            "{s:?}"
+        );
+        assert_eq!(
+            js(&c, "return document.getElementById('order-panel').hidden;").await,
+            true,
+            "the order left the bench"
+        );
+        snap(&c, "bench-out-of-stock").await;
+
+        // F7: where is E? Set aside, its number void.
+        key(&c, F7).await;
+        assert_eq!(js(&c, "return document.body.dataset.mode;").await, "search");
+        let s = scan(&c, &id(&e)).await;
+        assert_eq!(s.code, "found", "{s:?}");
+        assert_eq!(text(&c, "#search-results .story-state").await, "缺货");
+        let numbers = text(&c, "#search-results .story-tracking").await;
+        assert!(
+            numbers.contains(&we) && numbers.contains("作废"),
+            "{numbers}"
+        );
+        assert!(
+            text(&c, "#search-results .timeline")
+                .await
+                .contains("bench.out_of_stock")
+        );
+        // D by its nick: markup in the nick and the memo is text there too.
+        let s = scan(&c, NICK).await;
+        assert_eq!(s.code, "found", "{s:?}");
+        assert_eq!(
+            text(&c, "#search-results [data-field=memo] dd").await,
+            format!("{MEMO} · 客服<i>阿珍</i>")
+        );
+        assert_eq!(
+            text(&c, "#search-results [data-field=buyer] dd").await,
+            NICK
+        );
+        snap(&c, "search-markup-as-text").await;
+        let injected = js(
+            &c,
+            "return document.querySelectorAll('#work img, #work script, #work b, #work i').length;",
+        )
+        .await;
+        assert_eq!(injected, 0, "no element came from the data");
+        assert_eq!(js(&c, "return typeof window.__xss;").await, "undefined");
+
+        // F10: today's report counts E out of stock and A packed at 1号台.
+        key(&c, F10).await;
+        assert_eq!(js(&c, "return document.body.dataset.mode;").await, "report");
+        assert_eq!(
+            text(&c, "#report-body [data-figure=out_of_stock] dd").await,
+            "1"
+        );
+        assert_eq!(text(&c, "#report-body [data-figure=packed] dd").await, "1");
+        snap(&c, "report").await;
+        key(&c, F10).await;
+        assert_eq!(js(&c, "return document.body.dataset.mode;").await, "bench");
 
         // B: a wrong item and a wrong waybill are STOP (red, long low beep).
         let s = scan(&c, &id(&b)).await;

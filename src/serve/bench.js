@@ -47,7 +47,7 @@
       r_name: '名称', r_order: '订单', r_state: '状态', r_reason: '原因', r_courier: '快递', r_none: '无',
       r_dispatch: '发货提醒',
       d_after_cutoff: '截单 {cutoff} 已过，仍在仓库：{n} 件（明天才走）', d_broken: '已超过发货承诺：{n} 单',
-      d_at_risk: '即将超过发货承诺：{n} 单', d_quiet: '没有发货提醒', d_item: '{id}（付款 {paid}，期限 {due}）',
+      d_at_risk: '即将超过发货承诺：{n} 单', d_quiet: '没有发货提醒', d_item: '{id}（付款 {paid}，期限 {due}）', d_item_brief: '{id}（期限 {due}）',
       q_queued: '待打印 {n} 单', q_pull_every: '自动拉单：每 {m} 分钟', q_pull_off: '自动拉单：关闭',
       q_wave_every: '自动打印：每 {m} 分钟', q_wave_off: '自动打印：关闭', q_last: '上次 {at} {ok}：{summary}',
       q_ok: '成功', q_failed: '失败', q_inactive: '自动拉单未运行：{why}', q_running: '正在运行…',
@@ -93,7 +93,7 @@
       r_name: 'Name', r_order: 'Order', r_state: 'State', r_reason: 'Reason', r_courier: 'Courier', r_none: 'none',
       r_dispatch: 'Dispatch warnings',
       d_after_cutoff: 'Past today\'s cut-off {cutoff}, still here: {n} parcel(s) (leave tomorrow)', d_broken: 'Ship promise broken: {n} order(s)',
-      d_at_risk: 'Ship promise about to break: {n} order(s)', d_quiet: 'no dispatch warnings', d_item: '{id} (paid {paid}, due {due})',
+      d_at_risk: 'Ship promise about to break: {n} order(s)', d_quiet: 'no dispatch warnings', d_item: '{id} (paid {paid}, due {due})', d_item_brief: '{id} (due {due})',
       q_queued: '{n} order(s) waiting to be printed', q_pull_every: 'scheduled pull: every {m} min', q_pull_off: 'scheduled pull: off',
       q_wave_every: 'auto-wave: every {m} min', q_wave_off: 'auto-wave: off', q_last: 'last {at} {ok}: {summary}',
       q_ok: 'ok', q_failed: 'FAILED', q_inactive: 'scheduled pulls not running: {why}', q_running: 'running…',
@@ -431,9 +431,10 @@
     const p = (n) => String(n).padStart(2, '0');
     return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
   }
-  function field(dl, label, value) {
+  function field(dl, label, value, name) {
     if (value == null || value === '') return;
     const row = el('div');
+    if (name) row.dataset.field = name;
     row.appendChild(el('dt', '', label));
     row.appendChild(el('dd', '', value));
     dl.appendChild(row);
@@ -490,11 +491,11 @@
       card.appendChild(head);
       card.appendChild(el('p', 'story-summary', s.summary));
       const dl = el('dl', 'fields');
-      field(dl, t('reason'), s.reason);
-      field(dl, t('buyer'), s.buyer_nick);
-      field(dl, t('s_paid'), when(s.paid_at));
-      field(dl, t('memo'), s.memo);
-      field(dl, t('buyer_message'), s.buyer_message);
+      field(dl, t('reason'), s.reason, 'reason');
+      field(dl, t('buyer'), s.buyer_nick, 'buyer');
+      field(dl, t('s_paid'), when(s.paid_at), 'paid');
+      field(dl, t('memo'), s.memo, 'memo');
+      field(dl, t('buyer_message'), s.buyer_message, 'message');
       card.appendChild(dl);
       if ((s.tracking_numbers || []).length) {
         card.appendChild(el('h3', '', t('s_tracking')));
@@ -593,7 +594,7 @@
 
   // ---- the strips: orders waiting to be printed (the schedule) and the
   // dispatch warnings (cut-off, ship promise), refreshed every minute.
-  function dispatchLines(box, d, max) {
+  function dispatchLines(box, d, max, brief) {
     const lists = [
       [t('d_after_cutoff', { cutoff: d.cutoff, n: d.after_cutoff.length }), d.after_cutoff, 'after-cutoff'],
       [t('d_broken', { n: d.promise_broken.length }), d.promise_broken, 'broken'],
@@ -605,7 +606,7 @@
       any = true;
       const p = el('p', 'dispatch ' + cls);
       p.appendChild(el('strong', '', title));
-      const shown = list.slice(0, max).map((w) => t('d_item', { id: w.order_id, paid: w.paid_at, due: w.due_at }));
+      const shown = list.slice(0, max).map((w) => t(brief ? 'd_item_brief' : 'd_item', { id: w.order_id, paid: w.paid_at, due: w.due_at }));
       p.appendChild(el('span', 'ids', ' ' + shown.join(' · ') + (list.length > max ? ' …' : '')));
       box.appendChild(p);
     }
@@ -615,7 +616,7 @@
   function renderStrips() {
     const ds = $('dispatch-strip');
     clear(ds);
-    const loud = !!dispatchSeen && dispatchLines(ds, dispatchSeen, 5);
+    const loud = !!dispatchSeen && dispatchLines(ds, dispatchSeen, 3, true);
     ds.hidden = !loud;
     const qs = $('queue-strip');
     clear(qs);

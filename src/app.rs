@@ -170,7 +170,9 @@ pub fn run(cli: Cli) -> Result<()> {
             seed,
             &dir,
         )),
-        Command::Scan { code, bench } => runtime()?.block_on(cmd_scan(&ctx, &cli.db, &bench, &code)),
+        Command::Scan { code, bench } => {
+            runtime()?.block_on(cmd_scan(&ctx, &cli.db, &bench, &code))
+        }
         Command::Handover(h) => cmd_handover(&ctx, &cli.db, h),
         Command::Short {
             order,
@@ -584,7 +586,10 @@ async fn cmd_scan(ctx: &Ctx, db: &Path, bench: &str, code: &str) -> Result<()> {
                     i.qty,
                     i.barcode.as_deref().unwrap_or(&i.sku),
                     i.title,
-                    i.spec.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
+                    i.spec
+                        .as_deref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default()
                 );
             }
             if let Some(m) = &o.memo {
@@ -595,7 +600,10 @@ async fn cmd_scan(ctx: &Ctx, db: &Path, bench: &str, code: &str) -> Result<()> {
             println!("  (the shop did not answer: went on with the last known state)");
         }
         if out.can_reprint {
-            println!("  reprint with: station reprint {}", out.order.as_ref().map_or("", |o| &o.id));
+            println!(
+                "  reprint with: station reprint {}",
+                out.order.as_ref().map_or("", |o| &o.id)
+            );
         }
     }
     match out.verdict {
@@ -630,7 +638,13 @@ fn cmd_handover(ctx: &Ctx, db: &Path, cmd: crate::cli::HandoverCommand) -> Resul
             Ok(())
         }
         HandoverCommand::Scan { code, batch } => {
-            let s = handover::scan(&mut store, &ctx.config, batch.as_deref(), &code, &ctx.operator)?;
+            let s = handover::scan(
+                &mut store,
+                &ctx.config,
+                batch.as_deref(),
+                &code,
+                &ctx.operator,
+            )?;
             if ctx.json {
                 println!("{}", serde_json::to_string(&s)?);
             } else if s.accepted {
@@ -644,7 +658,13 @@ fn cmd_handover(ctx: &Ctx, db: &Path, cmd: crate::cli::HandoverCommand) -> Resul
         }
         HandoverCommand::Close { batch, out } => {
             let out_dir = out.unwrap_or_else(|| ctx.config.print.out_dir.clone().into());
-            let c = handover::close(&mut store, &ctx.config, batch.as_deref(), &ctx.operator, &out_dir)?;
+            let c = handover::close(
+                &mut store,
+                &ctx.config,
+                batch.as_deref(),
+                &ctx.operator,
+                &out_dir,
+            )?;
             if ctx.json {
                 println!("{}", serde_json::to_string(&c)?);
             } else {
@@ -657,7 +677,11 @@ fn cmd_handover(ctx: &Ctx, db: &Path, cmd: crate::cli::HandoverCommand) -> Resul
                 println!("{}", c.manifest);
                 eprintln!(
                     "{} {}: {} parcels handed over; the shop write-back is queued (`station sync`)",
-                    if c.already_closed { "already closed" } else { "closed" },
+                    if c.already_closed {
+                        "already closed"
+                    } else {
+                        "closed"
+                    },
                     c.batch_id,
                     c.count
                 );
@@ -677,7 +701,10 @@ fn cmd_handover(ctx: &Ctx, db: &Path, cmd: crate::cli::HandoverCommand) -> Resul
                 for b in &batches {
                     print_batch(b);
                     for p in &b.parcels {
-                        println!("  {:>3} {} {} ({} {})", p.seq, p.tracking_no, p.order_id, p.scanned_by, p.scanned_at);
+                        println!(
+                            "  {:>3} {} {} ({} {})",
+                            p.seq, p.tracking_no, p.order_id, p.scanned_by, p.scanned_at
+                        );
                     }
                     for w in &b.waiting {
                         println!("  waiting {} {} ({})", w.tracking_no, w.order_id, w.state);

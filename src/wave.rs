@@ -564,13 +564,15 @@ pub fn reprint(
         .into_iter()
         .find(|t| t.state == "allocated");
     let allocation = match live {
-        Some(t) if matches!(stored.state, State::Printed | State::Packed) => crate::store::Allocation {
-            order_id: order_id.into(),
-            courier: t.courier,
-            number: t.number,
-            reused: true,
-            voided: None,
-        },
+        Some(t) if matches!(stored.state, State::Printed | State::Packed) => {
+            crate::store::Allocation {
+                order_id: order_id.into(),
+                courier: t.courier,
+                number: t.number,
+                reused: true,
+                voided: None,
+            }
+        }
         _ => store.allocate(&[(order_id, &courier)], operator)?.remove(0),
     };
     let courier = config

@@ -29,7 +29,7 @@ pub mod exit {
 #[command(
     name = "station",
     version,
-    about = "Warehouse print-and-dispatch station: pulls paid, yellow-flagged orders from the shop into SQLite and prints waybills and packing slips",
+    about = "Warehouse print-and-dispatch station: pulls paid, yellow-flagged orders from the shop, prints waybills and packing slips, checks parcels at the packing bench, hands them to the courier and moves them to the green flag on the shop",
     after_help = "Start with `station demo`. The shop token is read from STATION_SHOP_TOKEN only.\nExit codes: 0 ok, 1 failure, 2 usage/config, 3 shop unreachable, 4 shop refused, 5 database, 6 input file, 7 scan refused (STOP/INTERCEPT)."
 )]
 pub struct Cli {
@@ -114,7 +114,7 @@ pub enum Command {
         #[arg(long, default_value = "csv", value_parser = ["csv"])]
         format: String,
     },
-    /// Counts by state, and the rejected, changed-after-print, intercepted and left-queue orders with reasons.
+    /// Counts by state; rejected, changed-after-print, intercepted and left-queue orders with reasons; pending write-backs; cut-off and ship-promise warnings.
     Status,
     /// Send the queued write-back (shipments, done flags with the 已交接 memo) to the shop: one pass. Exits 0 even when some sends must wait; says how many are pending.
     Sync {

@@ -424,6 +424,7 @@ async fn cmd_shop_sim(args: ShopSimArgs) -> Result<()> {
         overlap: args.overlap,
         repeat_cursor: args.repeat_cursor,
         fail_page: args.fail_page,
+        lost_answer_rate: args.lost_answer_rate,
         seed: args.seed,
     };
     let count = orders.len();

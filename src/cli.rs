@@ -279,6 +279,9 @@ pub struct ShopSimArgs {
     /// This 1-based list page always answers 503.
     #[arg(long)]
     pub fail_page: Option<u32>,
+    /// Fraction of writes (PUT, POST) carried out and then answered 503 anyway (the answer is lost).
+    #[arg(long, default_value_t = 0.0)]
+    pub lost_answer_rate: f64,
 }
 
 #[derive(Debug, Args)]

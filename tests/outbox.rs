@@ -184,10 +184,36 @@ fn every_order_ends_green_once_through_outages_and_kills() {
         "only {killed_mid_pass} syncs were still running when killed"
     );
 
+    // Then writes are carried out but their answers are lost (50%): the
+    // station must send again, and only the shop's idempotency (the same
+    // tracking number; if_version and the identical memo) keeps it at one.
+    // Sync until at least one shipment and one flag answer were lost.
+    let from = shop.sim.log().as_array().unwrap().len();
+    shop.sim
+        .set_faults(json!({"lost_answer_rate": 0.5, "seed": 9}));
+    let lost = |method: &str| {
+        shop.sim.log().as_array().unwrap()[from..]
+            .iter()
+            .filter(|e| e["method"] == method && e["status"] == 503)
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lost("POST") == 0 || lost("PUT") == 0 {
+        let report = shop.json(&["--json", "sync"]);
+        assert_eq!(report["outbox"]["alerts"], json!([]), "{report}");
+        if report["outbox"]["pending"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no lost answers yet: {report}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (lost_posts, lost_puts) = (lost("POST"), lost("PUT"));
+    eprintln!("answers lost after the write: {lost_posts} shipments, {lost_puts} flags");
+
     // The shop recovers; syncs run to the end until nothing is pending (killed
     // claims come back when their lease runs out).
     shop.sim.set_faults(json!({}));
-    let deadline = Instant::now() + Duration::from_secs(25);
+    let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let report = shop.json(&["--json", "sync"]);
         assert_eq!(report["outbox"]["alerts"], json!([]), "{report}");
@@ -235,6 +261,10 @@ fn every_order_ends_green_once_through_outages_and_kills() {
         .filter(|e| e["status"] == 503)
         .count();
     assert!(failed >= 2, "{failed} 503s");
+
+    // Lost answers really happened and were sent again (a 409 or a repeated
+    // 200 for each), yet the shop holds one shipment and one memo per order.
+    assert!(lost_posts + lost_puts >= 2, "{lost_posts} + {lost_puts}");
 
     // Nothing more goes out.
     let before = shop.sim.log().as_array().unwrap().len();

@@ -58,6 +58,10 @@ pub struct Faults {
     pub repeat_cursor: bool,
     /// A 1-based list page number that always answers 503.
     pub fail_page: Option<u32>,
+    /// Fraction of writes (PUT, POST) that are carried out and then answered 503
+    /// anyway: the answer is lost on the way back, so the client must send again
+    /// and the shop's idempotency is what keeps it at one write.
+    pub lost_answer_rate: f64,
     /// Seeds the fault RNG; replacing the faults reseeds it, so runs are reproducible.
     pub seed: u64,
 }
@@ -72,6 +76,7 @@ impl Default for Faults {
             overlap: 0,
             repeat_cursor: false,
             fail_page: None,
+            lost_answer_rate: 0.0,
             seed: 0,
         }
     }
@@ -389,9 +394,11 @@ async fn authenticate(State(sim): State<Simulator>, req: Request, next: Next) ->
 
 /// Draws one roll per request so a given seed and request sequence always fault the same way.
 async fn inject_faults(State(sim): State<Simulator>, req: Request, next: Next) -> Response {
-    let (latency_ms, fault) = {
+    let write = req.method() != axum::http::Method::GET;
+    let (latency_ms, fault, lose_answer) = {
         let mut st = sim.state();
         let roll: f64 = st.rng.random();
+        let lose: f64 = st.rng.random();
         let f = &st.faults;
         let fault = if roll < f.unavailable_rate {
             Some(ApiError::unavailable("the shop is unavailable (simulated)"))
@@ -403,13 +410,19 @@ async fn inject_faults(State(sim): State<Simulator>, req: Request, next: Next) -
         } else {
             None
         };
-        (f.latency_ms, fault)
+        let lose_answer = fault.is_none() && write && lose < f.lost_answer_rate;
+        (f.latency_ms, fault, lose_answer)
     };
     if latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
     }
     match fault {
         Some(e) => e.into_response(),
+        None if lose_answer => {
+            // Carried out, then the answer is lost.
+            let _ = next.run(req).await;
+            ApiError::unavailable("the answer was lost on the way back (simulated)").into_response()
+        }
         None => next.run(req).await,
     }
 }

@@ -92,6 +92,7 @@ pub fn run(cli: Cli) -> Result<()> {
         .clone()
         .or_else(|| env("USER"))
         .unwrap_or_else(|| "station".into());
+    let (config_file, config_warnings) = (loaded.file.clone(), loaded.warnings.clone());
     let ctx = Ctx {
         config: loaded.config,
         operator,
@@ -174,6 +175,43 @@ pub fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(cmd_scan(&ctx, &cli.db, &bench, &code))
         }
         Command::Handover(h) => cmd_handover(&ctx, &cli.db, h),
+        Command::Backup { file } => {
+            let store = Store::open_existing(&cli.db)?;
+            if std::path::absolute(&file).ok() == std::path::absolute(&cli.db).ok() {
+                bail!(UsageError(format!(
+                    "{} is the database itself: back up to another file",
+                    file.display()
+                )));
+            }
+            store
+                .backup_to(&file)
+                .with_context(|| format!("backing up to {}", file.display()))?;
+            let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            if ctx.json {
+                println!("{}", serde_json::json!({"backup": file, "bytes": bytes}));
+            } else {
+                println!("{} ({bytes} bytes)", file.display());
+            }
+            Ok(())
+        }
+        Command::Doctor => {
+            let checks = runtime()?.block_on(crate::doctor::run(
+                &ctx.config,
+                config_file.as_deref(),
+                &config_warnings,
+                &cli.db,
+            ));
+            if ctx.json {
+                println!("{}", serde_json::to_string(&checks)?);
+            } else {
+                crate::doctor::write_text(&mut std::io::stdout().lock(), &checks)?;
+            }
+            let failed = checks.iter().filter(|c| !c.ok).count();
+            if failed > 0 {
+                bail!("{failed} of {} checks failed (see above)", checks.len());
+            }
+            Ok(())
+        }
         Command::Short {
             order,
             sku,

@@ -176,6 +176,13 @@ pub enum Command {
     /// Courier handover (交接): open a batch, scan parcels into it, close it and print the manifest.
     #[command(subcommand)]
     Handover(HandoverCommand),
+    /// Copy the database to FILE through SQLite's online backup API, while the station keeps working.
+    Backup {
+        /// Where the copy goes (replaced if it exists).
+        file: PathBuf,
+    },
+    /// Check the setup: config, database integrity, fonts, templates, and whether the shop answers.
+    Doctor,
     /// Run the packing-bench web app (验货打包, 交接) for browsers at the benches.
     Serve {
         /// Address to listen on (default: serve.listen, 127.0.0.1:8080).

@@ -23,6 +23,7 @@ use thiserror::Error;
 
 mod handover;
 mod lookup;
+mod maintenance;
 mod outbox;
 mod packing;
 mod report;

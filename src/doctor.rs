@@ -1,0 +1,156 @@
+//! `station doctor`: is this station set up to work? Checks the configuration,
+//! the database (SQLite's integrity check), the embedded fonts, the templates
+//! the config names, and whether the shop answers with this token, and says
+//! what it found and what to do about each problem.
+
+use crate::config::Config;
+use crate::render::barcode::Dpi;
+use crate::render::fonts::FontChain;
+use crate::shop::client::{ListFilter, RetryPolicy, ShopClient};
+use crate::store::Store;
+use serde::Serialize;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+fn check(name: &'static str, result: Result<String, String>) -> Check {
+    match result {
+        Ok(detail) => Check {
+            name,
+            ok: true,
+            detail,
+        },
+        Err(detail) => Check {
+            name,
+            ok: false,
+            detail,
+        },
+    }
+}
+
+/// Run every check; none stops the others.
+pub async fn run(
+    config: &Config,
+    config_file: Option<&Path>,
+    warnings: &[String],
+    db: &Path,
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let source = config_file.map_or("built-in defaults (no station.toml)".to_string(), |f| {
+        f.display().to_string()
+    });
+    out.push(check(
+        "config",
+        if warnings.is_empty() {
+            Ok(format!("{source}: no problems"))
+        } else {
+            Err(format!("{source}: {}", warnings.join("; ")))
+        },
+    ));
+
+    out.push(check(
+        "database",
+        if !db.exists() {
+            Err(format!(
+                "no database at {}: run `station pull` first, or point --db at the right file",
+                db.display()
+            ))
+        } else {
+            match Store::open(db).and_then(|s| s.integrity_check()) {
+                Ok(lines) if lines == ["ok"] => {
+                    Ok(format!("{}: integrity check ok", db.display()))
+                }
+                Ok(lines) => Err(format!(
+                    "{}: integrity check found problems: {}. Restore the newest `station backup` copy",
+                    db.display(),
+                    lines.join("; ")
+                )),
+                Err(e) => Err(format!("{}: {e}", db.display())),
+            }
+        },
+    ));
+
+    let chain = FontChain::embedded();
+    let samples = ['王', '明', '㙟', '𠮷', 'A', '9', '￥'];
+    let missing: Vec<char> = samples.into_iter().filter(|c| !chain.covers(*c)).collect();
+    out.push(check(
+        "fonts",
+        if missing.is_empty() {
+            Ok("embedded fonts cover Chinese, rare characters (㙟 𠮷), Latin and digits".into())
+        } else {
+            Err(format!(
+                "embedded fonts miss {missing:?}: the binary was built without the committed fonts"
+            ))
+        },
+    ));
+
+    let p = &config.print;
+    let dpi = Dpi(p.dpi);
+    let mut loaded = Vec::new();
+    let mut broken = Vec::new();
+    for name in [&p.waybill_template, &p.slip_template, &p.manifest_template] {
+        match crate::wave::load_template(name, dpi) {
+            Ok(_) => loaded.push(name.as_str()),
+            Err(e) => broken.push(format!("{name}: {e:#}")),
+        }
+    }
+    out.push(check(
+        "templates",
+        if broken.is_empty() {
+            Ok(format!("{} load and check", loaded.join(", ")))
+        } else {
+            Err(broken.join("; "))
+        },
+    ));
+
+    out.push(check("shop", shop(config).await));
+    out
+}
+
+/// One list request with page size 1, a short timeout, no long retrying.
+async fn shop(config: &Config) -> Result<String, String> {
+    if config.shop.token.is_empty() {
+        return Err(format!(
+            "STATION_SHOP_TOKEN is not set: pulls and write-backs to {} cannot work",
+            config.shop.url
+        ));
+    }
+    let policy = RetryPolicy {
+        request_timeout: Duration::from_secs(5),
+        total: Duration::from_secs(8),
+        ..RetryPolicy::default()
+    };
+    let client = ShopClient::new(&config.shop.url, config.shop.token.clone(), policy)
+        .map_err(|e| e.to_string())?;
+    let mut pages = client.pages(
+        ListFilter {
+            status: Some("paid".into()),
+            flag: None,
+            page_size: 1,
+        },
+        client.deadline(),
+    );
+    match pages.next().await {
+        Ok(_) => Ok(format!("{} answers with this token", config.shop.url)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub fn write_text(out: &mut dyn std::io::Write, checks: &[Check]) -> std::io::Result<()> {
+    for c in checks {
+        writeln!(
+            out,
+            "{:<5} {:<10} {}",
+            if c.ok { "ok" } else { "FAIL" },
+            c.name,
+            c.detail
+        )?;
+    }
+    Ok(())
+}

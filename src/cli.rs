@@ -181,6 +181,12 @@ pub enum Command {
         /// Where the copy goes (replaced if it exists).
         file: PathBuf,
     },
+    /// Remove recipient personal data of orders handed over before the retention period (database, WAL, wave PDFs).
+    Purge {
+        /// Age, e.g. 90d (default: privacy.retention_days).
+        #[arg(long)]
+        older_than: Option<String>,
+    },
     /// Check the setup: config, database integrity, fonts, templates, and whether the shop answers.
     Doctor,
     /// Run the packing-bench web app (验货打包, 交接) for browsers at the benches.

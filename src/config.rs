@@ -51,6 +51,7 @@ pub struct Config {
     pub print: PrintConfig,
     pub bench: BenchConfig,
     pub dispatch: DispatchConfig,
+    pub privacy: PrivacyConfig,
     /// The write-back outbox worker (`station sync`, `station serve`).
     pub outbox: OutboxConfig,
     /// `station serve`'s scheduled pulls and auto-waves.
@@ -175,6 +176,21 @@ impl ScheduleConfig {
         (minutes > 0).then(|| {
             std::time::Duration::from_secs(minutes.saturating_mul(self.minute_secs.max(1)))
         })
+    }
+}
+
+/// How long recipients' personal data is kept.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// `station purge` removes recipient and buyer personal data of orders
+    /// handed over more than this many days ago.
+    pub retention_days: u32,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> PrivacyConfig {
+        PrivacyConfig { retention_days: 90 }
     }
 }
 
@@ -338,6 +354,7 @@ impl Default for Config {
             print: PrintConfig::default(),
             bench: BenchConfig::default(),
             dispatch: DispatchConfig::default(),
+            privacy: PrivacyConfig::default(),
             outbox: OutboxConfig::default(),
             schedule: ScheduleConfig::default(),
             couriers: [

@@ -85,3 +85,98 @@ fn on() -> std::process::Command {
     }
     c
 }
+
+#[test]
+fn purge_removes_recipients_of_shipped_orders_from_the_database_and_the_pdfs() {
+    let st = Station::new();
+    let all = read_json(&data("orders-200.json"));
+    let chosen: Vec<Value> = all.as_array().unwrap()[..6].to_vec();
+    let text: String = chosen.iter().map(|o| format!("{o}\n")).collect();
+    let file = st.write("orders.jsonl", &text);
+    let sim = Sim::start(&file, "purge-token", &[]);
+    ok(&st.pull(&sim, &[]));
+    let printed: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    let zto: Vec<&Value> = printed["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["courier"] == "ZTO")
+        .collect();
+    ok(&st
+        .cmd()
+        .args(["handover", "open", "--courier", "ZTO"])
+        .output()
+        .unwrap());
+    for p in &zto {
+        ok(&st
+            .cmd()
+            .args(["handover", "scan", p["tracking_no"].as_str().unwrap()])
+            .output()
+            .unwrap());
+    }
+    ok(&st.cmd().args(["handover", "close"]).output().unwrap());
+    let wave_files: Vec<std::path::PathBuf> = printed["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| st.dir.path().join(f.as_str().unwrap()))
+        .collect();
+    assert!(wave_files.iter().all(|f| f.exists()));
+
+    // Nothing is old enough under the default 90 days.
+    let out: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "purge"]).output().unwrap())).unwrap();
+    assert_eq!(out["orders"], serde_json::json!([]));
+
+    let out: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "purge", "--older-than", "0d"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let purged: Vec<&str> = out["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(purged.len(), zto.len(), "{out}");
+
+    // No handed-over recipient's phone or name is left anywhere in the database
+    // files; orders not handed over keep theirs.
+    let mut bytes = std::fs::read(st.db()).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        if let Ok(b) = std::fs::read(format!("{}{suffix}", st.db().display())) {
+            bytes.extend(b);
+        }
+    }
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for o in &chosen {
+        let id = o["id"].as_str().unwrap();
+        let phone = o["recipient"]["phone"].as_str().unwrap();
+        let name = o["recipient"]["name"].as_str().unwrap();
+        if purged.contains(&id) {
+            assert!(
+                !contains(phone),
+                "{id}: phone {phone} still in the database"
+            );
+            assert!(!contains(name), "{id}: name {name} still in the database");
+        } else {
+            assert!(contains(phone), "{id} was not handed over: kept");
+        }
+    }
+    // The wave files that held only purged orders are gone; ids, numbers and
+    // the audit trail stay.
+    let store = station::store::Store::open(&st.db()).unwrap();
+    for id in &purged {
+        assert_eq!(store.tracking_numbers(id).unwrap().len(), 1);
+        let events = store.events(Some(id)).unwrap();
+        assert!(events.iter().any(|e| e.action == "handover.handed_over"));
+        assert!(events.iter().any(|e| e.action == "privacy.purged"));
+    }
+    let deleted = out["deleted_files"].as_array().unwrap().len();
+    if zto.len() == printed["orders"].as_array().unwrap().len() {
+        assert_eq!(deleted, wave_files.len(), "{out}");
+    }
+}

@@ -438,6 +438,31 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// A config file holding operators' PIN hashes must not be readable by every
+/// user of the machine (the hashes could be attacked offline).
+fn refuse_world_readable_pins(path: &Path, config: &Config) -> Result<(), ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let holds_pins = config.operators.iter().any(|o| !o.pin_hash.is_empty());
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if holds_pins && mode & 0o004 != 0 {
+            return Err(ConfigError::Invalid {
+                origin: path.display().to_string(),
+                message: format!(
+                    "this file holds operators' PIN hashes and every user can read it (mode {:o}): run `chmod 600 {}`",
+                    mode & 0o777,
+                    path.display()
+                ),
+            });
+        }
+    }
+    let _ = (path, config);
+    Ok(())
+}
+
 impl Config {
     /// Load the layered configuration. `explicit` is `--config PATH`: it must
     /// exist. Without it, `./station.toml` is used when present.
@@ -459,7 +484,9 @@ impl Config {
                     path: path.clone(),
                     source,
                 })?;
-                Config::from_toml(&text, path, &mut warnings)?
+                let config = Config::from_toml(&text, path, &mut warnings)?;
+                refuse_world_readable_pins(path, &config)?;
+                config
             }
             None => Config::default(),
         };

@@ -180,3 +180,18 @@ fn purge_removes_recipients_of_shipped_orders_from_the_database_and_the_pdfs() {
         assert_eq!(deleted, wave_files.len(), "{out}");
     }
 }
+
+#[test]
+fn a_config_with_pin_hashes_readable_by_everyone_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let st = Station::new();
+    let cfg = st.write("station.toml", &operators_toml(&[("小王", "2468")]));
+    // Owner-only: accepted (status only complains that there is no database yet).
+    let out = st.cmd().args(["status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = st.cmd().args(["status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chmod 600"), "{err}");
+}

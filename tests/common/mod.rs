@@ -137,9 +137,13 @@ impl Station {
         serde_json::from_slice(&out.stdout).expect("status --json is one JSON object")
     }
 
+    /// Write a file in the station's directory, readable by its owner only
+    /// (a config holding PIN hashes must be; the station refuses it otherwise).
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
         let p = self.dir.path().join(name);
         std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         p
     }
 }

@@ -195,3 +195,60 @@ fn a_config_with_pin_hashes_readable_by_everyone_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("chmod 600"), "{err}");
 }
+
+/// Logs are for operators and support: a whole day's flow at the most verbose
+/// level never prints a recipient's phone number or the shop token.
+#[test]
+fn verbose_logs_never_show_phone_numbers_or_the_token() {
+    let st = Station::new();
+    let all = read_json(&data("orders-200.json"));
+    let chosen: Vec<Value> = all.as_array().unwrap()[..8].to_vec();
+    let text: String = chosen.iter().map(|o| format!("{o}\n")).collect();
+    let file = st.write("orders.jsonl", &text);
+    let token = "canary-token-5f1e2d";
+    let sim = Sim::start(&file, token, &[]);
+    let mut logs = String::new();
+    let mut run = |args: &[&str]| {
+        let out = st
+            .cmd()
+            .args(["-vv"])
+            .args(args)
+            .env("STATION_LOG", "debug")
+            .env("STATION_SHOP_URL", &sim.url)
+            .env("STATION_SHOP_TOKEN", token)
+            .output()
+            .unwrap();
+        logs.push_str(&String::from_utf8_lossy(&out.stderr));
+        logs.push_str(&String::from_utf8_lossy(&out.stdout));
+        out
+    };
+    run(&["pull"]);
+    let out = run(&["--json", "print"]);
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &printed["orders"][0];
+    let id = first["order_id"].as_str().unwrap().to_string();
+    let number = first["tracking_no"].as_str().unwrap().to_string();
+    sim.mutate(&id, serde_json::json!({"phone": "13900001111"}));
+    run(&["scan", &id]);
+    run(&["reprint", &id]);
+    run(&["status"]);
+    run(&[
+        "handover",
+        "open",
+        "--courier",
+        first["courier"].as_str().unwrap(),
+    ]);
+    run(&["handover", "scan", &number]);
+    run(&["sync"]);
+    run(&["report"]);
+    assert!(
+        logs.contains("DEBUG") || logs.contains("INFO"),
+        "no log at all?\n{logs}"
+    );
+    assert!(!logs.contains(token), "the token is in the logs");
+    for o in &chosen {
+        let phone = o["recipient"]["phone"].as_str().unwrap();
+        assert!(!logs.contains(phone), "phone {phone} in the logs:\n{logs}");
+    }
+    assert!(!logs.contains("13900001111"));
+}

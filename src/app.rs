@@ -47,7 +47,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {
             return match e {
-                StoreError::WaveOpen(_) => exit::FAILURE,
+                StoreError::WaveOpen(_) | StoreError::WaveBusy { .. } => exit::FAILURE,
                 _ => exit::DATABASE,
             };
         }

@@ -51,6 +51,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/005_outbox.sql")),
     M::up(include_str!("store/006_exception.sql")),
     M::up(include_str!("store/007_transitions.sql")),
+    M::up(include_str!("store/008_wave_lease.sql")),
 ];
 
 #[derive(Debug, Error)]
@@ -82,6 +83,10 @@ pub enum StoreError {
         "wave {0} is still open (another `station print` is running, or it was interrupted): let it finish, or run `station print` again to finish it"
     )]
     WaveOpen(i64),
+    #[error(
+        "wave {id} is being printed by another `station print` right now (its lease runs until {until}): let it finish; if that print was killed, run `station print` again to finish the wave"
+    )]
+    WaveBusy { id: i64, until: String },
     #[error("wave {0} does not exist")]
     UnknownWave(i64),
     #[error("tracking number {0} is not one the station issued")]

@@ -159,7 +159,7 @@ pub fn print(
 ) -> Result<PrintReport> {
     let started = Instant::now();
     let dpi = Dpi(config.print.dpi);
-    let (wave, resumed) = match store.open_wave()? {
+    let (wave, resumed) = match store.claim_open_wave()? {
         Some(w) => (w, true),
         None => {
             let queue = store.queue()?;

@@ -233,6 +233,8 @@ fn an_interrupted_wave_is_finished_with_the_same_numbers() {
                 .collect(),
         };
         let wave = store.plan_wave(&plan, "打单员").unwrap();
+        // This process plays the print that died: its lease goes with it.
+        store.release_wave_lease(wave.id).unwrap();
         wave.orders
             .iter()
             .map(|o| (o.order_id.clone(), o.tracking_no.clone()))
@@ -380,7 +382,8 @@ fn orders_that_change_between_planning_and_rendering_are_not_printed_stale() {
             chunk_size: 100,
             orders: ids.iter().map(|id| (id.as_str(), zto)).collect(),
         };
-        store.plan_wave(&plan, "打单员").unwrap();
+        let wave = store.plan_wave(&plan, "打单员").unwrap();
+        store.release_wave_lease(wave.id).unwrap();
     }
     // Before the wave renders, one order is refunded and another changes address.
     let mut refunded = three[0].clone();
@@ -419,4 +422,43 @@ fn orders_that_change_between_planning_and_rendering_are_not_printed_stale() {
         .unwrap();
     assert_eq!(numbers.iter().filter(|t| t.state == "voided").count(), 1);
     assert_eq!(st.status()["counts"]["printed"], 2);
+}
+
+/// Two `station print` at once on one database: one prints the wave, the other
+/// finds it taken (or nothing left); every order prints exactly once.
+#[test]
+fn two_prints_at_once_print_every_order_exactly_once() {
+    let st = Station::new();
+    let orders = st.write("orders.jsonl", &fixture_lines(&[]));
+    ok(&st.cmd().arg("import").arg(&orders).output().unwrap());
+    let spawn = || {
+        st.cmd()
+            .args(["print", "--out", "labels"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    assert!(outs.iter().any(|o| o.status.success()), "{outs:?}");
+    for o in &outs {
+        if !o.status.success() {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains("being printed") || err.contains("still open"),
+                "{err}"
+            );
+        }
+    }
+    let store = station::store::Store::open(&st.db()).unwrap();
+    let events = store.events(None).unwrap();
+    let mut printed: HashMap<String, usize> = HashMap::new();
+    for e in events.iter().filter(|e| e.action == "print.printed") {
+        *printed.entry(e.order_id.clone().unwrap()).or_default() += 1;
+    }
+    assert_eq!(printed.len(), 200);
+    assert!(printed.values().all(|&n| n == 1), "{printed:?}");
+    assert!(!events.iter().any(|e| e.action == "print.failed"));
+    assert_eq!(st.status()["counts"]["printed"], 200);
 }

@@ -10,6 +10,7 @@ use super::{Result, Store, StoreError, event, now, tracking};
 use crate::config::Courier;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
+use std::path::Path;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct WaveOrder {
@@ -54,7 +55,70 @@ pub struct WavePlan<'a> {
     pub orders: Vec<(&'a str, &'a Courier)>,
 }
 
+/// How long a wave's lease lasts without a finished chunk renewing it.
+const WAVE_LEASE_SECS: i64 = 90;
+
+/// This process's name as a lease holder: its pid and a random tag.
+fn lease_holder() -> &'static str {
+    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| format!("{}:{:016x}", std::process::id(), rand::random::<u64>()))
+}
+
+/// Whether the process named in a lease still runs (Linux: /proc/PID). A
+/// print that died leaves its lease behind; it must not block the next print
+/// until it runs out.
+fn holder_alive(holder: &str) -> bool {
+    match holder.split(':').next().and_then(|p| p.parse::<u32>().ok()) {
+        Some(pid) if cfg!(target_os = "linux") => Path::new(&format!("/proc/{pid}")).exists(),
+        _ => true,
+    }
+}
+
+fn lease_until() -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(WAVE_LEASE_SECS))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 impl Store {
+    /// Take the open wave left by an interrupted `print`, if any, for this
+    /// process: refused with [`StoreError::WaveBusy`] while another running
+    /// print holds its lease.
+    pub fn claim_open_wave(&mut self) -> Result<Option<Wave>> {
+        let tx = self.write_tx()?;
+        let row: Option<(i64, Option<String>, Option<String>)> = tx
+            .query_row(
+                "SELECT id, lease_holder, lease_until FROM waves WHERE state = 'open' ORDER BY id LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((id, holder, until)) = row else {
+            return Ok(None);
+        };
+        if let (Some(holder), Some(until)) = (holder, until)
+            && holder != lease_holder()
+            && until > now()
+            && holder_alive(&holder)
+        {
+            return Err(StoreError::WaveBusy { id, until });
+        }
+        tx.execute(
+            "UPDATE waves SET lease_holder = ?2, lease_until = ?3 WHERE id = ?1",
+            params![id, lease_holder(), lease_until()],
+        )?;
+        tx.commit()?;
+        self.wave(id).map(Some)
+    }
+
+    /// Let go of a wave's lease (what a print that died leaves behind, for tests).
+    pub fn release_wave_lease(&mut self, id: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE waves SET lease_holder = NULL, lease_until = NULL WHERE id = ?1",
+            [id],
+        )?;
+        Ok(())
+    }
+
     /// The open wave left by an interrupted `print`, if any.
     pub fn open_wave(&self) -> Result<Option<Wave>> {
         let id: Option<i64> = self
@@ -127,9 +191,11 @@ impl Store {
             return Err(StoreError::WaveOpen(id));
         }
         tx.execute(
-            "INSERT INTO waves (created_at, operator, out_dir, waybill_template, slip_template, chunk_size, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
-            params![now(), operator, plan.out_dir, plan.waybill_template, plan.slip_template, plan.chunk_size],
+            "INSERT INTO waves (created_at, operator, out_dir, waybill_template, slip_template, chunk_size, state,
+                                lease_holder, lease_until)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8)",
+            params![now(), operator, plan.out_dir, plan.waybill_template, plan.slip_template, plan.chunk_size,
+                    lease_holder(), lease_until()],
         )?;
         let id = tx.last_insert_rowid();
         let queued = |id: &str| -> Result<bool> {
@@ -180,6 +246,10 @@ impl Store {
         let tx = self.write_tx()?;
         let at = now();
         let mut stale = Vec::new();
+        tx.execute(
+            "UPDATE waves SET lease_until = ?2 WHERE id = ?1 AND lease_holder = ?3",
+            params![wave.id, lease_until(), lease_holder()],
+        )?;
         for (o, (wp, sp)) in members.iter().zip(&files.pages) {
             tx.prepare_cached(
                 "UPDATE wave_orders SET waybill_file = ?3, slip_file = ?4, waybill_page = ?5, slip_page = ?6, printed_at = ?7

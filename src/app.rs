@@ -21,6 +21,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if cause.is::<Refused>() {
             return exit::REFUSED;
         }
+        if cause.is::<crate::printer::JobFailed>() {
+            return exit::PRINTER;
+        }
         if cause.is::<ConfigError>()
             || cause.is::<UsageError>()
             || cause.is::<crate::render::layout::TemplateError>()
@@ -110,21 +113,96 @@ pub fn run(cli: Cli) -> Result<()> {
             template,
             slip_template,
             out,
+            printer,
+            slip_printer,
         } => {
             let p = &ctx.config.print;
+            // Flags override the [printers] queues; with --printer and no
+            // slip queue anywhere, the slips go to the waybills' printers.
+            let mut targets = wave::Targets::from_config(&ctx.config.printers);
+            if !printer.is_empty() {
+                targets.waybill = printer;
+                if targets.slip.is_empty() {
+                    targets.slip = targets.waybill.clone();
+                }
+            }
+            if !slip_printer.is_empty() {
+                targets.slip = slip_printer;
+            }
             let opts = PrintOptions {
                 limit,
                 courier,
                 waybill_template: template.unwrap_or_else(|| p.waybill_template.clone()),
                 slip_template: slip_template.unwrap_or_else(|| p.slip_template.clone()),
+                targets: Some(targets),
                 ..PrintOptions::from_config(p, out.unwrap_or_else(|| p.out_dir.clone().into()))
             };
             cmd_print(&ctx, &cli.db, &opts)
         }
-        Command::Reprint { order, out } => {
+        Command::Printers => {
+            let printers = crate::printer::Cups::new(&ctx.config.printers).printers()?;
+            if ctx.json {
+                println!("{}", serde_json::to_string(&printers)?);
+            } else if printers.is_empty() {
+                println!(
+                    "CUPS at {} has no queues (add one with lpadmin)",
+                    ctx.config.printers.cups_url
+                );
+            } else {
+                let p = &ctx.config.printers;
+                for q in &printers {
+                    let mut roles: Vec<&str> = Vec::new();
+                    for (role, name) in [
+                        ("waybill", &p.waybill),
+                        ("slip", &p.slip),
+                        ("manifest", &p.manifest),
+                        ("bench", &p.bench),
+                    ] {
+                        if *name == q.name {
+                            roles.push(role);
+                        }
+                    }
+                    let why = [q.reasons.join(", "), q.message.clone()]
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(": ");
+                    println!(
+                        "{:<20} {:<8} {:<13} {:>3} jobs  {}{}",
+                        q.name,
+                        q.state,
+                        if q.accepting {
+                            "accepting"
+                        } else {
+                            "not accepting"
+                        },
+                        q.queued_jobs,
+                        if roles.is_empty() {
+                            String::new()
+                        } else {
+                            format!("[{}] ", roles.join(", "))
+                        },
+                        why
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Reprint {
+            order,
+            out,
+            printer,
+        } => {
             let mut store = Store::open_existing(&cli.db)?;
             let out_dir = out.unwrap_or_else(|| ctx.config.print.out_dir.clone().into());
-            let p = wave::reprint(&mut store, &ctx.config, &order, &out_dir, &ctx.operator)?;
+            let p = wave::reprint(
+                &mut store,
+                &ctx.config,
+                &order,
+                &out_dir,
+                &ctx.operator,
+                printer.as_deref(),
+            )?;
             if ctx.json {
                 println!("{}", serde_json::to_string(&p)?);
             } else {
@@ -586,7 +664,7 @@ fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
     if ctx.json {
         serde_json::to_writer(&mut out, &report)?;
         writeln!(out)?;
-        return Ok(());
+        return not_printed(&report);
     }
     let Some(id) = report.wave else {
         writeln!(
@@ -624,7 +702,51 @@ fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
             writeln!(out, "  {w}")?;
         }
     }
-    Ok(())
+    let completed = report.jobs.iter().filter(|j| j.completed()).count();
+    if !report.jobs.is_empty() {
+        writeln!(
+            out,
+            "{completed} of {} print jobs completed in CUPS",
+            report.jobs.len()
+        )?;
+    }
+    for n in &report.not_printed {
+        writeln!(
+            out,
+            "NOT PRINTED: {} on {}{}: {}\n  orders: {}",
+            n.kind,
+            n.printer,
+            n.cups_job
+                .map(|j| format!(" (job {j})"))
+                .unwrap_or_default(),
+            n.reason,
+            n.orders.join(" ")
+        )?;
+    }
+    not_printed(&report)
+}
+
+/// A wave with jobs that did not come out ends in an error (exit 8) after
+/// its report was printed.
+fn not_printed(report: &wave::PrintReport) -> Result<()> {
+    if report.not_printed.is_empty() {
+        return Ok(());
+    }
+    let mut orders: Vec<&str> = report
+        .not_printed
+        .iter()
+        .flat_map(|n| n.orders.iter().map(String::as_str))
+        .collect();
+    orders.sort_unstable();
+    orders.dedup();
+    Err(crate::printer::JobFailed(format!(
+        "{} print jobs did not complete; {} orders are not printed ({}); wave {} stays open: run `station print` again (with a working printer) to print them with the same tracking numbers",
+        report.not_printed.len(),
+        orders.len(),
+        orders.join(" "),
+        report.wave.unwrap_or(0)
+    ))
+    .into())
 }
 
 /// A CSV field, quoted when it needs to be.
@@ -744,7 +866,11 @@ fn cmd_handover(ctx: &Ctx, db: &Path, cmd: crate::cli::HandoverCommand) -> Resul
                 Err(Refused(format!("refused {}: {}", s.code, s.message)).into())
             }
         }
-        HandoverCommand::Close { batch, out } => {
+        HandoverCommand::Close {
+            batch,
+            out,
+            printer,
+        } => {
             let out_dir = out.unwrap_or_else(|| ctx.config.print.out_dir.clone().into());
             let c = handover::close(
                 &mut store,
@@ -772,6 +898,41 @@ fn cmd_handover(ctx: &Ctx, db: &Path, cmd: crate::cli::HandoverCommand) -> Resul
                     },
                     c.batch_id,
                     c.count
+                );
+            }
+            // The manifest to a printer (`--printer`, else printers.manifest):
+            // the batch is closed either way; a job that did not come out is
+            // an error to see (exit 8), and `handover close` again prints it again.
+            let queue = printer
+                .filter(|q| !q.is_empty())
+                .or_else(|| Some(ctx.config.printers.manifest.clone()).filter(|q| !q.is_empty()));
+            if let Some(queue) = queue {
+                let watch = crate::printer::StderrWatch::default();
+                let mut p =
+                    crate::printer::Printing::new(&ctx.config.printers, &ctx.operator, &watch);
+                p.check(&[&queue])?;
+                let orders: Vec<String> = Vec::new();
+                let r = p.print_one(
+                    &mut store,
+                    &crate::printer::Doc {
+                        kind: "manifest",
+                        printer: &queue,
+                        file: Path::new(&c.manifest),
+                        orders: &orders,
+                    },
+                )?;
+                if !r.completed() {
+                    bail!(crate::printer::JobFailed(format!(
+                        "batch {}: the manifest did not print on {queue}: {} (the file is {}; `station handover close --batch {}` prints it again)",
+                        c.batch_id,
+                        r.reason(),
+                        c.manifest,
+                        c.batch_id
+                    )));
+                }
+                eprintln!(
+                    "manifest printed on {queue} (CUPS job {})",
+                    r.cups_job.unwrap_or(0)
                 );
             }
             Ok(())

@@ -23,6 +23,9 @@ pub mod exit {
     /// A scan was answered STOP or INTERCEPT, or a parcel was refused at handover:
     /// the reason is on stderr (and in the JSON with --json).
     pub const REFUSED: i32 = 7;
+    /// A print job failed or stalled in CUPS: the orders it held are listed and
+    /// not counted as printed (the next `station print` sends them again).
+    pub const PRINTER: i32 = 8;
 }
 
 #[derive(Debug, Parser)]
@@ -30,7 +33,7 @@ pub mod exit {
     name = "station",
     version,
     about = "Warehouse print-and-dispatch station: pulls paid, yellow-flagged orders from the shop, prints waybills and packing slips, checks parcels at the packing bench, hands them to the courier and moves them to the green flag on the shop",
-    after_help = "Start with `station demo`. The shop token is read from STATION_SHOP_TOKEN only.\nExit codes: 0 ok, 1 failure, 2 usage/config, 3 shop unreachable, 4 shop refused, 5 database, 6 input file, 7 scan refused (STOP/INTERCEPT)."
+    after_help = "Start with `station demo`. The shop token is read from STATION_SHOP_TOKEN only.\nExit codes: 0 ok, 1 failure, 2 usage/config, 3 shop unreachable, 4 shop refused, 5 database, 6 input file, 7 scan refused (STOP/INTERCEPT), 8 print job failed or stalled."
 )]
 pub struct Cli {
     /// SQLite database file.
@@ -82,6 +85,14 @@ pub enum Command {
         /// Directory for the waves' files (default: print.out_dir).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// CUPS queue for the waybills (default: printers.waybill); give it
+        /// several times to spread the chunks over several printers in turn.
+        #[arg(long)]
+        printer: Vec<String>,
+        /// CUPS queue for the packing slips (default: printers.slip, else the
+        /// waybills' queue when --printer is given); may be repeated.
+        #[arg(long)]
+        slip_printer: Vec<String>,
     },
     /// Print one order's label and slip again (重打): same number, or a new one (old voided) if it changed after print.
     Reprint {
@@ -90,7 +101,12 @@ pub enum Command {
         /// Directory for the files (default: print.out_dir); they go under reprints/.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// CUPS queue to print to (default: printers.bench; none: files only).
+        #[arg(long)]
+        printer: Option<String>,
     },
+    /// The CUPS queues: state (idle, printing, stopped), whether they accept jobs, and why.
+    Printers,
     /// Measure a print wave end to end (allocation + render + write) on generated orders.
     Bench {
         /// Orders per run.
@@ -240,6 +256,9 @@ pub enum HandoverCommand {
         /// Directory for the manifest (default: print.out_dir); it goes under handovers/.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// CUPS queue for the manifest (default: printers.manifest; none: file only).
+        #[arg(long)]
+        printer: Option<String>,
     },
     /// Show the open batches (or one batch): parcels scanned and parcels still waiting.
     Show {

@@ -49,6 +49,8 @@ pub struct Config {
     pub time_zone: String,
     pub sender: Sender,
     pub print: PrintConfig,
+    /// Which CUPS queue prints which document (none by default: PDF files only).
+    pub printers: PrintersConfig,
     pub bench: BenchConfig,
     pub dispatch: DispatchConfig,
     pub privacy: PrivacyConfig,
@@ -284,6 +286,47 @@ impl Default for PrintConfig {
     }
 }
 
+/// Printing through CUPS. A document kind whose queue is empty is written as
+/// PDF files only (and counts as printed once the file is on disk, as
+/// without any printer); with a queue, it counts as printed only when CUPS
+/// reports its job completed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrintersConfig {
+    /// The CUPS scheduler (IPP over HTTP).
+    pub cups_url: String,
+    /// Queue for the waves' waybills (`station print --printer` overrides).
+    pub waybill: String,
+    /// Queue for the waves' packing slips (`--slip-printer` overrides).
+    pub slip: String,
+    /// Queue for handover manifests (`station handover close --printer`).
+    pub manifest: String,
+    /// Queue for reprints at a bench (F2) and `station reprint` (`--printer` overrides).
+    pub bench: String,
+    /// A job that makes no progress this long, its printer not paused, is
+    /// cancelled and its orders reported not printed.
+    pub job_timeout_secs: u64,
+    /// How long a job waits for a paused printer (`cupsdisable`, a paper change).
+    pub paused_wait_secs: u64,
+    /// How often a job's state is asked.
+    pub poll_ms: u64,
+}
+
+impl Default for PrintersConfig {
+    fn default() -> PrintersConfig {
+        PrintersConfig {
+            cups_url: "http://localhost:631".into(),
+            waybill: String::new(),
+            slip: String::new(),
+            manifest: String::new(),
+            bench: String::new(),
+            job_timeout_secs: 120,
+            paused_wait_secs: 1800,
+            poll_ms: 300,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShopConfig {
@@ -352,6 +395,7 @@ impl Default for Config {
             time_zone: "Asia/Shanghai".into(),
             sender: Sender::default(),
             print: PrintConfig::default(),
+            printers: PrintersConfig::default(),
             bench: BenchConfig::default(),
             dispatch: DispatchConfig::default(),
             privacy: PrivacyConfig::default(),
@@ -514,6 +558,9 @@ impl Config {
         }
         if let Some(tz) = env("STATION_TIME_ZONE") {
             config.time_zone = tz;
+        }
+        if let Some(url) = env("STATION_CUPS_URL") {
+            config.printers.cups_url = url;
         }
         // For tests only: a schedule "minute" of this many seconds.
         if let Some(v) = env("STATION_SCHEDULE_MINUTE_SECS") {

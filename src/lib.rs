@@ -11,6 +11,7 @@ pub mod intake;
 pub mod order;
 pub mod outbox;
 pub mod packing;
+pub mod printer;
 pub mod pull;
 pub mod render;
 pub mod report;

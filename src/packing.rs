@@ -743,7 +743,7 @@ pub fn reprint(
     order_id: &str,
     out_dir: &Path,
 ) -> Result<crate::wave::PrintedOrder> {
-    let printed = crate::wave::reprint(store, config, order_id, out_dir, bench.operator)?;
+    let printed = crate::wave::reprint(store, config, order_id, out_dir, bench.operator, None)?;
     if let Some(stored) = store.order(order_id)? {
         store.set_bench_order(
             bench.name,

@@ -26,6 +26,7 @@ mod lookup;
 mod maintenance;
 mod outbox;
 mod packing;
+mod print_jobs;
 mod privacy;
 mod report;
 mod tracking;
@@ -38,6 +39,7 @@ pub(crate) use outbox::enqueue_exception;
 pub(crate) use outbox::tests::handed_over as outbox_fixture;
 pub use outbox::{Alert, ClaimedSend, ExceptionWrite, OutboxSummary, SendKind, WriteBack};
 pub use packing::{BenchSession, Shorted};
+pub use print_jobs::{NewPrintJob, PrintJob};
 pub use privacy::Purged;
 pub use report::{BatchCount, InWarehouse, PackRate};
 pub use tracking::{Allocation, TrackingNumber};
@@ -52,6 +54,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/006_exception.sql")),
     M::up(include_str!("store/007_transitions.sql")),
     M::up(include_str!("store/008_wave_lease.sql")),
+    M::up(include_str!("store/009_print_jobs.sql")),
 ];
 
 #[derive(Debug, Error)]

@@ -85,6 +85,36 @@ pub struct PrintOptions {
     pub slip_template: String,
     pub out_dir: PathBuf,
     pub chunk_size: usize,
+    /// CUPS queues the chunks go to; `None`: the `[printers]` config.
+    pub targets: Option<Targets>,
+}
+
+/// Which CUPS queues a wave's documents go to. Empty lists: PDF files only
+/// (a chunk then counts as printed once its files are on disk). Several
+/// queues take the chunks in turn (round-robin by chunk): a big sale's wave
+/// spread over several printers.
+#[derive(Clone, Debug, Default)]
+pub struct Targets {
+    pub waybill: Vec<String>,
+    pub slip: Vec<String>,
+}
+
+impl Targets {
+    pub fn from_config(p: &crate::config::PrintersConfig) -> Targets {
+        let one = |q: &str| (!q.is_empty()).then(|| q.to_string()).into_iter().collect();
+        Targets {
+            waybill: one(&p.waybill),
+            slip: one(&p.slip),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waybill.is_empty() && self.slip.is_empty()
+    }
+
+    fn for_chunk(list: &[String], chunk: u64) -> Option<&str> {
+        (!list.is_empty()).then(|| list[chunk as usize % list.len()].as_str())
+    }
 }
 
 impl PrintOptions {
@@ -97,6 +127,7 @@ impl PrintOptions {
             slip_template: print.slip_template.clone(),
             out_dir,
             chunk_size: print.chunk_size,
+            targets: None,
         }
     }
 }
@@ -126,6 +157,21 @@ pub struct PrintReport {
     pub pages: usize,
     pub bytes: u64,
     pub elapsed_ms: u64,
+    /// Jobs sent to CUPS (empty without printers), in the order they ended.
+    pub jobs: Vec<crate::printer::JobReport>,
+    /// Orders whose chunk's job failed or stalled: not printed; the wave stays
+    /// open and the next `print` sends them again with the same numbers.
+    pub not_printed: Vec<NotPrinted>,
+}
+
+/// Orders held by a job that did not complete.
+#[derive(Clone, Debug, Serialize)]
+pub struct NotPrinted {
+    pub printer: String,
+    pub kind: String,
+    pub cups_job: Option<i32>,
+    pub orders: Vec<String>,
+    pub reason: String,
 }
 
 /// The courier an order ships with: its own preference when the warehouse
@@ -159,6 +205,23 @@ pub fn print(
 ) -> Result<PrintReport> {
     let started = Instant::now();
     let dpi = Dpi(config.print.dpi);
+    let targets = opts
+        .targets
+        .clone()
+        .unwrap_or_else(|| Targets::from_config(&config.printers));
+    let watch = crate::printer::StderrWatch::default();
+    let mut printing = (!targets.is_empty())
+        .then(|| crate::printer::Printing::new(&config.printers, operator, &watch));
+    if let Some(p) = &printing {
+        // A missing or refusing queue is found before anything is planned.
+        let queues: Vec<&str> = targets
+            .waybill
+            .iter()
+            .chain(&targets.slip)
+            .map(String::as_str)
+            .collect();
+        p.check(&queues)?;
+    }
     let (wave, resumed) = match store.claim_open_wave()? {
         Some(w) => (w, true),
         None => {
@@ -198,7 +261,16 @@ pub fn print(
             (store.plan_wave(&plan, operator)?, false)
         }
     };
-    let mut report = run_wave(store, config, &wave, dpi, operator, progress)?;
+    let mut report = run_wave(
+        store,
+        config,
+        &wave,
+        dpi,
+        operator,
+        progress,
+        &targets,
+        printing.as_mut(),
+    )?;
     report.resumed = resumed;
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
@@ -228,6 +300,8 @@ fn run_wave(
     dpi: Dpi,
     operator: &str,
     progress: &dyn Fn(usize, usize),
+    targets: &Targets,
+    mut printing: Option<&mut crate::printer::Printing<'_>>,
 ) -> Result<PrintReport> {
     let waybill = load_template(&wave.waybill_template, dpi)?;
     let slip = load_template(&wave.slip_template, dpi)?;
@@ -374,6 +448,56 @@ fn run_wave(
                 slip_file: &sf,
                 pages: pages.clone(),
             };
+            if let Some(p) = printing.as_deref_mut() {
+                // The chunk counts as printed only when CUPS reports every one
+                // of its jobs completed.
+                let ids: Vec<String> = members.iter().map(|o| o.order_id.clone()).collect();
+                let docs = [
+                    (
+                        "waybill",
+                        Targets::for_chunk(&targets.waybill, done.chunk),
+                        &waybill_path,
+                    ),
+                    (
+                        "slip",
+                        Targets::for_chunk(&targets.slip, done.chunk),
+                        &slip_path,
+                    ),
+                ];
+                // Both documents go out before either is waited for, so a
+                // waybill printer and a slip printer print at the same time.
+                let mut started = Vec::new();
+                for (kind, queue, file) in docs {
+                    if let Some(queue) = queue {
+                        let doc = crate::printer::Doc {
+                            kind,
+                            printer: queue,
+                            file,
+                            orders: &ids,
+                        };
+                        started.push(p.start(store, Some((wave.id, done.chunk)), &doc)?);
+                    }
+                }
+                let mut all_out = true;
+                for st in started {
+                    let r = p.finish(store, st, &mut |s| Ok(s.renew_wave_lease(wave.id)?))?;
+                    if !r.completed() {
+                        all_out = false;
+                        report.not_printed.push(NotPrinted {
+                            printer: r.printer.clone(),
+                            kind: r.kind.clone(),
+                            cups_job: r.cups_job,
+                            orders: r.orders.clone(),
+                            reason: r.reason().to_string(),
+                        });
+                    }
+                    report.jobs.push(r);
+                }
+                if !all_out {
+                    progress(report.orders.len(), total);
+                    continue;
+                }
+            }
             let stale = store.finish_chunk(wave, &members, &files, operator)?;
             for (o, (wp, sp)) in members.iter().zip(&pages) {
                 if stale.contains(&o.order_id) {
@@ -399,7 +523,13 @@ fn run_wave(
     for (id, reason) in &report.failed {
         store.record(operator, Some(id), "print.failed", reason)?;
     }
-    store.close_wave(wave.id, operator)?;
+    if report.not_printed.is_empty() {
+        store.close_wave(wave.id, operator)?;
+    } else {
+        // The wave stays open: the next `print` sends the orders of the jobs
+        // that did not complete again, with the same numbers.
+        store.release_wave_lease(wave.id)?;
+    }
     let seq: std::collections::HashMap<&str, u64> = wave
         .orders
         .iter()
@@ -538,6 +668,7 @@ pub fn reprint(
     order_id: &str,
     out_dir: &Path,
     operator: &str,
+    printer: Option<&str>,
 ) -> Result<PrintedOrder> {
     let Some(stored) = store.order(order_id)? else {
         bail!(crate::app::UsageError(format!(
@@ -610,6 +741,40 @@ pub fn reprint(
     let sf = dir.join(format!("{order_id}-{}-{stamp}-slip.pdf", allocation.number));
     write_atomically(&wf, &w.pdf)?;
     write_atomically(&sf, &sl.pdf)?;
+    // To a printer (`--printer`, else the bench's queue): the order counts as
+    // printed only when CUPS reports both jobs completed.
+    let queue = printer
+        .filter(|q| !q.is_empty())
+        .or((!config.printers.bench.is_empty()).then_some(config.printers.bench.as_str()));
+    if let Some(queue) = queue {
+        let watch = crate::printer::StderrWatch::default();
+        let mut p = crate::printer::Printing::new(&config.printers, operator, &watch);
+        p.check(&[queue])?;
+        let ids = vec![order_id.to_string()];
+        let mut started = Vec::new();
+        for (kind, file) in [("reprint-waybill", &wf), ("reprint-slip", &sf)] {
+            let doc = crate::printer::Doc {
+                kind,
+                printer: queue,
+                file,
+                orders: &ids,
+            };
+            started.push(p.start(store, None, &doc)?);
+        }
+        let mut failed = Vec::new();
+        for st in started {
+            let r = p.finish(store, st, &mut |_| Ok(()))?;
+            if !r.completed() {
+                failed.push(format!("{} on {}: {}", r.kind, r.printer, r.reason()));
+            }
+        }
+        if !failed.is_empty() {
+            bail!(crate::printer::JobFailed(format!(
+                "order {order_id}: the reprint did not come out ({}); it is not counted as printed — reprint again when the printer works",
+                failed.join("; ")
+            )));
+        }
+    }
     store.mark_printed(order_id, operator)?;
     let detail = match (&allocation.voided, allocation.reused) {
         (_, true) => format!(

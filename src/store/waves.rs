@@ -110,6 +110,16 @@ impl Store {
         self.wave(id).map(Some)
     }
 
+    /// Renew this process's lease on a wave while it waits for a printer (a
+    /// paused printer can hold a chunk longer than the lease lasts).
+    pub fn renew_wave_lease(&mut self, id: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE waves SET lease_until = ?2 WHERE id = ?1 AND lease_holder = ?3",
+            params![id, lease_until(), lease_holder()],
+        )?;
+        Ok(())
+    }
+
     /// Let go of a wave's lease (what a print that died leaves behind, for tests).
     pub fn release_wave_lease(&mut self, id: i64) -> Result<()> {
         self.conn.execute(

@@ -166,19 +166,20 @@ pub fn context(input: &DocInput) -> DocContext {
     let r = &order.recipient;
     let items: Vec<ItemContext> = order.items.iter().map(|i| item(i, hide)).collect();
     let total = (!hide).then(|| {
-        let cents: Option<u64> = order
-            .items
-            .iter()
-            .map(|i| cents(&i.unit_price).map(|c| c * u64::from(i.qty)))
-            .sum();
+        // In u128 with checked steps: a valid order may carry 2^31 - 1 of an
+        // item priced in the billions, which overflows u64.
+        let cents: Option<u128> = order.items.iter().try_fold(0u128, |sum, i| {
+            sum.checked_add(amount_cents(&i.unit_price, i.qty)?)
+        });
         // The contract validates prices, so a bad one is a bug upstream; printing
         // nothing beats printing a wrong total.
         cents.map(yuan).unwrap_or_default()
     });
-    let weight_g: Option<u64> = order
+    // u64 grams × u32 qty fits in u128 with room for any number of items.
+    let weight_g: Option<u128> = order
         .items
         .iter()
-        .map(|i| i.weight_g.map(|w| w * u64::from(i.qty)))
+        .map(|i| i.weight_g.map(|w| u128::from(w) * u128::from(i.qty)))
         .sum();
     let district = r.district.clone().filter(|d| !d.trim().is_empty());
     let address_masked = [
@@ -257,7 +258,7 @@ fn item(i: &Item, hide: bool) -> ItemContext {
                 .unwrap_or_else(|| i.unit_price.clone())
         }),
         amount: (!hide)
-            .then(|| cents(&i.unit_price).map(|c| yuan(c * u64::from(i.qty))))
+            .then(|| amount_cents(&i.unit_price, i.qty).map(yuan))
             .flatten(),
     }
 }
@@ -278,17 +279,23 @@ fn local(at: DateTime<FixedOffset>) -> String {
 }
 
 /// "12.50" → 1250. Money is a decimal string in the contract and never a float here.
-fn cents(price: &str) -> Option<u64> {
+fn cents(price: &str) -> Option<u128> {
     let (whole, frac) = price.trim().split_once('.').unwrap_or((price.trim(), ""));
     if frac.len() > 2 || !frac.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let whole: u64 = whole.parse().ok()?;
-    let frac: u64 = format!("{frac:0<2}").parse().ok()?;
-    Some(whole * 100 + frac)
+    let whole: u128 = whole.parse().ok()?;
+    let frac: u128 = format!("{frac:0<2}").parse().ok()?;
+    whole.checked_mul(100)?.checked_add(frac)
 }
 
-fn yuan(cents: u64) -> String {
+/// qty × unit price in cents; `None` for a price that is not one or an amount
+/// beyond u128 (nothing beats printing a wrong amount).
+fn amount_cents(price: &str, qty: u32) -> Option<u128> {
+    cents(price)?.checked_mul(u128::from(qty))
+}
+
+fn yuan(cents: u128) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
@@ -506,5 +513,14 @@ mod tests {
         assert_eq!(cents("45"), Some(4500));
         assert_eq!(cents("1.234"), None);
         assert_eq!(yuan(13505), "135.05");
+        // 2^31 - 1 items at a price in the billions overflowed u64 (a panic
+        // that stopped the whole wave); a price past u128 is no amount at all.
+        assert_eq!(
+            amount_cents("99999999999.99", i32::MAX as u32)
+                .map(yuan)
+                .as_deref(),
+            Some("214748364699978525163.53")
+        );
+        assert_eq!(amount_cents(&"9".repeat(40), 2), None);
     }
 }

@@ -590,6 +590,8 @@ async fn cmd_shop_sim(args: ShopSimArgs) -> Result<()> {
         repeat_cursor: args.repeat_cursor,
         fail_page: args.fail_page,
         lost_answer_rate: args.lost_answer_rate,
+        outage_ms: args.outage_secs.saturating_mul(1000),
+        force_status: args.force_status,
         seed: args.seed,
     };
     let count = orders.len();

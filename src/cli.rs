@@ -314,6 +314,12 @@ pub struct ShopSimArgs {
     /// Fraction of writes (PUT, POST) carried out and then answered 503 anyway (the answer is lost).
     #[arg(long, default_value_t = 0.0)]
     pub lost_answer_rate: f64,
+    /// The shop is down (every request answers 503) for this many seconds after start-up.
+    #[arg(long, default_value_t = 0)]
+    pub outage_secs: u64,
+    /// Answer every request with this HTTP status (e.g. 403), to see what a client retries.
+    #[arg(long)]
+    pub force_status: Option<u16>,
 }
 
 #[derive(Debug, Args)]

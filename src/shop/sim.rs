@@ -62,6 +62,12 @@ pub struct Faults {
     /// anyway: the answer is lost on the way back, so the client must send again
     /// and the shop's idempotency is what keeps it at one write.
     pub lost_answer_rate: f64,
+    /// An outage: every `/v1` request answers 503 for this many milliseconds after
+    /// the faults were set (at start-up or by `PUT /admin/faults`), then the shop is back.
+    pub outage_ms: u64,
+    /// Every `/v1` request is answered with this status (400, 403, 404, 409, …) and
+    /// the contract's error body, to check what a client must not retry.
+    pub force_status: Option<u16>,
     /// Seeds the fault RNG; replacing the faults reseeds it, so runs are reproducible.
     pub seed: u64,
 }
@@ -77,6 +83,8 @@ impl Default for Faults {
             repeat_cursor: false,
             fail_page: None,
             lost_answer_rate: 0.0,
+            outage_ms: 0,
+            force_status: None,
             seed: 0,
         }
     }
@@ -136,6 +144,8 @@ struct ShopState {
     shipments: Vec<Shipment>,
     log: Vec<LogEntry>,
     faults: Faults,
+    /// When the faults were set: the outage window counts from here.
+    faults_set: std::time::Instant,
     rng: StdRng,
 }
 
@@ -147,6 +157,7 @@ impl Simulator {
             log: Vec::new(),
             rng: StdRng::seed_from_u64(cfg.faults.seed),
             faults: cfg.faults,
+            faults_set: std::time::Instant::now(),
         };
         let inner = Inner {
             token: cfg.token,
@@ -197,6 +208,7 @@ impl Simulator {
         let mut st = self.state();
         st.rng = StdRng::seed_from_u64(f.seed);
         st.faults = f;
+        st.faults_set = std::time::Instant::now();
     }
 
     pub fn order(&self, id: &str) -> Option<Value> {
@@ -400,7 +412,12 @@ async fn inject_faults(State(sim): State<Simulator>, req: Request, next: Next) -
         let roll: f64 = st.rng.random();
         let lose: f64 = st.rng.random();
         let f = &st.faults;
-        let fault = if roll < f.unavailable_rate {
+        let down = st.faults_set.elapsed() < Duration::from_millis(f.outage_ms);
+        let fault = if let Some(status) = f.force_status {
+            Some(forced(status))
+        } else if down {
+            Some(ApiError::unavailable("the shop is down (simulated outage)"))
+        } else if roll < f.unavailable_rate {
             Some(ApiError::unavailable("the shop is unavailable (simulated)"))
         } else if roll < f.unavailable_rate + f.rate_limit_rate {
             let message = "too many requests (simulated)";
@@ -425,6 +442,22 @@ async fn inject_faults(State(sim): State<Simulator>, req: Request, next: Next) -
         }
         None => next.run(req).await,
     }
+}
+
+/// The answer a `force_status` fault gives: the status with the contract's code for it.
+fn forced(status: u16) -> ApiError {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        409 => "version_conflict",
+        429 => "rate_limited",
+        s if s >= 500 => "unavailable",
+        _ => "forced",
+    };
+    ApiError::new(status, code, format!("forced answer {status} (simulated)"))
 }
 
 #[derive(Deserialize)]
@@ -921,6 +954,36 @@ mod tests {
         let started = std::time::Instant::now();
         assert_eq!(shop.get("/v1/orders/o000").await.0, 200);
         assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn an_outage_ends_on_time_and_forced_statuses_carry_their_code() {
+        let shop = shop(orders(1), json!({"outage_ms": 400})).await;
+        assert_eq!(shop.get("/v1/orders/o000").await.0, 503);
+        // Admin endpoints stay up during the outage.
+        assert_eq!(shop.get("/admin/shipments").await.0, 200);
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert_eq!(shop.get("/v1/orders/o000").await.0, 200);
+        // Setting the faults again starts a new outage window.
+        shop.sim.set_faults(Faults {
+            outage_ms: 10_000,
+            ..Faults::default()
+        });
+        assert_eq!(shop.get("/v1/orders").await.0, 503);
+
+        for (status, code_) in [
+            (400, "bad_request"),
+            (403, "forbidden"),
+            (404, "not_found"),
+            (409, "version_conflict"),
+        ] {
+            shop.sim.set_faults(Faults {
+                force_status: Some(status),
+                ..Faults::default()
+            });
+            let (got, body) = shop.get("/v1/orders?page_size=5").await;
+            assert_eq!((got, code(&body)), (status, code_));
+        }
     }
 
     #[tokio::test]

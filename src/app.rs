@@ -585,6 +585,7 @@ async fn cmd_shop_sim(args: ShopSimArgs) -> Result<()> {
         unavailable_rate: args.fail_rate,
         rate_limit_rate: args.rate_limit,
         retry_after_secs: args.retry_after,
+        retry_after_date: args.retry_after_date,
         latency_ms: args.latency_ms,
         overlap: args.overlap,
         repeat_cursor: args.repeat_cursor,

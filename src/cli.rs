@@ -299,6 +299,9 @@ pub struct ShopSimArgs {
     /// Seconds in the Retry-After header of a 429.
     #[arg(long, default_value_t = 1)]
     pub retry_after: u64,
+    /// Send Retry-After as an HTTP-date (now + --retry-after) instead of seconds.
+    #[arg(long)]
+    pub retry_after_date: bool,
     /// Added latency per request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,

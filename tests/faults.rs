@@ -324,6 +324,48 @@ fn rate_limited_429_with_retry_after() {
     );
 }
 
+/// `Retry-After` as an HTTP-date (RFC 9110 allows both forms). The date has
+/// whole seconds, so "2 s from now" means a wait of more than 1 s.
+#[test]
+fn rate_limited_429_with_retry_after_as_a_date() {
+    let st = Station::new();
+    let file = orders_file(&st, 15);
+    st.write(
+        "station.toml",
+        "[shop]\npage_size = 5\ntotal_timeout_secs = 60\n",
+    );
+    let sim = Sim::start(&file, "faults-429-date", &[]);
+    sim.set_faults(
+        json!({"rate_limit_rate": 0.4, "retry_after_secs": 2, "retry_after_date": true, "seed": 3}),
+    );
+    let report = pull_json(&st, &sim);
+    assert_eq!(report["new"], 15, "{report}");
+    let log = entries(&sim);
+    let reqs = v1(&log);
+    let at = |e: &Value| chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap();
+    let gaps: Vec<i64> = reqs
+        .windows(2)
+        .filter(|p| p[0]["status"] == 429)
+        .map(|p| (at(p[1]) - at(p[0])).num_milliseconds())
+        .collect();
+    assert!(!gaps.is_empty(), "no 429 happened: {log:?}");
+    assert!(
+        gaps.iter().all(|&g| g >= 1000),
+        "the date was not honoured: {gaps:?}"
+    );
+    row(
+        "429 + Retry-After: date",
+        "retry_after_date, 2 s ahead",
+        "pull",
+        &format!(
+            "15/15 stored; {} 429s, next request after {}..{} ms (floor 1000)",
+            gaps.len(),
+            gaps.iter().min().unwrap(),
+            gaps.iter().max().unwrap()
+        ),
+    );
+}
+
 #[test]
 fn an_order_changed_between_pages_is_not_skipped() {
     let st = Station::new();

@@ -418,7 +418,18 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after(v, chrono::Utc::now())
+}
+
+/// `Retry-After` is delay-seconds or an HTTP-date (RFC 9110 §10.2.3); a date
+/// in the past means no wait beyond the backoff. Anything else is ignored.
+fn parse_retry_after(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    Some((at.to_utc() - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 /// The error's code and message, and the `order` a version conflict carries.
@@ -468,4 +479,28 @@ fn encode_segment(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-11T08:00:00Z")
+            .unwrap()
+            .to_utc();
+        let p = |v: &str| parse_retry_after(v, now);
+        assert_eq!(p("120"), Some(Duration::from_secs(120)));
+        assert_eq!(p(" 0 "), Some(Duration::ZERO));
+        // A date was ignored before, so a rate-limited shop was asked again
+        // after ~100 ms instead of when it said.
+        assert_eq!(
+            p("Wed, 11 Nov 2026 08:00:30 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(p("Wed, 11 Nov 2026 07:59:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(p("soon"), None);
+        assert_eq!(p("-5"), None);
+    }
 }

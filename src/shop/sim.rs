@@ -49,6 +49,8 @@ pub struct Faults {
     /// Fraction of requests answered 429 `rate_limited` with `Retry-After`.
     pub rate_limit_rate: f64,
     pub retry_after_secs: u64,
+    /// Send `Retry-After` as an HTTP-date (now + `retry_after_secs`) rather than seconds.
+    pub retry_after_date: bool,
     /// Added to every `/v1` request, faulted or not.
     pub latency_ms: u64,
     /// Each next list page starts this many orders before the end of the previous one;
@@ -78,6 +80,7 @@ impl Default for Faults {
             unavailable_rate: 0.0,
             rate_limit_rate: 0.0,
             retry_after_secs: 1,
+            retry_after_date: false,
             latency_ms: 0,
             overlap: 0,
             repeat_cursor: false,
@@ -277,7 +280,8 @@ struct ApiError {
     code: &'static str,
     message: String,
     order: Option<Value>,
-    retry_after: Option<u64>,
+    /// The `Retry-After` header's value: delay-seconds or an HTTP-date.
+    retry_after: Option<String>,
 }
 
 impl ApiError {
@@ -311,10 +315,10 @@ impl IntoResponse for ApiError {
             body["order"] = order;
         }
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, secs.into());
+        if let Some(value) = self.retry_after
+            && let Ok(value) = header::HeaderValue::from_str(&value)
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }
@@ -422,7 +426,13 @@ async fn inject_faults(State(sim): State<Simulator>, req: Request, next: Next) -
         } else if roll < f.unavailable_rate + f.rate_limit_rate {
             let message = "too many requests (simulated)";
             let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
-            e.retry_after = Some(f.retry_after_secs);
+            e.retry_after = Some(if f.retry_after_date {
+                // IMF-fixdate, whole seconds: the wait it means is up to 1 s shorter.
+                let at = Utc::now() + chrono::Duration::seconds(f.retry_after_secs as i64);
+                at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+            } else {
+                f.retry_after_secs.to_string()
+            });
             Some(e)
         } else {
             None
@@ -920,6 +930,18 @@ mod tests {
             (resp.status().as_u16(), &resp.headers()["retry-after"]),
             (429, &"3".parse().unwrap())
         );
+        shop.sim.set_faults(Faults {
+            rate_limit_rate: 1.0,
+            retry_after_secs: 3,
+            retry_after_date: true,
+            ..Faults::default()
+        });
+        let url = format!("{}/v1/orders/o001", shop.base);
+        let resp = shop.http.get(url).bearer_auth(TOKEN).send().await.unwrap();
+        let date = resp.headers()["retry-after"].to_str().unwrap();
+        let at = DateTime::parse_from_rfc2822(date).unwrap();
+        let ahead = at.with_timezone(&Utc) - Utc::now();
+        assert!((1..=3).contains(&ahead.num_seconds()), "{date}");
 
         assert_eq!(
             shop.put("/admin/faults", json!({"unavailable_rate": 1.0}))

@@ -349,6 +349,7 @@ pub fn close(
                 )
             })?;
         removed = out;
+        crate::crash::point("handover.closed");
         let row = store.handover(&row.id)?.expect("still there");
         if row.state == "open" {
             let taken: Vec<String> = removed
@@ -368,6 +369,7 @@ pub fn close(
         Some(path) if Path::new(path).exists() => PathBuf::from(path),
         _ => {
             let path = write_manifest(store, config, &row, &parcels, out_dir)?;
+            crate::crash::point("handover.manifest.written");
             store.set_manifest(&row.id, &path.display().to_string(), operator)?;
             path
         }

@@ -4,6 +4,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod crash;
 pub mod demo;
 pub mod doctor;
 pub mod handover;

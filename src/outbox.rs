@@ -97,6 +97,7 @@ pub async fn sync_once(
         };
         match step {
             Step::Acked { version, detail } => {
+                crate::crash::outbox(send.kind.as_str(), "answered");
                 report.sent += 1;
                 if store.outbox_ack(send.id, version, operator, &detail)? {
                     report.shipped += 1;
@@ -227,6 +228,7 @@ async fn ship(
     let text = |k: &str| send.body.get(k).and_then(Value::as_str).unwrap_or("");
     let (courier, tracking_no, at) = (text("courier"), text("tracking_no"), text("handed_over_at"));
     let deadline = Instant::now() + send_timeout;
+    crate::crash::outbox(send.kind.as_str(), "sending");
     let refused = match client
         .post_shipment(&send.order_id, courier, tracking_no, at, deadline)
         .await
@@ -282,6 +284,7 @@ async fn flag(
     let memo = send.body.get("memo").filter(|m| m.is_object());
     let mut if_version = send.if_version;
     let mut deadline = Instant::now() + send_timeout;
+    crate::crash::outbox(send.kind.as_str(), "sending");
     for round in 0..CONFLICT_ROUNDS {
         if round > 0 {
             deadline = renew(store, send, send_timeout).await?;

@@ -258,7 +258,9 @@ pub fn print(
                 chunk_size: opts.chunk_size.max(1) as u64,
                 orders: picked.iter().map(|(id, c)| (id.as_str(), c)).collect(),
             };
-            (store.plan_wave(&plan, operator)?, false)
+            let planned = store.plan_wave(&plan, operator)?;
+            crate::crash::point("wave.planned");
+            (planned, false)
         }
     };
     let mut report = run_wave(
@@ -645,10 +647,12 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f =
         std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
     f.write_all(bytes)?;
+    crate::crash::point("wave.pdf.written");
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} into place", tmp.display()))?;
+    crate::crash::point("wave.pdf.renamed");
     if let Some(dir) = path.parent() {
         // Make the rename itself durable.
         if let Ok(d) = std::fs::File::open(dir) {

@@ -351,6 +351,7 @@ impl Store {
                 removed.len()
             ),
         )?;
+        crate::crash::point("handover.close.before_commit");
         tx.commit()?;
         Ok((closing, removed))
     }

@@ -147,7 +147,9 @@ impl Store {
             params![bench, at],
         )?;
         event(&tx, operator, Some(order_id), "bench.packed", detail)?;
+        crate::crash::point("bench.pack.before_commit");
         tx.commit()?;
+        crate::crash::point("bench.packed");
         Ok(true)
     }
 }

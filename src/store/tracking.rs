@@ -213,6 +213,7 @@ pub(super) fn allocate_one(
         "tracking.allocated",
         &format!("{} {number} for v{version}", courier.code),
     )?;
+    crate::crash::point("tracking.allocated");
     Ok(Allocation {
         order_id: order_id.into(),
         courier: courier.code.clone(),

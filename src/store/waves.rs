@@ -240,6 +240,7 @@ impl Store {
             "wave.planned",
             &format!("wave {id}: {} orders", plan.orders.len()),
         )?;
+        crate::crash::point("wave.plan.before_commit");
         tx.commit()?;
         self.wave(id)
     }
@@ -290,7 +291,9 @@ impl Store {
                 ),
             )?;
         }
+        crate::crash::point("wave.chunk.before_commit");
         tx.commit()?;
+        crate::crash::point("wave.chunk.committed");
         Ok(stale)
     }
 

@@ -1,0 +1,100 @@
+//! Named crash points: places where the crash tests (`tests/crash.rs`) make the
+//! station die abruptly, to prove that each step which hands out or records
+//! something survives a power cut or a `kill -9` right there.
+//!
+//! Compiled in only with the `failpoints` feature, which `cargo test` turns on
+//! (through the crate's own dev-dependency) and `cargo build` never does; without
+//! it [`point`] is an empty inline function. With it, a point does nothing
+//! unless `STATION_CRASH_AT` names it: `STATION_CRASH_AT=wave.pdf.renamed` kills
+//! the process the first time it passes there, `wave.pdf.renamed@3` the third
+//! time. The process kills itself with SIGKILL: no unwinding, no destructors, no
+//! flushed buffers, no SQLite rollback — exactly what a power cut leaves behind.
+
+/// Every crash point, so the tests can go through all of them. Each is named
+/// after the step it interrupts; the one-line `crash::point` calls sit where
+/// the comment says.
+pub const POINTS: &[&str] = &[
+    // store::tracking::allocate_one: a number inserted, its transaction not committed.
+    "tracking.allocated",
+    // store::Store::plan_wave: every number of the wave allocated, before the commit.
+    "wave.plan.before_commit",
+    // wave::print: the plan (numbers) committed, nothing rendered yet.
+    "wave.planned",
+    // wave::write_atomically: the PDF written to its .tmp name, not synced or renamed.
+    "wave.pdf.written",
+    // wave::write_atomically: the PDF renamed into place, the chunk not recorded.
+    "wave.pdf.renamed",
+    // store::Store::finish_chunk: orders marked printed, before the commit.
+    "wave.chunk.before_commit",
+    // store::Store::finish_chunk: the chunk committed, the wave not closed.
+    "wave.chunk.committed",
+    // store::Store::mark_packed: the parcel marked packed, before the commit.
+    "bench.pack.before_commit",
+    // store::Store::mark_packed: packed and committed, the answer not shown.
+    "bench.packed",
+    // store::Store::close_handover: orders handed over and write-backs queued, before the commit.
+    "handover.close.before_commit",
+    // handover::close: the batch closed and committed, no manifest written.
+    "handover.closed",
+    // handover::close: the manifest written, its path not recorded.
+    "handover.manifest.written",
+    // outbox: a send claimed, before the HTTP request goes out (per kind).
+    "outbox.shipment.sending",
+    "outbox.flag.sending",
+    "outbox.exception.sending",
+    // outbox::sync_once: the shop answered, before the acknowledgement is recorded.
+    "outbox.shipment.answered",
+    "outbox.flag.answered",
+    "outbox.exception.answered",
+];
+
+/// The environment variable that arms one point: `NAME` or `NAME@N`.
+pub const ENV: &str = "STATION_CRASH_AT";
+
+/// Die here if `STATION_CRASH_AT` names this point (and this is its N-th hit).
+#[cfg(feature = "failpoints")]
+pub fn point(name: &str) {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static ARMED: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    debug_assert!(
+        POINTS.contains(&name),
+        "crash point {name:?} is not in POINTS"
+    );
+    let armed = ARMED.get_or_init(|| {
+        let spec = std::env::var(ENV).ok()?;
+        let (point, nth) = match spec.split_once('@') {
+            Some((p, n)) => (p.to_string(), n.parse().unwrap_or(1)),
+            None => (spec, 1),
+        };
+        Some((point, nth.max(1)))
+    });
+    let Some((armed, nth)) = armed else { return };
+    if armed != name || HITS.fetch_add(1, Ordering::SeqCst) + 1 != *nth {
+        return;
+    }
+    // stderr is unbuffered: the test sees where the process died.
+    eprintln!("crash point {name} (hit {nth}): SIGKILL");
+    // SAFETY: raising a signal at the calling thread has no memory-safety
+    // preconditions; SIGKILL cannot be caught, so this does not return.
+    unsafe {
+        libc::raise(libc::SIGKILL);
+    }
+    std::process::abort();
+}
+
+/// Without the `failpoints` feature a crash point is nothing at all.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn point(_name: &str) {}
+
+/// The outbox's points, per kind of send (`shipment`, `flag`, `exception`) and
+/// stage (`sending`, `answered`): `outbox.KIND.STAGE`.
+#[inline(always)]
+pub fn outbox(kind: &str, stage: &str) {
+    #[cfg(feature = "failpoints")]
+    point(&format!("outbox.{kind}.{stage}"));
+    #[cfg(not(feature = "failpoints"))]
+    let _ = (kind, stage);
+}

@@ -549,3 +549,69 @@ fn a_paused_printer_is_waited_for_and_a_job_held_too_long_is_cancelled_not_print
     assert_eq!((numbers.len(), unique.len()), (4, 4), "{numbers:?}");
     assert_eq!(st.status()["counts"]["printed"], 4);
 }
+
+#[test]
+fn a_print_killed_while_its_job_waits_is_resumed_by_asking_cups_not_by_printing_again() {
+    let cups = cups_or_skip!();
+    let q = queue_or_skip!(cups, "crash", "cups-pdf:/");
+    let st = station_with_orders(
+        5,
+        24,
+        &config(&format!("waybill = \"{0}\"\nslip = \"{0}\"", q.0)),
+    );
+    q.disable();
+    let mut child = st
+        .cmd()
+        .args(["--json", "print"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Both of the first chunk's jobs wait in the paused queue: kill the print.
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let jobs = Command::new("lpstat").args(["-o", &q.0]).output().unwrap();
+        if String::from_utf8_lossy(&jobs.stdout).lines().count() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < until, "the jobs never reached the queue");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(st.status()["counts"]["printed"], 0);
+    q.enable();
+
+    let out = st.cmd().args(["--json", "print"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(report["resumed"], true);
+    assert_eq!(report["orders"].as_array().unwrap().len(), 5);
+    let jobs = report["jobs"].as_array().unwrap();
+    // The first chunk's two jobs were found again; only the second chunk's were sent.
+    let resumed = jobs.iter().filter(|j| j["resumed"] == true).count();
+    assert_eq!((jobs.len(), resumed), (4, 2), "{jobs:?}");
+    let mut numbers = Vec::new();
+    for j in jobs.iter().filter(|j| j["kind"] == "waybill") {
+        numbers.extend(
+            barcodes(&wait_output(&cups, j["cups_job"].as_i64().unwrap()))
+                .into_iter()
+                .filter(|c| c.starts_with("QR-Code:")),
+        );
+    }
+    let unique: HashSet<&String> = numbers.iter().collect();
+    assert_eq!((numbers.len(), unique.len()), (5, 5), "{numbers:?}");
+    assert_eq!(st.status()["counts"]["printed"], 5);
+    // CUPS saw four jobs on this queue in all, not six.
+    let done = Command::new("lpstat")
+        .args(["-W", "completed", "-o", &q.0])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&done.stdout).lines().count(), 4);
+}

@@ -557,7 +557,9 @@ pub fn write_status(out: &mut dyn Write, s: &StatusReport) -> Result<()> {
         }
         writeln!(out, "\n{title}: {}", list.len())?;
         for item in list {
-            writeln!(out, "  {}  {}", item.id, item.reason)?;
+            // Ids and reasons carry shop text (a rejected id is as the shop sent it).
+            let line = format!("  {}  {}", item.id, item.reason);
+            writeln!(out, "{}", crate::order::terminal_safe(&line))?;
         }
     }
     Ok(())
@@ -790,10 +792,12 @@ async fn cmd_scan(ctx: &Ctx, db: &Path, bench: &str, code: &str) -> Result<()> {
             Verdict::Stop => "STOP",
             Verdict::Intercept => "INTERCEPT",
         };
-        println!("{tag} {}: {}", out.code, out.message);
+        // Item titles, memos and messages are shop text: never raw to a terminal.
+        let safe = crate::order::terminal_safe;
+        println!("{tag} {}: {}", out.code, safe(&out.message));
         if let Some(o) = &out.order {
             for i in &o.items {
-                println!(
+                let line = format!(
                     "  [{}/{}] {} {}{}",
                     i.scanned,
                     i.qty,
@@ -804,9 +808,10 @@ async fn cmd_scan(ctx: &Ctx, db: &Path, bench: &str, code: &str) -> Result<()> {
                         .map(|s| format!(" ({s})"))
                         .unwrap_or_default()
                 );
+                println!("{}", safe(&line));
             }
             if let Some(m) = &o.memo {
-                println!("  memo: {m}");
+                println!("  memo: {}", safe(m));
             }
         }
         if out.shop == ShopCheck::Unreachable {

@@ -227,9 +227,41 @@ impl Order {
     }
 }
 
+/// Shop text made safe for a terminal: C0/C1 controls (but newline and tab)
+/// and bidi formatting characters are shown escaped (`\u{1b}`), so an order
+/// field can neither send escape sequences to the operator's terminal (clear
+/// the screen, retitle the window, recolour) nor reorder a line it is on.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_safe_escapes_controls_and_bidi_only() {
+        assert_eq!(terminal_safe("文三路 1 号\n\tB"), "文三路 1 号\n\tB");
+        assert_eq!(
+            terminal_safe("a\u{1b}[2Jb\u{7}\r\u{0}\u{9b}c\u{202e}d"),
+            "a\\u{1b}[2Jb\\u{7}\\u{d}\\u{0}\\u{9b}c\\u{202e}d"
+        );
+    }
 
     fn memo(text: &str, at: &str) -> Memo {
         Memo {

@@ -94,8 +94,17 @@ fn summary(state: &str, handover: &[HandoverEntry], write_backs: &[WriteBackEntr
     }
 }
 
-/// The text form of `station show`.
+/// The text form of `station show`. Shop text (nick, reasons, memos in the
+/// timeline) goes through `order::terminal_safe`: no escape sequence from an
+/// order reaches the terminal.
 pub fn write_text(out: &mut dyn Write, stories: &[OrderStory]) -> std::io::Result<()> {
+    let mut text = Vec::new();
+    write_raw_text(&mut text, stories)?;
+    let text = String::from_utf8_lossy(&text);
+    out.write_all(crate::order::terminal_safe(&text).as_bytes())
+}
+
+fn write_raw_text(out: &mut dyn Write, stories: &[OrderStory]) -> std::io::Result<()> {
     for (n, s) in stories.iter().enumerate() {
         if n > 0 {
             writeln!(out)?;

@@ -271,11 +271,21 @@ fn the_nastiest_inputs_are_printed_correctly_or_rejected_by_field() {
     assert!(!flat.contains("旧地址路") && !flat.contains("过期地址街"));
 
     // Bench: open with the slip, (scan the very long SKU), pack with the waybill.
+    let mut scanned_text = None;
     for p in printed["orders"].as_array().unwrap() {
         let id = p["order_id"].as_str().unwrap();
         let tracking = p["tracking_no"].as_str().unwrap();
-        let opened = json(&["--json", "scan", "--bench", "b1", id]);
-        assert_eq!(opened["code"], "order_opened", "{id}: {opened}");
+        if id == "N-ANSI" {
+            // In text, as an operator at a terminal sees it: titles and memo
+            // come from the shop.
+            let text = ok(&run(&["scan", "--bench", "b1", id]));
+            assert!(text.starts_with("OK order_opened"), "{text}");
+            assert!(text.contains("伞\\u{1b}[8m隐藏"), "{text}");
+            scanned_text = Some(text);
+        } else {
+            let opened = json(&["--json", "scan", "--bench", "b1", id]);
+            assert_eq!(opened["code"], "order_opened", "{id}: {opened}");
+        }
         if id == "N-LONG-SKU" {
             let sku = format!("SKU-{}", "X".repeat(496));
             let item = json(&["--json", "scan", "--bench", "b1", &sku]);
@@ -312,11 +322,24 @@ fn the_nastiest_inputs_are_printed_correctly_or_rejected_by_field() {
         Some(printed_expect.len() as u64),
         "{status}"
     );
-    // `status` and `show` in text cope with every order.
-    ok(&run(&["status"]));
+    // `status`, `show` and `scan` in text cope with every order, and shop
+    // text never sends an escape sequence or a bidi override to the terminal.
+    let terminal_safe = |what: &str, text: &str| {
+        assert!(
+            !text.contains(['\u{1b}', '\u{9b}', '\u{7}', '\u{0}', '\u{202e}']),
+            "{what} wrote raw controls to the terminal: {text:?}"
+        );
+    };
+    terminal_safe("status", &ok(&run(&["status"])));
     for id in printed_expect.keys() {
-        ok(&run(&["show", id]));
+        terminal_safe(&format!("show {id}"), &ok(&run(&["show", id])));
     }
+    let shown = ok(&run(&["show", "N-ANSI"]));
+    assert!(
+        shown.contains("\\u{1b}[1;31m"),
+        "escaped, not dropped: {shown}"
+    );
+    terminal_safe("scan", &scanned_text.expect("N-ANSI was scanned"));
 
     // The same file imported: the lines that are not orders at all are
     // rejected by record number, the rest as above.

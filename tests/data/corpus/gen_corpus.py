@@ -34,6 +34,8 @@ add("N-UNASSIGNED", P("花园路", "街", may_miss="\u0378\u05FF\U0010FFFD\uE000
 add("N-EMOJI-ZWJ", P("一家人", may_miss="👩👧👦"), buyer__nick="👩‍👩‍👧‍👦一家人🏳️‍🌈")
 add("N-BIDI", P("abc", "鼓楼街"), recipient__address="鼓楼街\u202eabc\u202c\u2066x\u2069", buyer__nick="\u202e反向昵称")
 add("N-CONTROL", P("中山路", "大街"), recipient__address="中山路\u0000\u0007\r大街", buyer__message="留言\u0000响铃\u0007回车\r换行\n结束")
+add("N-ANSI", P("解放路", "终端"), recipient__address="解放路\u001b]0;pwned\u0007\u001b[2J大院", buyer__nick="终端\u001b[1;31m红字\u009b31m",
+    items__0__title="伞\u001b[8m隐藏", memos=[{"text": "备注\u001b[2K\r假行", "author": "客服\u202e", "at": "2026-11-11T03:00:00+08:00"}])
 add("N-INJECT", P("{{ 7*7 }}", "{% raw %}", "</script>", "{{ order_id }}"),
     buyer__message="{{ 7*7 }} {% raw %} </script><script>alert(1)</script>",
     items__0__title="{{ order_id }}{% if true %}X{% endif %}<b>粗</b>")

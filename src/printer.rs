@@ -640,9 +640,26 @@ impl<'a> Printing<'a> {
                 resumed,
             } => (row, printer, job, kind, orders, resumed),
         };
-        let outcome = self
-            .cups
-            .follow(&printer, job, self.config, self.watch, &mut || tick(store))?;
+        // A job queued behind one that failed on the same printer is not
+        // waited for: cancelled, unless it already came out.
+        let outcome = if let Some(why) = self.broken.get(&printer).cloned() {
+            match self.cups.job(&printer, job)?.state {
+                JobState::Completed => Outcome::Completed,
+                _ => {
+                    let _ = self.cups.cancel(&printer, job);
+                    match self.cups.job(&printer, job)?.state {
+                        JobState::Completed => Outcome::Completed,
+                        s => Outcome::Failed {
+                            reason: format!(
+                                "job {job} {s}: printer {printer} failed earlier in this run ({why})"
+                            ),
+                        },
+                    }
+                }
+            }
+        } else {
+            self.follow_one(&printer, job, &mut || tick(store))?
+        };
         let report = JobReport {
             kind,
             printer: printer.clone(),
@@ -656,6 +673,16 @@ impl<'a> Printing<'a> {
             self.broken.insert(printer, report.reason().to_string());
         }
         Ok(report)
+    }
+
+    fn follow_one(
+        &self,
+        printer: &str,
+        job: i32,
+        tick: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Outcome> {
+        self.cups
+            .follow(printer, job, self.config, self.watch, tick)
     }
 
     /// Send one document and follow it to its end (reprints, manifests).

@@ -421,6 +421,15 @@ fn run_wave(
         for _ in 0..workers * 2 {
             send_next(store, &mut in_flight, &mut skipped)?;
         }
+        // Chunks whose jobs are in CUPS, oldest first, and how many may be.
+        let mut in_cups: std::collections::VecDeque<(Written, Vec<crate::printer::Started>)> =
+            Default::default();
+        let window = {
+            let mut queues: Vec<&String> = targets.waybill.iter().collect();
+            queues.sort();
+            queues.dedup();
+            queues.len().max(1)
+        };
         while in_flight > 0 {
             let done = res_rx.recv().context("a render worker stopped")??;
             in_flight -= 1;
@@ -440,84 +449,41 @@ fn run_wave(
                 .zip(first_pages(&done.slips.per_doc_pages))
                 .collect();
             // Orders that failed to render are not part of this chunk's files.
-            let members: Vec<&WaveOrder> = done.ok.iter().map(|&i| &done.members[i].0).collect();
-            let (wf, sf) = (
-                waybill_path.display().to_string(),
-                slip_path.display().to_string(),
-            );
-            let files = ChunkFiles {
-                waybill_file: &wf,
-                slip_file: &sf,
-                pages: pages.clone(),
+            let written = Written {
+                chunk: done.chunk,
+                members: done.ok.iter().map(|&i| done.members[i].0.clone()).collect(),
+                pages,
+                waybill_path,
+                slip_path,
+                warnings: done
+                    .waybills
+                    .warnings
+                    .iter()
+                    .chain(&done.slips.warnings)
+                    .cloned()
+                    .collect(),
             };
-            if let Some(p) = printing.as_deref_mut() {
-                // The chunk counts as printed only when CUPS reports every one
-                // of its jobs completed.
-                let ids: Vec<String> = members.iter().map(|o| o.order_id.clone()).collect();
-                let docs = [
-                    (
-                        "waybill",
-                        Targets::for_chunk(&targets.waybill, done.chunk),
-                        &waybill_path,
-                    ),
-                    (
-                        "slip",
-                        Targets::for_chunk(&targets.slip, done.chunk),
-                        &slip_path,
-                    ),
-                ];
-                // Both documents go out before either is waited for, so a
-                // waybill printer and a slip printer print at the same time.
-                let mut started = Vec::new();
-                for (kind, queue, file) in docs {
-                    if let Some(queue) = queue {
-                        let doc = crate::printer::Doc {
-                            kind,
-                            printer: queue,
-                            file,
-                            orders: &ids,
-                        };
-                        started.push(p.start(store, Some((wave.id, done.chunk)), &doc)?);
+            match printing.as_deref_mut() {
+                None => record_chunk(store, wave, &mut report, &written, operator)?,
+                Some(p) => {
+                    let started = start_jobs(p, store, wave, targets, &written)?;
+                    in_cups.push_back((written, started));
+                    // Up to `window` chunks wait in CUPS at once: the next
+                    // chunk is queued (and the one after renders) while the
+                    // printers print, and several printers print in parallel.
+                    while in_cups.len() > window {
+                        let (w, started) = in_cups.pop_front().expect("not empty");
+                        finish_jobs(p, store, wave, &mut report, w, started, operator)?;
                     }
                 }
-                let mut all_out = true;
-                for st in started {
-                    let r = p.finish(store, st, &mut |s| Ok(s.renew_wave_lease(wave.id)?))?;
-                    if !r.completed() {
-                        all_out = false;
-                        report.not_printed.push(NotPrinted {
-                            printer: r.printer.clone(),
-                            kind: r.kind.clone(),
-                            cups_job: r.cups_job,
-                            orders: r.orders.clone(),
-                            reason: r.reason().to_string(),
-                        });
-                    }
-                    report.jobs.push(r);
-                }
-                if !all_out {
-                    progress(report.orders.len(), total);
-                    continue;
-                }
-            }
-            let stale = store.finish_chunk(wave, &members, &files, operator)?;
-            for (o, (wp, sp)) in members.iter().zip(&pages) {
-                if stale.contains(&o.order_id) {
-                    let why = "changed while its label rendered: not counted as printed; prints again in the next wave";
-                    report.failed.push((o.order_id.clone(), why.into()));
-                    continue;
-                }
-                report
-                    .orders
-                    .push(printed(o, wf.clone(), sf.clone(), *wp, *sp));
-            }
-            report.files.push(wf);
-            report.files.push(sf);
-            for (id, w) in done.waybills.warnings.iter().chain(&done.slips.warnings) {
-                store.record(operator, Some(id), "print.warning", w)?;
-                report.warnings.push((id.clone(), w.clone()));
             }
             progress(report.orders.len(), total);
+        }
+        if let Some(p) = printing.as_deref_mut() {
+            while let Some((w, started)) = in_cups.pop_front() {
+                finish_jobs(p, store, wave, &mut report, w, started, operator)?;
+                progress(report.orders.len(), total);
+            }
         }
         report.failed.extend(skipped);
         Ok(())
@@ -541,6 +507,128 @@ fn run_wave(
         .orders
         .sort_by_key(|o| seq.get(o.order_id.as_str()).copied());
     Ok(report)
+}
+
+/// A chunk whose files are on disk, waiting to be recorded (after its jobs
+/// completed, when it goes to printers).
+struct Written {
+    chunk: u64,
+    /// The chunk's orders that rendered, in file order.
+    members: Vec<WaveOrder>,
+    pages: Vec<(u64, u64)>,
+    waybill_path: PathBuf,
+    slip_path: PathBuf,
+    warnings: Vec<(String, String)>,
+}
+
+/// Record a chunk whose files are complete (and whose jobs, if any, completed):
+/// its orders count as printed.
+fn record_chunk(
+    store: &mut Store,
+    wave: &Wave,
+    report: &mut PrintReport,
+    w: &Written,
+    operator: &str,
+) -> Result<()> {
+    let (wf, sf) = (
+        w.waybill_path.display().to_string(),
+        w.slip_path.display().to_string(),
+    );
+    let files = ChunkFiles {
+        waybill_file: &wf,
+        slip_file: &sf,
+        pages: w.pages.clone(),
+    };
+    let members: Vec<&WaveOrder> = w.members.iter().collect();
+    let stale = store.finish_chunk(wave, &members, &files, operator)?;
+    for (o, (wp, sp)) in members.iter().zip(&w.pages) {
+        if stale.contains(&o.order_id) {
+            let why = "changed while its label rendered: not counted as printed; prints again in the next wave";
+            report.failed.push((o.order_id.clone(), why.into()));
+            continue;
+        }
+        report
+            .orders
+            .push(printed(o, wf.clone(), sf.clone(), *wp, *sp));
+    }
+    report.files.push(wf);
+    report.files.push(sf);
+    for (id, warning) in &w.warnings {
+        store.record(operator, Some(id), "print.warning", warning)?;
+        report.warnings.push((id.clone(), warning.clone()));
+    }
+    Ok(())
+}
+
+/// Send a chunk's documents to their queues (or find the jobs an interrupted
+/// print sent). Both go out before either is waited for, so a waybill
+/// printer and a slip printer print at the same time.
+fn start_jobs(
+    p: &mut crate::printer::Printing<'_>,
+    store: &mut Store,
+    wave: &Wave,
+    targets: &Targets,
+    w: &Written,
+) -> Result<Vec<crate::printer::Started>> {
+    let ids: Vec<String> = w.members.iter().map(|o| o.order_id.clone()).collect();
+    let docs = [
+        (
+            "waybill",
+            Targets::for_chunk(&targets.waybill, w.chunk),
+            &w.waybill_path,
+        ),
+        (
+            "slip",
+            Targets::for_chunk(&targets.slip, w.chunk),
+            &w.slip_path,
+        ),
+    ];
+    let mut started = Vec::new();
+    for (kind, queue, file) in docs {
+        if let Some(queue) = queue {
+            let doc = crate::printer::Doc {
+                kind,
+                printer: queue,
+                file,
+                orders: &ids,
+            };
+            started.push(p.start(store, Some((wave.id, w.chunk)), &doc)?);
+        }
+    }
+    Ok(started)
+}
+
+/// Follow a chunk's jobs to their end: the chunk counts as printed only when
+/// CUPS reports every one of them completed; otherwise its orders are
+/// reported not printed and stay in the open wave.
+fn finish_jobs(
+    p: &mut crate::printer::Printing<'_>,
+    store: &mut Store,
+    wave: &Wave,
+    report: &mut PrintReport,
+    w: Written,
+    started: Vec<crate::printer::Started>,
+    operator: &str,
+) -> Result<()> {
+    let mut all_out = true;
+    for st in started {
+        let r = p.finish(store, st, &mut |s| Ok(s.renew_wave_lease(wave.id)?))?;
+        if !r.completed() {
+            all_out = false;
+            report.not_printed.push(NotPrinted {
+                printer: r.printer.clone(),
+                kind: r.kind.clone(),
+                cups_job: r.cups_job,
+                orders: r.orders.clone(),
+                reason: r.reason().to_string(),
+            });
+        }
+        report.jobs.push(r);
+    }
+    if all_out {
+        record_chunk(store, wave, report, &w, operator)?;
+    }
+    Ok(())
 }
 
 fn printed(

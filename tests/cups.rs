@@ -206,6 +206,35 @@ fn barcodes(pdf: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Read a running station's stderr on a thread; returns once a line holds
+/// `needle` (panics after 30 s), and the thread hands back all of stderr.
+fn wait_on_stderr(
+    child: &mut std::process::Child,
+    needle: &str,
+) -> std::thread::JoinHandle<String> {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the station never said {needle:?}"));
+        if line.contains(needle) {
+            return reader;
+        }
+    }
+}
+
 fn json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -506,33 +535,20 @@ fn a_paused_printer_is_waited_for_and_a_job_held_too_long_is_cancelled_not_print
         )),
     );
     q.disable();
-    let child = st
+    let mut child = st
         .cmd()
         .args(["--json", "print"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Resume once a job waits in the paused queue.
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let jobs = Command::new("lpstat").args(["-o", &q.0]).output().unwrap();
-        if !jobs.stdout.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < until, "no job reached the paused queue");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(700));
+    // Resume once the station says it waits for the paused printer.
+    let reader = wait_on_stderr(&mut child, &format!("printer {} is paused", q.0));
+    std::thread::sleep(Duration::from_millis(300));
     q.enable();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is paused"));
+    let err = reader.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
     let report = json(&out);
     assert_eq!(report["orders"].as_array().unwrap().len(), 4);
     let jobs = report["jobs"].as_array().unwrap();
@@ -580,6 +596,11 @@ fn a_print_killed_while_its_job_waits_is_resumed_by_asking_cups_not_by_printing_
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
+    // The jobs the killed print had sent (the next chunk is queued while one
+    // waits, so two or four).
+    let waiting = Command::new("lpstat").args(["-o", &q.0]).output().unwrap();
+    let waiting = String::from_utf8_lossy(&waiting.stdout).lines().count();
+    assert!(waiting == 2 || waiting == 4, "{waiting}");
     assert_eq!(st.status()["counts"]["printed"], 0);
     q.enable();
 
@@ -594,9 +615,9 @@ fn a_print_killed_while_its_job_waits_is_resumed_by_asking_cups_not_by_printing_
     assert_eq!(report["resumed"], true);
     assert_eq!(report["orders"].as_array().unwrap().len(), 5);
     let jobs = report["jobs"].as_array().unwrap();
-    // The first chunk's two jobs were found again; only the second chunk's were sent.
+    // The jobs sent before the kill were found again, not sent twice.
     let resumed = jobs.iter().filter(|j| j["resumed"] == true).count();
-    assert_eq!((jobs.len(), resumed), (4, 2), "{jobs:?}");
+    assert_eq!((jobs.len(), resumed), (4, waiting), "{jobs:?}");
     let mut numbers = Vec::new();
     for j in jobs.iter().filter(|j| j["kind"] == "waybill") {
         numbers.extend(
@@ -614,4 +635,55 @@ fn a_print_killed_while_its_job_waits_is_resumed_by_asking_cups_not_by_printing_
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&done.stdout).lines().count(), 4);
+}
+
+#[test]
+fn a_big_wave_spread_over_two_printers_waits_for_one_paused_for_a_paper_change() {
+    let cups = cups_or_skip!();
+    let a = queue_or_skip!(cups, "rr-a", "cups-pdf:/");
+    let b = queue_or_skip!(cups, "rr-b", "cups-pdf:/");
+    let st = station_with_orders(7, 25, &config(""));
+    // Printer B is out of paper when the wave starts.
+    b.disable();
+    let mut child = st
+        .cmd()
+        .args(["--json", "print", "--printer", &a.0, "--printer", &b.0])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Resume B once the station says it waits for it (a paper change).
+    let reader = wait_on_stderr(&mut child, &format!("printer {} is paused", b.0));
+    std::thread::sleep(Duration::from_millis(300));
+    b.enable();
+    let out = child.wait_with_output().unwrap();
+    let err = reader.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let report = json(&out);
+    assert_eq!(report["orders"].as_array().unwrap().len(), 7);
+    let jobs = report["jobs"].as_array().unwrap();
+    // 7 orders in chunks of 3: chunks 1 and 3 on A, chunk 2 on B, slips with them.
+    let on = |q: &str, kind: &str| {
+        jobs.iter()
+            .filter(|j| j["printer"] == q && j["kind"] == kind)
+            .count()
+    };
+    assert_eq!(
+        (on(&a.0, "waybill"), on(&b.0, "waybill")),
+        (2, 1),
+        "{jobs:?}"
+    );
+    assert_eq!((on(&a.0, "slip"), on(&b.0, "slip")), (2, 1), "{jobs:?}");
+    let mut numbers = Vec::new();
+    for j in jobs.iter().filter(|j| j["kind"] == "waybill") {
+        assert_eq!(j["outcome"], "completed");
+        numbers.extend(
+            barcodes(&wait_output(&cups, j["cups_job"].as_i64().unwrap()))
+                .into_iter()
+                .filter(|c| c.starts_with("QR-Code:")),
+        );
+    }
+    let unique: HashSet<&String> = numbers.iter().collect();
+    assert_eq!((numbers.len(), unique.len()), (7, 7), "{numbers:?}");
+    assert_eq!(st.status()["counts"]["printed"], 7);
 }

@@ -538,6 +538,7 @@ fn record_chunk(
         waybill_file: &wf,
         slip_file: &sf,
         pages: w.pages.clone(),
+        warnings: &w.warnings,
     };
     let members: Vec<&WaveOrder> = w.members.iter().collect();
     let stale = store.finish_chunk(wave, &members, &files, operator)?;
@@ -554,7 +555,6 @@ fn record_chunk(
     report.files.push(wf);
     report.files.push(sf);
     for (id, warning) in &w.warnings {
-        store.record(operator, Some(id), "print.warning", warning)?;
         report.warnings.push((id.clone(), warning.clone()));
     }
     Ok(())

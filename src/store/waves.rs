@@ -44,6 +44,10 @@ pub struct ChunkFiles<'a> {
     pub slip_file: &'a str,
     /// Per order of the chunk, in wave order: 1-based first page in each file.
     pub pages: Vec<(u64, u64)>,
+    /// (order id, warning) of the chunk's orders, recorded with the chunk: a
+    /// crash after the chunk is recorded must not lose them, since a resumed
+    /// wave never renders a recorded chunk again.
+    pub warnings: &'a [(String, String)],
 }
 
 pub struct WavePlan<'a> {
@@ -290,6 +294,9 @@ impl Store {
                     wave.id, o.courier, o.tracking_no, files.waybill_file, files.slip_file
                 ),
             )?;
+        }
+        for (id, warning) in files.warnings {
+            event(&tx, operator, Some(id), "print.warning", warning)?;
         }
         crate::crash::point("wave.chunk.before_commit");
         tx.commit()?;

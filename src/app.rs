@@ -468,7 +468,13 @@ fn print_pull(json: bool, report: &PullReport) -> Result<()> {
             "rejected (not stored, never printed; fix them on the shop and pull again):"
         )?;
         for r in &report.rejections {
-            writeln!(out, "  {r}")?;
+            writeln!(out, "  {}", crate::order::terminal_safe(r))?;
+        }
+    }
+    if !report.conflicting_copies.is_empty() {
+        writeln!(out, "conflicting copies (report them to the platform):")?;
+        for c in &report.conflicting_copies {
+            writeln!(out, "  {}", crate::order::terminal_safe(c))?;
         }
     }
     Ok(())

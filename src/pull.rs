@@ -51,6 +51,10 @@ pub struct PullReport {
     pub received: u64,
     /// Copies of an order already seen in this run at the same or a higher version.
     pub duplicates: u64,
+    /// Copies at the version already seen but with other content: a platform
+    /// that changed an order without a new version. The first copy is kept and
+    /// each one is named here (and in a `pull.conflicting_copy` event).
+    pub conflicting_copies: Vec<String>,
     /// Active orders missing from the list and read one by one.
     pub checked_directly: u64,
     #[serde(flatten)]
@@ -63,26 +67,43 @@ pub struct PullReport {
 /// Keeps the newest copy of each id within one run (pages overlap).
 #[derive(Default)]
 struct Dedup {
-    newest: HashMap<String, u64>,
+    /// Per id: the highest version seen and the content of that copy.
+    newest: HashMap<String, (u64, String)>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Admit {
+    /// New id, or a higher version than any copy so far: process it.
+    Take,
+    /// A copy of what was already taken (or older): skip it.
+    Duplicate,
+    /// The version already taken, but other content: skip it and say so.
+    Conflict(String),
 }
 
 impl Dedup {
-    /// True when `raw` should be processed: its id is new, or its version is
+    /// Whether `raw` should be processed: its id is new, or its version is
     /// higher than any copy seen so far. Payloads without a string id always pass.
-    fn admit(&mut self, raw: &Value) -> bool {
+    fn admit(&mut self, raw: &Value) -> Admit {
         let Some(id) = raw.get("id").and_then(Value::as_str) else {
-            return true;
+            return Admit::Take;
         };
         let version = raw.get("version").and_then(Value::as_u64).unwrap_or(0);
         match self.newest.get_mut(id) {
-            Some(v) if *v >= version => false,
-            Some(v) => {
-                *v = version;
-                true
+            Some((v, first)) if *v == version && *first != raw.to_string() => {
+                Admit::Conflict(format!(
+                    "order {id:?}: the shop sent two different copies of version {version}; the first was kept (a platform must give every change a new version)"
+                ))
+            }
+            Some((v, _)) if *v >= version => Admit::Duplicate,
+            Some(seen) => {
+                *seen = (version, raw.to_string());
+                Admit::Take
             }
             None => {
-                self.newest.insert(id.to_string(), version);
-                true
+                self.newest
+                    .insert(id.to_string(), (version, raw.to_string()));
+                Admit::Take
             }
         }
     }
@@ -157,10 +178,15 @@ pub async fn pull(
         report.received += page.orders.len() as u64;
         let mut batch = Vec::with_capacity(page.orders.len());
         for (i, raw) in page.orders.iter().enumerate() {
-            if dedup.admit(raw) {
-                batch.push(to_incoming(raw, Origin::Page(page.number, i + 1)));
-            } else {
-                report.duplicates += 1;
+            match dedup.admit(raw) {
+                Admit::Take => batch.push(to_incoming(raw, Origin::Page(page.number, i + 1))),
+                Admit::Duplicate => report.duplicates += 1,
+                Admit::Conflict(why) => {
+                    report.duplicates += 1;
+                    let id = raw.get("id").and_then(Value::as_str);
+                    store.record(operator, id, "pull.conflicting_copy", &why)?;
+                    report.conflicting_copies.push(why);
+                }
             }
         }
         take(store, &batch, &actor, cfg, &mut report)?;
@@ -267,8 +293,14 @@ pub fn import(
         report.received += 1;
         let origin = Origin::Record(&name, n);
         match record {
-            Ok(raw) if dedup.admit(&raw) => batch.push(to_incoming(&raw, origin)),
-            Ok(_) => report.duplicates += 1,
+            Ok(raw) => match dedup.admit(&raw) {
+                Admit::Take => batch.push(to_incoming(&raw, origin)),
+                Admit::Duplicate => report.duplicates += 1,
+                Admit::Conflict(why) => {
+                    report.duplicates += 1;
+                    report.conflicting_copies.push(why);
+                }
+            },
             Err(e) => {
                 let key = origin.to_string();
                 let rejection = crate::order::validate::Rejection {
@@ -315,5 +347,31 @@ fn summary(r: &PullReport) -> String {
 impl PullReport {
     pub fn summary(&self) -> String {
         summary(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dedup_takes_newer_skips_copies_and_names_a_conflicting_copy() {
+        let mut d = Dedup::default();
+        let v1 = json!({"id": "A", "version": 1, "recipient": {"address": "x"}});
+        assert_eq!(d.admit(&v1), Admit::Take);
+        assert_eq!(d.admit(&v1), Admit::Duplicate);
+        let other = json!({"id": "A", "version": 1, "recipient": {"address": "y"}});
+        match d.admit(&other) {
+            Admit::Conflict(why) => assert!(
+                why.contains("order \"A\"") && why.contains("version 1"),
+                "{why}"
+            ),
+            a => panic!("{a:?}"),
+        }
+        let v2 = json!({"id": "A", "version": 2});
+        assert_eq!(d.admit(&v2), Admit::Take);
+        assert_eq!(d.admit(&v1), Admit::Duplicate, "older is a plain duplicate");
+        assert_eq!(d.admit(&json!("no id")), Admit::Take);
     }
 }

@@ -109,6 +109,7 @@ fn the_nastiest_inputs_are_printed_correctly_or_rejected_by_field() {
     );
     printed_expect.insert("N-DUP-NEWER".into(), json!({"texts": ["新地址路"]}));
     printed_expect.insert("N-DUP-STALE".into(), json!({"texts": ["最新地址街"]}));
+    // The first copy is kept; the conflicting one is reported (below).
     printed_expect.insert("N-DUP-CONFLICT".into(), json!({"texts": []}));
     let rejected_expect: BTreeMap<&String, &str> = expect
         .iter()
@@ -146,6 +147,16 @@ fn the_nastiest_inputs_are_printed_correctly_or_rejected_by_field() {
         "{pulled}"
     );
     assert!(pulled["duplicates"].as_u64().unwrap() >= 3, "{pulled}");
+    // The copy of N-DUP-CONFLICT at the same version with another address is
+    // named, not dropped silently (and only it: overlap copies are identical).
+    let conflicts = pulled["conflicting_copies"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{pulled}");
+    assert!(
+        conflicts[0].as_str().unwrap().starts_with(
+            "order \"N-DUP-CONFLICT\": the shop sent two different copies of version 1"
+        ),
+        "{pulled}"
+    );
 
     // Every rejection names the order (or its place) and the field.
     let status = st.status();

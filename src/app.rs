@@ -651,8 +651,10 @@ fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
     let mut store = Store::open_existing(db)?;
     // A progress bar on stderr, only for a person at a terminal (never with
     // --json, never into a log file).
-    let bar = if !ctx.json && std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(0)
+    let live = !ctx.json && std::io::stderr().is_terminal();
+    let multi = indicatif::MultiProgress::new();
+    let bar = if live {
+        multi.add(indicatif::ProgressBar::new(0))
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -668,8 +670,19 @@ fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let report = wave::print(&mut store, &ctx.config, opts, &ctx.operator, &progress);
+    // With printers, a live line per printer under the bar (at a terminal;
+    // elsewhere a line on stderr when a printer is paused).
+    let lines = std::sync::Arc::new(PrinterLines {
+        multi: multi.clone(),
+        lines: Default::default(),
+    });
+    let mut opts = opts.clone();
+    if live {
+        opts.watch = Some(wave::WatchHandle(lines.clone()));
+    }
+    let report = wave::print(&mut store, &ctx.config, &opts, &ctx.operator, &progress);
     bar.finish_and_clear();
+    lines.clear();
     let report = report?;
     let mut out = std::io::stdout().lock();
     if ctx.json {
@@ -735,6 +748,65 @@ fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
         )?;
     }
     not_printed(&report)
+}
+
+/// One progress line per printer during `station print` (indicatif).
+struct PrinterLines {
+    multi: indicatif::MultiProgress,
+    /// Per printer: its line and the orders whose jobs completed.
+    lines: std::sync::Mutex<std::collections::BTreeMap<String, (indicatif::ProgressBar, usize)>>,
+}
+
+impl PrinterLines {
+    fn with(&self, printer: &str, f: impl FnOnce(&indicatif::ProgressBar, &mut usize)) {
+        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        let (bar, done) = lines.entry(printer.to_string()).or_insert_with(|| {
+            let bar = self.multi.add(indicatif::ProgressBar::new_spinner());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("  {prefix:>20} {spinner} {msg}")
+                    .expect("a valid template"),
+            );
+            bar.set_prefix(printer.to_string());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            (bar, 0)
+        });
+        f(bar, done);
+    }
+
+    fn clear(&self) {
+        for (bar, _) in self
+            .lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl crate::printer::Watch for PrinterLines {
+    fn waiting(&self, printer: &str, _job: i32, what: &str) {
+        self.with(printer, |bar, _| bar.set_message(what.to_string()));
+    }
+    fn sent(&self, printer: &str, job: i32, orders: usize) {
+        self.with(printer, |bar, done| {
+            bar.set_message(format!(
+                "job {job} ({orders} orders) printing · {done} documents out"
+            ))
+        });
+    }
+    fn ended(&self, printer: &str, job: Option<i32>, orders: usize, completed: bool) {
+        self.with(printer, |bar, done| {
+            let job = job.map(|j| format!("job {j} ")).unwrap_or_default();
+            if completed {
+                *done += orders;
+                bar.set_message(format!("{job}completed · {done} documents out"));
+            } else {
+                bar.set_message(format!("{job}DID NOT PRINT · {done} documents out"));
+            }
+        });
+    }
 }
 
 /// A wave with jobs that did not come out ends in an error (exit 8) after

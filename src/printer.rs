@@ -133,7 +133,12 @@ pub enum Outcome {
 
 /// What a caller sees while a job is followed (for progress lines).
 pub trait Watch {
+    /// A job waits (a paused printer); `what` says so for a person.
     fn waiting(&self, _printer: &str, _job: i32, _what: &str) {}
+    /// CUPS accepted a job holding `orders` orders' documents.
+    fn sent(&self, _printer: &str, _job: i32, _orders: usize) {}
+    /// A job ended (completed, failed or stalled).
+    fn ended(&self, _printer: &str, _job: Option<i32>, _orders: usize, _completed: bool) {}
 }
 
 impl Watch for () {}
@@ -603,6 +608,7 @@ impl<'a> Printing<'a> {
         match sent {
             Ok(job) => {
                 store.print_job_sent(row.id, job)?;
+                self.watch.sent(doc.printer, job, doc.orders.len());
                 Ok(Started::Waiting {
                     row: row.id,
                     printer: doc.printer.into(),
@@ -669,6 +675,12 @@ impl<'a> Printing<'a> {
             resumed,
         };
         store.print_job_ended(row, report.completed(), report.reason(), self.operator)?;
+        self.watch.ended(
+            &report.printer,
+            report.cups_job,
+            report.orders.len(),
+            report.completed(),
+        );
         if !report.completed() {
             self.broken.insert(printer, report.reason().to_string());
         }

@@ -211,6 +211,13 @@ impl From<anyhow::Error> for ApiError {
         let message = error_text(&err);
         if crate::app::exit_code(&err) == crate::cli::exit::USAGE {
             ApiError::new(StatusCode::BAD_REQUEST, message.clone(), message)
+        } else if crate::app::exit_code(&err) == crate::cli::exit::PRINTER {
+            // The bench printer did not print (F2): nothing is counted as printed.
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                message.clone(),
+                format!("打印机没有打出，未计为已打印：{message}"),
+            )
         } else {
             tracing::error!("request failed: {message}");
             ApiError::new(

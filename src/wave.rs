@@ -87,6 +87,19 @@ pub struct PrintOptions {
     pub chunk_size: usize,
     /// CUPS queues the chunks go to; `None`: the `[printers]` config.
     pub targets: Option<Targets>,
+    /// Who hears about print jobs (a progress line per printer); `None`:
+    /// a line on stderr when a job waits for a paused printer.
+    pub watch: Option<WatchHandle>,
+}
+
+/// A [`crate::printer::Watch`] shared with the caller.
+#[derive(Clone)]
+pub struct WatchHandle(pub std::sync::Arc<dyn crate::printer::Watch + Send + Sync>);
+
+impl std::fmt::Debug for WatchHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WatchHandle")
+    }
 }
 
 /// Which CUPS queues a wave's documents go to. Empty lists: PDF files only
@@ -128,6 +141,7 @@ impl PrintOptions {
             out_dir,
             chunk_size: print.chunk_size,
             targets: None,
+            watch: None,
         }
     }
 }
@@ -209,9 +223,13 @@ pub fn print(
         .targets
         .clone()
         .unwrap_or_else(|| Targets::from_config(&config.printers));
-    let watch = crate::printer::StderrWatch::default();
+    let stderr_watch = crate::printer::StderrWatch::default();
+    let watch: &dyn crate::printer::Watch = match &opts.watch {
+        Some(w) => &*w.0,
+        None => &stderr_watch,
+    };
     let mut printing = (!targets.is_empty())
-        .then(|| crate::printer::Printing::new(&config.printers, operator, &watch));
+        .then(|| crate::printer::Printing::new(&config.printers, operator, watch));
     if let Some(p) = &printing {
         // A missing or refusing queue is found before anything is planned.
         let queues: Vec<&str> = targets

@@ -687,3 +687,102 @@ fn a_big_wave_spread_over_two_printers_waits_for_one_paused_for_a_paper_change()
     assert_eq!((numbers.len(), unique.len()), (7, 7), "{numbers:?}");
     assert_eq!(st.status()["counts"]["printed"], 7);
 }
+
+#[test]
+fn reprint_and_the_handover_manifest_go_to_their_printers() {
+    let cups = cups_or_skip!();
+    let bench = queue_or_skip!(cups, "bench", "cups-pdf:/");
+    let manifest = queue_or_skip!(cups, "manifest", "cups-pdf:/");
+    let st = station_with_orders(4, 26, &config(&format!("bench = \"{}\"", bench.0)));
+    // The wave itself goes to files only (no waybill or slip queue).
+    let report = json(&st.cmd().args(["--json", "print"]).output().unwrap());
+    assert_eq!(report["jobs"].as_array().unwrap().len(), 0);
+    let first = &report["orders"][0];
+    let (id, number) = (
+        first["order_id"].as_str().unwrap(),
+        first["tracking_no"].as_str().unwrap(),
+    );
+
+    // `station reprint` prints to the bench's queue: the same number comes out.
+    let out = st.cmd().args(["--json", "reprint", id]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["tracking_no"], number);
+    let done = Command::new("lpstat")
+        .args(["-W", "completed", "-o", &bench.0])
+        .output()
+        .unwrap();
+    let jobs: Vec<i64> = String::from_utf8_lossy(&done.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .next()?
+                .rsplit('-')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(jobs.len(), 2, "a waybill and a slip: {jobs:?}");
+    let codes: Vec<String> = jobs
+        .iter()
+        .flat_map(|j| barcodes(&wait_output(&cups, *j)))
+        .collect();
+    assert!(codes.contains(&format!("QR-Code:{number}")), "{codes:?}");
+    assert!(codes.contains(&format!("QR-Code:{id}")), "{codes:?}");
+
+    // A reprint whose job fails says so (exit 8) and names the order.
+    if Path::new("/usr/lib/cups/backend/station-fail").exists() {
+        let broken = queue_or_skip!(cups, "bench-broken", "station-fail:/");
+        let out = st
+            .cmd()
+            .args(["reprint", id, "--printer", &broken.0])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(8), "{err}");
+        assert!(
+            err.contains(&format!("order {id}: the reprint did not come out")),
+            "{err}"
+        );
+        assert!(err.contains("aborted"), "{err}");
+    }
+
+    // The handover manifest to its queue.
+    let courier = first["courier"].as_str().unwrap();
+    ok(&st
+        .cmd()
+        .args(["handover", "open", "--courier", courier])
+        .output()
+        .unwrap());
+    ok(&st
+        .cmd()
+        .args(["handover", "scan", number])
+        .output()
+        .unwrap());
+    let out = st
+        .cmd()
+        .args(["handover", "close", "--printer", &manifest.0])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let job: i64 = err
+        .split(&format!("manifest printed on {} (CUPS job ", manifest.0))
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no manifest job in: {err}"));
+    let pdf = wait_output(&cups, job);
+    assert!(pages(&pdf) >= 1);
+    assert!(
+        barcodes(&pdf)
+            .iter()
+            .any(|c| c.starts_with("QR-Code:") && c.contains(courier)),
+        "the manifest's batch QR"
+    );
+}

@@ -303,18 +303,43 @@ impl Cups {
             ]),
         )?;
         let answer = self.send(uri, req)?;
-        Ok(answer
-            .attributes()
-            .groups_of(DelimiterTag::JobAttributes)
-            .filter(|g| {
-                g.get("job-name")
-                    .is_some_and(|a| value_str(a.value()).as_deref() == Some(title))
-            })
-            .filter_map(|g| {
-                g.get("job-id")
-                    .and_then(|a| a.value().as_integer().copied())
-            })
-            .max())
+        let mut unnamed = Vec::new();
+        let mut found = None;
+        for g in answer.attributes().groups_of(DelimiterTag::JobAttributes) {
+            let Some(id) = g
+                .get("job-id")
+                .and_then(|a| a.value().as_integer().copied())
+            else {
+                continue;
+            };
+            match g.get("job-name").and_then(|a| value_str(a.value())) {
+                Some(name) if name == title => found = found.max(Some(id)),
+                Some(_) => {}
+                None => unnamed.push(id),
+            }
+        }
+        if found.is_some() {
+            return Ok(found);
+        }
+        // CUPS leaves a finished job's name out of Get-Jobs once it has put
+        // the job's attributes away; asking for the job itself loads them.
+        // Newest first, and only so many: the job was sent moments before.
+        unnamed.sort_unstable_by(|a, b| b.cmp(a));
+        for id in unnamed.into_iter().take(200) {
+            let uri = self.printer_uri(printer)?;
+            let mut req = self.request(Operation::GetJobAttributes, Some(uri.clone()))?;
+            add(&mut req, "job-id", IppValue::Integer(id))?;
+            add(
+                &mut req,
+                "requested-attributes",
+                IppValue::new_keyword("job-name")?,
+            )?;
+            let answer = self.send(uri, req)?;
+            if attr_str(answer.attributes(), "job-name").as_deref() == Some(title) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
     }
 
     /// Cancel a job (so a stalled job cannot come out after its orders were
@@ -548,10 +573,17 @@ impl<'a> Printing<'a> {
             let covers = doc.orders.iter().all(|o| prev.orders.contains(o));
             let mut found = prev.cups_job.filter(|_| prev.state == "sent");
             if prev.state == "sending" {
+                // Not knowing is not "not sent": an error here stops the
+                // print rather than risk the labels coming out twice.
                 found = self
                     .cups
                     .find_job(&prev.printer, &prev.title)
-                    .unwrap_or(None);
+                    .with_context(|| {
+                        format!(
+                            "cannot ask CUPS whether {:?} was sent before the last print stopped",
+                            prev.title
+                        )
+                    })?;
                 match found {
                     Some(id) => store.print_job_sent(prev.id, id)?,
                     None => store.print_job_ended(

@@ -6,7 +6,8 @@
 //!
 //! Each test makes its own queues (so pausing one printer never touches
 //! another test) and removes them afterwards. Without a reachable CUPS (or
-//! not as root, who may add queues) each test says why and returns.
+//! not as root, who may add queues) each test says why and returns, unless
+//! `STATION_REQUIRE_CUPS` is set (CI), where that fails the test.
 
 mod common;
 
@@ -54,12 +55,22 @@ fn cups() -> Result<Cups, String> {
     Ok(Cups { out, ppd })
 }
 
+/// Skip with the reason — unless `STATION_REQUIRE_CUPS` is set (CI, after
+/// tests/cups/setup.sh), where a missing CUPS is a failure, not a silent pass.
+fn skip(why: &str) {
+    assert!(
+        std::env::var_os("STATION_REQUIRE_CUPS").is_none(),
+        "CUPS not available: {why} (STATION_REQUIRE_CUPS is set)"
+    );
+    eprintln!("CUPS not available: {why} — skipped");
+}
+
 macro_rules! cups_or_skip {
     () => {
         match cups() {
             Ok(c) => c,
             Err(why) => {
-                eprintln!("CUPS not available: {why} — skipped");
+                skip(&why);
                 return;
             }
         }
@@ -120,7 +131,7 @@ macro_rules! queue_or_skip {
         match Queue::new(&$cups, $tag, $device) {
             Ok(q) => q,
             Err(why) => {
-                eprintln!("CUPS not available: {why} — skipped");
+                skip(&why);
                 return;
             }
         }
@@ -351,9 +362,7 @@ fn a_wave_prints_waybills_and_slips_on_two_queues_and_the_pdfs_that_come_out_sca
 fn a_failing_printer_leaves_its_orders_unprinted_and_a_later_print_prints_them_once() {
     let cups = cups_or_skip!();
     if !Path::new("/usr/lib/cups/backend/station-fail").exists() {
-        eprintln!(
-            "CUPS not available: no station-fail test backend (bash tests/cups/setup.sh) — skipped"
-        );
+        skip("no station-fail test backend (bash tests/cups/setup.sh)");
         return;
     }
     let broken = queue_or_skip!(cups, "broken", "station-fail:/");

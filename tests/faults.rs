@@ -454,10 +454,11 @@ fn refusals_are_not_retried_by_pull() {
             requests, 1,
             "HTTP {status} was retried ({requests} requests): {err}"
         );
-        let said = if status == 401 {
-            err.contains("refused the token")
-        } else {
-            err.contains(&format!("HTTP {status}"))
+        let said = match status {
+            401 => err.contains("refused the token"),
+            403 => err.contains("HTTP 403") && err.contains("permissions"),
+            404 => err.contains("HTTP 404") && err.contains("STATION_SHOP_URL"),
+            _ => err.contains(&format!("HTTP {status}")),
         };
         assert!(said, "{status}: {err}");
         assert!(stored_ids(&st).is_empty());

@@ -24,7 +24,7 @@ pub enum ShopError {
         "the shop at {url} refused the token (401 unauthorized): set STATION_SHOP_TOKEN to this shop's API token"
     )]
     Unauthorized { url: String },
-    #[error("the shop refused {what}: HTTP {status} {code}: {message}")]
+    #[error("the shop refused {what}: HTTP {status} {code}: {message}{}", refused_hint(what, *status, code))]
     Refused {
         what: String,
         status: u16,
@@ -69,6 +69,17 @@ pub enum ShopError {
     },
     #[error("invalid shop URL {url:?}: {message}")]
     BadUrl { url: String, message: String },
+}
+
+/// What to do about a refusal that is the setup's fault, not the order's.
+fn refused_hint(what: &str, status: u16, code: &str) -> &'static str {
+    match status {
+        403 => ". The token is not allowed to do this: check its permissions on the platform",
+        404 if code != "not_found" || what.starts_with("list page") => {
+            ". That is not the Shop API's answer: check STATION_SHOP_URL / shop.url"
+        }
+        _ => "",
+    }
 }
 
 /// How hard to try.
@@ -484,6 +495,25 @@ fn encode_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_that_are_the_setup_say_what_to_check() {
+        let refused = |what: &str, status, code: &str| {
+            ShopError::Refused {
+                what: what.into(),
+                status,
+                code: code.into(),
+                message: "m".into(),
+            }
+            .to_string()
+        };
+        assert!(refused("list page 1", 403, "forbidden").contains("permissions"));
+        assert!(refused("list page 1", 404, "not_found").contains("STATION_SHOP_URL"));
+        assert!(refused("reading order A", 404, "").contains("STATION_SHOP_URL"));
+        // The Shop API's own "no such order" is about the order, not the setup.
+        assert!(!refused("reading order A", 404, "not_found").contains("STATION_SHOP_URL"));
+        assert!(refused("list page 1", 400, "bad_request").ends_with(": m"));
+    }
 
     #[test]
     fn retry_after_takes_seconds_and_http_dates() {

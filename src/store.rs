@@ -617,9 +617,12 @@ fn ingest_valid(
         Verdict::Store { state, reason } => (state, reason),
     };
     let payload = serde_json::to_string(order).expect("orders serialise");
+    // Fixed-width UTC with every fractional digit, so that text order is payment
+    // order: with whole seconds, two orders paid within one second tied and the
+    // later-paid one could print first (tests/properties.rs found it).
     let paid_at = order.paid_at.map(|t| {
         t.with_timezone(&Utc)
-            .to_rfc3339_opts(SecondsFormat::Secs, true)
+            .to_rfc3339_opts(SecondsFormat::Nanos, true)
     });
     tx.prepare_cached(
         "INSERT INTO orders (id, version, state, reason, payload, paid_at, urgent, first_seen, updated)

@@ -103,7 +103,7 @@ enum Kind {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum Align {
+pub enum Align {
     #[default]
     Left,
     Center,
@@ -112,7 +112,7 @@ enum Align {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum VAlign {
+pub enum VAlign {
     #[default]
     Top,
     Middle,
@@ -1080,6 +1080,144 @@ fn rect_ops(
     ops.push(Op::RestoreGraphicsState);
 }
 
+/// A text element's box and type settings: what `place_field` needs of an element.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TextBox {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+    pub size_pt: f32,
+    pub min_pt: f32,
+    pub max_lines: Option<usize>,
+    pub align: Align,
+    pub valign: VAlign,
+    /// White on a black box, drawn with a 1 mm inset.
+    pub invert: bool,
+}
+
+impl TextBox {
+    fn of(el: &Element) -> TextBox {
+        TextBox {
+            x: el.x,
+            y: el.y,
+            w: el.w,
+            h: el.h,
+            size_pt: el.size_pt,
+            min_pt: el.min_pt,
+            max_lines: el.max_lines,
+            align: el.align,
+            valign: el.valign,
+            invert: el.invert,
+        }
+    }
+}
+
+/// One run of glyphs of one face as drawn: its left edge and baseline, and the
+/// line box it sits in (`top`, `line_h`), in mm from the page's top-left corner.
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlacedRun {
+    pub face: FaceId,
+    pub text: String,
+    pub x: f32,
+    pub width: f32,
+    pub top: f32,
+    pub baseline: f32,
+    pub line_h: f32,
+}
+
+/// A text field's content as drawn: the fitted lines and every run's place.
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlacedText {
+    pub fitted: fonts::Fitted,
+    pub runs: Vec<PlacedRun>,
+}
+
+/// Where a text element's (already evaluated and trimmed) text is drawn: fitted
+/// into the box (inset by 1 mm when inverted), aligned, every run placed. This is
+/// what `draw_element` draws; `place_text` exposes it to the property tests.
+fn place_field(chain: &FontChain, text: &str, b: &TextBox) -> PlacedText {
+    // Inverted text sits on a black box with a little inset. A box narrower
+    // than the inset leaves no room: the text then overflows (and the order is
+    // flagged) rather than being fitted to a width the box does not have.
+    let inset = if b.invert { 1.0 } else { 0.0 };
+    let fitted = fit(
+        chain,
+        text,
+        b.size_pt,
+        b.min_pt,
+        (b.w - 2.0 * inset).max(1.0),
+        Some(b.h),
+        b.max_lines,
+    );
+    let used = fitted.lines.len() as f32 * line_mm(fitted.size_pt);
+    let top = match b.valign {
+        VAlign::Top => b.y,
+        VAlign::Middle => b.y + ((b.h - used) / 2.0).max(0.0),
+        VAlign::Bottom => b.y + (b.h - used).max(0.0),
+    };
+    let runs = place_lines(
+        chain,
+        &fitted.lines,
+        fitted.size_pt,
+        b.x + inset,
+        top,
+        b.w - 2.0 * inset,
+        b.align,
+    );
+    PlacedText { fitted, runs }
+}
+
+/// `place_field` with the embedded fonts, for tests: the geometry of a text field.
+#[doc(hidden)]
+pub fn place_text(text: &str, b: &TextBox) -> PlacedText {
+    place_field(FontChain::embedded(), text, b)
+}
+
+/// Places `lines` of `size_pt` text top-down from `y` in a column `w` wide at `x`.
+fn place_lines(
+    chain: &FontChain,
+    lines: &[String],
+    size_pt: f32,
+    x: f32,
+    y: f32,
+    w: f32,
+    align: Align,
+) -> Vec<PlacedRun> {
+    let line_h = line_mm(size_pt);
+    let mut placed = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let shaped = chain.runs(line);
+        let width = shaped.width_em() * size_pt * MM_PER_PT;
+        let mut pen = match align {
+            Align::Left => x,
+            Align::Center => x + (w - width) / 2.0,
+            Align::Right => x + w - width,
+        };
+        let top = y + i as f32 * line_h;
+        // The baseline sits 0.95 em below the line's top, which centres CJK glyphs (about
+        // 0.88 em above and 0.12 em below the baseline) in the 1.2 em line.
+        let baseline = top + (0.1 + 0.88) * size_pt * MM_PER_PT;
+        for run in &shaped.runs {
+            let run_w = run.width_em * size_pt * MM_PER_PT;
+            placed.push(PlacedRun {
+                face: run.face,
+                text: run.text.to_string(),
+                x: pen,
+                width: run_w,
+                top,
+                baseline,
+                line_h,
+            });
+            pen += run_w;
+        }
+    }
+    placed
+}
+
 /// Text lines placed in a box: one `SetTextMatrix` + `ShowText` per run, absolute.
 #[allow(clippy::too_many_arguments)]
 fn text_ops(
@@ -1094,7 +1232,18 @@ fn text_ops(
     white: bool,
     ops: &mut Vec<Op>,
 ) {
-    let line_h = line_mm(size_pt);
+    let runs = place_lines(cx.chain, lines, size_pt, x, y, w, align);
+    runs_ops(cx, &runs, size_pt, bold, white, ops);
+}
+
+fn runs_ops(
+    cx: &mut Ctx,
+    runs: &[PlacedRun],
+    size_pt: f32,
+    bold: bool,
+    white: bool,
+    ops: &mut Vec<Op>,
+) {
     ops.push(Op::SaveGraphicsState);
     ops.push(Op::StartTextSection);
     if white {
@@ -1114,34 +1263,21 @@ fn text_ops(
         });
     }
     let mut current: Option<FaceId> = None;
-    for (i, line) in lines.iter().enumerate() {
-        let shaped = cx.chain.runs(line);
-        let width = shaped.width_em() * size_pt * MM_PER_PT;
-        let mut pen = match align {
-            Align::Left => x,
-            Align::Center => x + (w - width) / 2.0,
-            Align::Right => x + w - width,
-        };
-        // The baseline sits 0.95 em below the line's top, which centres CJK glyphs (about
-        // 0.88 em above and 0.12 em below the baseline) in the 1.2 em line.
-        let baseline = y + i as f32 * line_h + (0.1 + 0.88) * size_pt * MM_PER_PT;
-        for run in &shaped.runs {
-            if current != Some(run.face) {
-                let id = cx.fonts.id(cx.doc, cx.chain, run.face);
-                ops.push(Op::SetFont {
-                    font: PdfFontHandle::External(id),
-                    size: Pt(size_pt),
-                });
-                current = Some(run.face);
-            }
-            ops.push(Op::SetTextMatrix {
-                matrix: TextMatrix::Translate(cx.pt_x(pen), cx.pt_y(baseline)),
+    for run in runs {
+        if current != Some(run.face) {
+            let id = cx.fonts.id(cx.doc, cx.chain, run.face);
+            ops.push(Op::SetFont {
+                font: PdfFontHandle::External(id),
+                size: Pt(size_pt),
             });
-            ops.push(Op::ShowText {
-                items: vec![TextItem::Text(run.text.to_string())],
-            });
-            pen += run.width_em * size_pt * MM_PER_PT;
+            current = Some(run.face);
         }
+        ops.push(Op::SetTextMatrix {
+            matrix: TextMatrix::Translate(cx.pt_x(run.x), cx.pt_y(run.baseline)),
+        });
+        ops.push(Op::ShowText {
+            items: vec![TextItem::Text(run.text.clone())],
+        });
     }
     ops.push(Op::EndTextSection);
     ops.push(Op::RestoreGraphicsState);
@@ -1164,37 +1300,17 @@ fn draw_element(
                 return Ok(());
             }
             check_missing(cx, text, &el.label);
-            // Inverted text sits on a black box with a little inset.
-            let inset = if el.invert { 1.0 } else { 0.0 };
-            let f = fit(
-                cx.chain,
-                text,
-                el.size_pt,
-                el.min_pt,
-                (el.w - 2.0 * inset).max(1.0),
-                Some(el.h),
-                el.max_lines,
-            );
-            if f.overflow {
+            let placed = place_field(cx.chain, text, &TextBox::of(el));
+            if placed.fitted.overflow {
                 cx.warn(format!("field {} overflows its box", el.label));
             }
             if el.invert {
                 rect_ops(cx, el.x, el.y, el.w, el.h, true, 0.0, ops);
             }
-            let used = f.lines.len() as f32 * line_mm(f.size_pt);
-            let top = match el.valign {
-                VAlign::Top => el.y,
-                VAlign::Middle => el.y + ((el.h - used) / 2.0).max(0.0),
-                VAlign::Bottom => el.y + (el.h - used).max(0.0),
-            };
-            text_ops(
+            runs_ops(
                 cx,
-                &f.lines,
-                f.size_pt,
-                el.x + inset,
-                top,
-                el.w - 2.0 * inset,
-                el.align,
+                &placed.runs,
+                placed.fitted.size_pt,
                 el.bold,
                 el.invert,
                 ops,

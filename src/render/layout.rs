@@ -1149,7 +1149,7 @@ fn place_field(chain: &FontChain, text: &str, b: &TextBox) -> PlacedText {
         text,
         b.size_pt,
         b.min_pt,
-        (b.w - 2.0 * inset).max(1.0),
+        (b.w - 2.0 * inset).max(0.0),
         Some(b.h),
         b.max_lines,
     );

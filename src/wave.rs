@@ -313,6 +313,9 @@ struct Done {
     failed: Vec<(String, String)>,
 }
 
+// The wave's inputs are each one thing the caller owns; a struct for them
+// would only be built to be taken apart here.
+#[allow(clippy::too_many_arguments)]
 fn run_wave(
     store: &mut Store,
     config: &Config,
@@ -497,7 +500,7 @@ fn run_wave(
             }
             progress(report.orders.len(), total);
         }
-        if let Some(p) = printing.as_deref_mut() {
+        if let Some(p) = printing {
             while let Some((w, started)) = in_cups.pop_front() {
                 finish_jobs(p, store, wave, &mut report, w, started, operator)?;
                 progress(report.orders.len(), total);

@@ -68,7 +68,7 @@ pub struct PullReport {
 #[derive(Default)]
 struct Dedup {
     /// Per id: the highest version seen and the content of that copy.
-    newest: HashMap<String, (u64, String)>,
+    newest: HashMap<String, (u64, Value)>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -90,19 +90,16 @@ impl Dedup {
         };
         let version = raw.get("version").and_then(Value::as_u64).unwrap_or(0);
         match self.newest.get_mut(id) {
-            Some((v, first)) if *v == version && *first != raw.to_string() => {
-                Admit::Conflict(format!(
-                    "order {id:?}: the shop sent two different copies of version {version}; the first was kept (a platform must give every change a new version)"
-                ))
-            }
+            Some((v, first)) if *v == version && first != raw => Admit::Conflict(format!(
+                "order {id:?}: the shop sent two different copies of version {version}; the first was kept (a platform must give every change a new version)"
+            )),
             Some((v, _)) if *v >= version => Admit::Duplicate,
             Some(seen) => {
-                *seen = (version, raw.to_string());
+                *seen = (version, raw.clone());
                 Admit::Take
             }
             None => {
-                self.newest
-                    .insert(id.to_string(), (version, raw.to_string()));
+                self.newest.insert(id.to_string(), (version, raw.clone()));
                 Admit::Take
             }
         }

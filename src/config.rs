@@ -303,8 +303,10 @@ pub struct PrintersConfig {
     pub manifest: String,
     /// Queue for reprints at a bench (F2) and `station reprint` (`--printer` overrides).
     pub bench: String,
-    /// A job that makes no progress this long, its printer not paused, is
-    /// cancelled and its orders reported not printed.
+    /// A job that makes no progress this long — not printing (or printing
+    /// while the printer reports trouble: media-empty, offline, an `-error`
+    /// reason), its printer not paused — is cancelled and its orders
+    /// reported not printed.
     pub job_timeout_secs: u64,
     /// How long a job waits for a paused printer (`cupsdisable`, a paper change).
     pub paused_wait_secs: u64,

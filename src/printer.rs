@@ -393,6 +393,15 @@ impl Cups {
                 last_change = Instant::now();
             }
             let info = self.printer(printer)?;
+            // A long chunk on a printer that reports no page counts is still
+            // progress while CUPS says it is printing and the printer reports
+            // no problem (`*-error` reasons, media-empty, offline, ...).
+            if job.state == JobState::Processing
+                && info.state == "printing"
+                && !info.reasons.iter().any(|r| printer_trouble(r))
+            {
+                last_change = Instant::now();
+            }
             if info.paused() || job.state == JobState::Held {
                 let since = *paused_since.get_or_insert_with(Instant::now);
                 watch.waiting(
@@ -757,6 +766,29 @@ impl Watch for StderrWatch {
     }
 }
 
+/// A `printer-state-reasons` keyword that means the printer cannot go on by
+/// itself (RFC 8011 severity suffixes; `-report` and `-warning` are fine).
+fn printer_trouble(reason: &str) -> bool {
+    if reason.ends_with("-report") || reason.ends_with("-warning") {
+        return false;
+    }
+    reason.ends_with("-error")
+        || [
+            "media-empty",
+            "media-jam",
+            "media-needed",
+            "offline",
+            "connecting-to-device",
+            "door-open",
+            "cover-open",
+            "toner-empty",
+            "marker-supply-empty",
+            "shutdown",
+            "timed-out",
+        ]
+        .contains(&reason)
+}
+
 fn add(req: &mut IppRequestResponse, name: &str, value: IppValue) -> Result<()> {
     req.attributes_mut().add(
         DelimiterTag::OperationAttributes,
@@ -870,6 +902,16 @@ mod tests {
         assert_eq!(JobState::from_ipp(42), JobState::Unknown);
         assert!(JobState::Aborted.is_final());
         assert!(!JobState::Held.is_final());
+    }
+
+    #[test]
+    fn trouble_reasons_stop_the_clock_warnings_do_not() {
+        assert!(printer_trouble("media-empty"));
+        assert!(printer_trouble("media-jam-error"));
+        assert!(printer_trouble("offline"));
+        assert!(!printer_trouble("media-low-warning"));
+        assert!(!printer_trouble("media-empty-report"));
+        assert!(!printer_trouble("paused"));
     }
 
     #[test]

@@ -816,9 +816,65 @@ fn kill_after(w: &World, args: &[&str], after: Duration) -> Option<Duration> {
         std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.signal(), Some(9), "{args:?}");
-    None
+    finished_or_killed(child, args, started)
+}
+
+/// Start `station print` and kill it (SIGKILL) `jitter` after the wave has at
+/// least `target` orders printed: `None` when it was killed while running,
+/// else how long it took to finish.
+fn kill_print_at(w: &World, target: u64, jitter: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut child = w
+        .cmd()
+        .args(["print"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let db = w.db();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let printed: u64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM wave_orders WHERE printed_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(0);
+        if printed >= target {
+            std::thread::sleep(jitter);
+            child.kill().unwrap();
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "print made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    finished_or_killed(child, &["print"], started)
+}
+
+/// Wait for a child that finished or was just sent SIGKILL: `None` when the
+/// kill ended it, else how long it ran (it must have succeeded). A child
+/// that ended on its own just before the kill counts as finished.
+fn finished_or_killed(
+    child: std::process::Child,
+    args: &[&str],
+    started: Instant,
+) -> Option<Duration> {
+    let out = child.wait_with_output().unwrap();
+    if out.status.signal() == Some(9) {
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(started.elapsed())
 }
 
 #[test]
@@ -835,33 +891,34 @@ fn random_kills_during_a_2000_order_wave_a_handover_and_a_sync() {
     let queued = w.st.status()["counts"]["queued"].as_u64().unwrap() as usize;
     assert!(queued >= 1900, "{queued} queued");
 
-    // The wave: 20 kills while it is unfinished, then print to the end. The
-    // kill moments are drawn from a window that shrinks when a run got
-    // through more than its share of the wave, so the kills never run out of
-    // wave (the window depends on the machine's speed, the draws on the seed).
-    let printed_count = || -> u64 {
-        w.db()
+    // The wave: 20 kills while it is unfinished, then print to the end. Each
+    // kill is aimed at a random point of the wave's progress — a number of
+    // orders printed, drawn between where the last run left it and its fair
+    // share of what is left — plus a random 0–60 ms, so the kills land in
+    // every step (start-up, resuming, rendering, writing, committing) all
+    // through the wave, and never run out of wave however fast the machine
+    // (a timed window did, once dependencies were built optimised).
+    let mut kills = 0u64;
+    let mut last = 0u64;
+    let end = queued as u64 - 200;
+    while kills < 20 {
+        let share = (end - last) / (20 - kills);
+        let target = last + rng.random_range(0..=share);
+        let jitter = Duration::from_millis(rng.random_range(0..=60));
+        let finished = kill_print_at(&w, target, jitter);
+        assert!(
+            finished.is_none(),
+            "the wave finished after {kills} kills (aimed at {target} orders + {jitter:?})"
+        );
+        kills += 1;
+        last = w
+            .db()
             .query_row(
                 "SELECT COUNT(*) FROM wave_orders WHERE printed_at IS NOT NULL",
                 [],
                 |r| r.get(0),
             )
-            .unwrap()
-    };
-    let mut kills = 0u64;
-    let mut max_ms = 3000u64;
-    let mut last = 0;
-    while kills < 20 {
-        let ms = rng.random_range(20..=max_ms);
-        let finished = kill_after(&w, &["print"], Duration::from_millis(ms));
-        assert!(finished.is_none(), "the wave finished after {kills} kills");
-        kills += 1;
-        let now = printed_count();
-        let share = (queued as u64 - now) / (21 - kills);
-        if now - last > share {
-            max_ms = (max_ms * 2 / 3).max(100);
-        }
-        last = now;
+            .unwrap();
     }
     let wave_kills = kills;
     let wave_done_at = Instant::now();

@@ -21,7 +21,7 @@ use std::path::Path;
 use minijinja::{Environment, Value};
 use printpdf::{
     Color, FontId, Greyscale, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFontHandle,
-    PdfPage, PdfSaveOptions, Point, Pt, TextItem, TextMatrix, TextRenderingMode,
+    PdfPage, Point, Pt, TextItem, TextMatrix, TextRenderingMode,
 };
 use serde::Deserialize;
 use toml::Spanned;
@@ -748,12 +748,8 @@ fn render_values(template: &Template, docs: &[(String, Value)]) -> Result<Render
         );
     }
     let n = pages.len();
-    let options = PdfSaveOptions {
-        subset_fonts: true,
-        ..PdfSaveOptions::default()
-    };
     let mut save_warnings = Vec::new();
-    let pdf = doc.with_pages(pages).save(&options, &mut save_warnings);
+    let pdf = super::pdf::save(doc.with_pages(pages), super::pdf::LEVEL, &mut save_warnings);
     Ok(Rendered {
         pdf,
         pages: n,

@@ -98,3 +98,21 @@ pub fn outbox(kind: &str, stage: &str) {
     #[cfg(not(feature = "failpoints"))]
     let _ = (kind, stage);
 }
+
+/// The environment variable that plants a bug: `STATION_RENDER_BUG=ORDER_ID`
+/// makes laying out that order panic, as a bug in the layout code would.
+pub const RENDER_BUG_ENV: &str = "STATION_RENDER_BUG";
+
+/// Panic if `STATION_RENDER_BUG` names this order (tests of the wave's panic
+/// containment: one order's bug must not end the wave).
+#[cfg(feature = "failpoints")]
+pub fn render_bug(order_id: &str) {
+    if std::env::var(RENDER_BUG_ENV).is_ok_and(|id| id == order_id) {
+        panic!("planted layout bug for order {order_id} ({RENDER_BUG_ENV})");
+    }
+}
+
+/// Without the `failpoints` feature nothing is planted.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn render_bug(_order_id: &str) {}

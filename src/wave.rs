@@ -18,7 +18,7 @@ use crate::intake::State;
 use crate::order::Order;
 use crate::render::barcode::Dpi;
 use crate::render::layout::context::DocInput;
-use crate::render::layout::{Rendered, Template, render};
+use crate::render::layout::{Rendered, Template};
 use crate::store::{ChunkFiles, Store, Wave, WaveOrder, WavePlan};
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
@@ -681,6 +681,32 @@ fn first_pages(per_doc: &[usize]) -> Vec<u64> {
             first
         })
         .collect()
+}
+
+/// Render documents, containing a panic in the layout code to this one call.
+///
+/// A panic while laying out an order is a bug in the station, but it is one
+/// order's bug: it becomes that render's error (and so, in a chunk rendered
+/// one by one, that order's rejection), never the end of the whole wave.
+fn render(template: &Template, inputs: &[DocInput<'_>]) -> Result<Rendered> {
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for input in inputs {
+            crate::crash::render_bug(&input.order.id);
+        }
+        crate::render::layout::render(template, inputs).map_err(anyhow::Error::from)
+    }));
+    attempt.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_string());
+        Err(anyhow::anyhow!(
+            "the station crashed laying out this order's {} ({what}); \
+             it was set aside and the rest of the wave went on — please report it with the order",
+            template.name()
+        ))
+    })
 }
 
 fn render_chunk(

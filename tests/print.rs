@@ -462,3 +462,54 @@ fn two_prints_at_once_print_every_order_exactly_once() {
     assert!(!events.iter().any(|e| e.action == "print.failed"));
     assert_eq!(st.status()["counts"]["printed"], 200);
 }
+
+/// A bug in the layout code that panics on one order (planted here through the
+/// `failpoints` build's STATION_RENDER_BUG) costs that order, not the wave: the
+/// others print, the order is reported with the reason, and it prints in the
+/// next wave once the bug is gone.
+#[test]
+fn a_panic_laying_out_one_order_does_not_end_the_wave() {
+    let st = Station::new();
+    let fixtures = read_json(&data("orders-200.json"));
+    let five: Vec<Value> = fixtures.as_array().unwrap()[..5].to_vec();
+    let lines: String = five.iter().map(|o| format!("{o}\n")).collect();
+    ok(&st
+        .cmd()
+        .arg("import")
+        .arg(st.write("five.jsonl", &lines))
+        .output()
+        .unwrap());
+    let buggy = five[2]["id"].as_str().unwrap();
+    let out = st
+        .cmd()
+        .args(["--json", "print"])
+        .env(station::crash::RENDER_BUG_ENV, buggy)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout))
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let printed: Vec<&str> = report["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(printed.len(), 4, "{report}");
+    assert!(!printed.contains(&buggy), "{report}");
+    let failed = report["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert_eq!(failed[0][0], buggy);
+    let reason = failed[0][1].as_str().unwrap();
+    assert!(reason.contains("crashed laying out"), "{reason}");
+    // Without the bug, the order prints in the next wave.
+    let next: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    let again: Vec<&str> = next["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(again, [buggy], "{next}");
+    assert_eq!(st.status()["counts"]["printed"], 5);
+}

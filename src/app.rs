@@ -958,6 +958,17 @@ fn cmd_handover(ctx: &Ctx, db: &Path, cmd: crate::cli::HandoverCommand) -> Resul
             printer,
         } => {
             let out_dir = out.unwrap_or_else(|| ctx.config.print.out_dir.clone().into());
+            let flag_queue = printer.clone().filter(|q| !q.is_empty());
+            let queue = flag_queue
+                .clone()
+                .or_else(|| Some(ctx.config.printers.manifest.clone()).filter(|q| !q.is_empty()));
+            // A queue that does not exist or refuses jobs is found out before
+            // the batch closes (a closed batch cannot be undone).
+            if let Some(queue) = &queue {
+                let watch = crate::printer::StderrWatch::default();
+                crate::printer::Printing::new(&ctx.config.printers, &ctx.operator, &watch)
+                    .check(&[queue])?;
+            }
             let c = handover::close(
                 &mut store,
                 &ctx.config,
@@ -989,14 +1000,10 @@ fn cmd_handover(ctx: &Ctx, db: &Path, cmd: crate::cli::HandoverCommand) -> Resul
             // The manifest to a printer (`--printer`, else printers.manifest):
             // the batch is closed either way; a job that did not come out is
             // an error to see (exit 8), and `handover close` again prints it again.
-            let queue = printer
-                .filter(|q| !q.is_empty())
-                .or_else(|| Some(ctx.config.printers.manifest.clone()).filter(|q| !q.is_empty()));
             if let Some(queue) = queue {
                 let watch = crate::printer::StderrWatch::default();
                 let mut p =
                     crate::printer::Printing::new(&ctx.config.printers, &ctx.operator, &watch);
-                p.check(&[&queue])?;
                 let orders: Vec<String> = Vec::new();
                 let r = p.print_one(
                     &mut store,
@@ -1009,11 +1016,15 @@ fn cmd_handover(ctx: &Ctx, db: &Path, cmd: crate::cli::HandoverCommand) -> Resul
                 )?;
                 if !r.completed() {
                     bail!(crate::printer::JobFailed(format!(
-                        "batch {}: the manifest did not print on {queue}: {} (the file is {}; `station handover close --batch {}` prints it again)",
+                        "batch {}: the manifest did not print on {queue}: {} (the file is {}; `station handover close --batch {}{}` prints it again)",
                         c.batch_id,
                         r.reason(),
                         c.manifest,
-                        c.batch_id
+                        c.batch_id,
+                        flag_queue
+                            .as_ref()
+                            .map(|q| format!(" --printer {q}"))
+                            .unwrap_or_default()
                     )));
                 }
                 eprintln!(

@@ -45,7 +45,11 @@ pub fn run(config: &Config, orders: usize, runs: usize, json: bool) -> Result<()
         std::fs::create_dir_all(&dir)?;
         let mut store = Store::open(&dir.join("station.db"))?;
         pull::import(&file, &mut store, config, "bench")?;
-        let opts = PrintOptions::from_config(&config.print, dir.join("labels"));
+        let opts = PrintOptions {
+            // Generated orders: PDF files only, never the configured printers.
+            targets: Some(wave::Targets::default()),
+            ..PrintOptions::from_config(&config.print, dir.join("labels"))
+        };
         let report = wave::print(&mut store, config, &opts, "bench", &|_, _| {})?;
         let s = report.elapsed_ms as f64 / 1000.0;
         pages = report.pages;

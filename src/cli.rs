@@ -240,7 +240,7 @@ pub enum HandoverCommand {
         #[arg(long)]
         courier: String,
     },
-    /// Scan one parcel's waybill into the batch; a refused parcel exits 1 with the reason.
+    /// Scan one parcel's waybill into the batch; a refused parcel exits 7 with the reason.
     Scan {
         /// The waybill's tracking number.
         code: String,

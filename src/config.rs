@@ -681,6 +681,20 @@ impl Config {
         if self.shop.request_timeout_secs == 0 || self.shop.total_timeout_secs == 0 {
             return Err(invalid("shop timeouts must be at least 1 second".into()));
         }
+        let p = &self.printers;
+        if p.job_timeout_secs < 5 {
+            return Err(invalid(format!(
+                "printers.job_timeout_secs must be at least 5 (seconds a job may show no progress \
+                 before it is cancelled as stalled), got {}",
+                p.job_timeout_secs
+            )));
+        }
+        if p.paused_wait_secs == 0 {
+            return Err(invalid(
+                "printers.paused_wait_secs must be at least 1 (seconds a job waits for a paused printer)"
+                    .into(),
+            ));
+        }
         let s = &self.schedule;
         for (key, minutes) in [
             ("schedule.pull_every_minutes", s.pull_every_minutes),
@@ -846,6 +860,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not valid TOML"), "{e}");
+        for (toml, key) in [
+            (
+                "[printers]\njob_timeout_secs = 0\n",
+                "printers.job_timeout_secs",
+            ),
+            (
+                "[printers]\npaused_wait_secs = 0\n",
+                "printers.paused_wait_secs",
+            ),
+        ] {
+            let e = load(toml, &[], Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]

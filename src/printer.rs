@@ -464,7 +464,7 @@ impl Cups {
 
 /// One document to print as one job.
 pub struct Doc<'a> {
-    /// waybill | slip | reprint | manifest
+    /// waybill | slip | reprint-waybill | reprint-slip | manifest
     pub kind: &'a str,
     pub printer: &'a str,
     pub file: &'a std::path::Path,
@@ -693,14 +693,25 @@ impl<'a> Printing<'a> {
             match self.cups.job(&printer, job)?.state {
                 JobState::Completed => Outcome::Completed,
                 _ => {
-                    let _ = self.cups.cancel(&printer, job);
+                    let cancelled = self.cups.cancel(&printer, job);
                     match self.cups.job(&printer, job)?.state {
                         JobState::Completed => Outcome::Completed,
-                        s => Outcome::Failed {
+                        s if cancelled.is_ok() || s.is_final() => Outcome::Failed {
                             reason: format!(
                                 "job {job} {s}: printer {printer} failed earlier in this run ({why})"
                             ),
                         },
+                        // Still live and the cancel refused: counting its
+                        // orders unprinted would print their labels twice once
+                        // the printer comes back.
+                        s => {
+                            let e = cancelled
+                                .err()
+                                .unwrap_or_else(|| anyhow::anyhow!("job {job} is {s}"));
+                            return Err(e.context(format!(
+                                "printer {printer} failed earlier in this run ({why}) and job {job} queued behind it could not be cancelled: cancel it by hand (`cancel {printer}-{job}`) before printing again, or the labels may come out twice"
+                            )));
+                        }
                     }
                 }
             }

@@ -123,7 +123,11 @@ pub fn run(
         )?;
         let mut store = Store::open(&db)?;
         crate::pull::pull(&client, &mut store, &config, "bench-scan").await?;
-        let opts = PrintOptions::from_config(&config.print, labels.clone());
+        let opts = PrintOptions {
+            // Generated orders: PDF files only, never the configured printers.
+            targets: Some(wave::Targets::default()),
+            ..PrintOptions::from_config(&config.print, labels.clone())
+        };
         let printed = wave::print(&mut store, &config, &opts, "bench-scan", &|_, _| {})?;
         let mut jobs = Vec::new();
         for p in &printed.orders {

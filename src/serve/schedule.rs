@@ -248,7 +248,15 @@ async fn wave_turn(s: &Schedule, store: &mut Option<Store>) -> Outcome {
                 }))
                 .map_err(|p| format!("the wave panicked: {}", panic_text(&*p)))
                 .and_then(|r| r.map_err(|e| super::error_text(&e)))
-                .map(|r| wave_summary(&r)),
+                .and_then(|r| {
+                    // A job that failed or stalled in CUPS: its orders did not
+                    // come out, which the bench must see as a failed wave.
+                    if r.not_printed.is_empty() {
+                        Ok(wave_summary(&r))
+                    } else {
+                        Err(format!("{}; {}", wave_summary(&r), not_printed_text(&r)))
+                    }
+                }),
                 Err(e) => Err(format!("{e:#}")),
             }
         }
@@ -291,6 +299,27 @@ fn wave_summary(r: &wave::PrintReport) -> String {
             s
         }
     }
+}
+
+/// "N orders not printed: waybill on Q (job J): reason; …" for a wave whose
+/// jobs did not all complete in CUPS.
+fn not_printed_text(r: &wave::PrintReport) -> String {
+    let orders: usize = r.not_printed.iter().map(|n| n.orders.len()).sum();
+    let jobs: Vec<String> = r
+        .not_printed
+        .iter()
+        .map(|n| {
+            let job = n
+                .cups_job
+                .map(|j| format!(" (job {j})"))
+                .unwrap_or_default();
+            format!("{} on {}{job}: {}", n.kind, n.printer, n.reason)
+        })
+        .collect();
+    format!(
+        "{orders} orders NOT PRINTED, still queued in the open wave: {}",
+        jobs.join("; ")
+    )
 }
 
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {

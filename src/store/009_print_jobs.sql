@@ -8,7 +8,7 @@ CREATE TABLE print_jobs (
     -- NULL for a reprint or a manifest.
     wave_id     INTEGER REFERENCES waves (id),
     chunk       INTEGER,
-    -- waybill | slip | reprint | manifest
+    -- waybill | slip | reprint-waybill | reprint-slip | manifest
     kind        TEXT NOT NULL,
     printer     TEXT NOT NULL,
     title       TEXT NOT NULL,

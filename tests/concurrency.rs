@@ -100,16 +100,25 @@ async fn bench(base: String, n: usize, jobs: Vec<Vec<String>>) -> Vec<Scan> {
     for scans in jobs {
         for code in scans {
             let t = Instant::now();
-            let resp = http
+            let sent = http
                 .post(format!("{base}/api/scan"))
                 .header("Origin", &base)
                 .header("Cookie", &cookie)
                 .json(&json!({ "code": code }))
                 .send()
-                .await
-                .expect("every scan is answered");
-            let status = resp.status().as_u16();
-            let body: Value = resp.json().await.unwrap_or(Value::Null);
+                .await;
+            // A scan not answered in 30 s is reported with serve's log (below),
+            // not as a panic in this task that would lose the log.
+            let (status, body) = match sent {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    (status, resp.json().await.unwrap_or(Value::Null))
+                }
+                Err(e) => (
+                    0,
+                    json!({ "bench": n, "scan": code, "error": format!("{e:?}") }),
+                ),
+            };
             out.push(Scan {
                 ms: t.elapsed().as_secs_f64() * 1000.0,
                 status,
@@ -244,6 +253,10 @@ fn eight_benches_a_print_wave_and_a_pull_share_one_database() {
     let mut codes: BTreeMap<String, usize> = BTreeMap::new();
     for s in &scans {
         let text = s.body.to_string();
+        if s.status == 0 {
+            let log = std::fs::read_to_string(&served.log).unwrap_or_default();
+            panic!("a scan was not answered: {text}\nserve's log:\n{log}");
+        }
         assert_eq!(s.status, 200, "{text}");
         assert!(!text.contains("locked"), "{text}");
         assert_eq!(s.body["verdict"], "ok", "{text}");

@@ -243,6 +243,31 @@ pub async fn run(
     if printed.files.len() > 4 {
         writeln!(out, "  … and {} more files", printed.files.len() - 4)?;
     }
+    // With [printers] configured the wave also went to CUPS: say how each job ended.
+    for j in &printed.jobs {
+        let job = j
+            .cups_job
+            .map(|n| format!("job {n}"))
+            .unwrap_or("no job".into());
+        if j.completed() {
+            writeln!(
+                out,
+                "  {} to printer {} ({job}, {} orders): completed",
+                j.kind,
+                j.printer,
+                j.orders.len()
+            )?;
+        } else {
+            writeln!(
+                out,
+                "  {} to printer {} ({job}, {} orders): NOT PRINTED: {}",
+                j.kind,
+                j.printer,
+                j.orders.len(),
+                j.reason()
+            )?;
+        }
+    }
     if !printed.warnings.is_empty() {
         writeln!(
             out,

@@ -812,3 +812,61 @@ fn reprint_and_the_handover_manifest_go_to_their_printers() {
         "the manifest's batch QR"
     );
 }
+
+/// `station demo` with a waybill and a slip queue configured prints its wave
+/// there too: the demo says how each job ended, and the PDFs that come out of
+/// cups-pdf hold every page of the wave.
+#[test]
+fn the_demo_prints_its_wave_to_the_configured_printers() {
+    let cups = cups_or_skip!();
+    let labels = queue_or_skip!(cups, "demo-w", "cups-pdf:/");
+    let slips = queue_or_skip!(cups, "demo-s", "cups-pdf:/");
+    let st = Station::new();
+    st.write(
+        "station.toml",
+        &format!(
+            "[printers]\npoll_ms = 100\nwaybill = \"{}\"\nslip = \"{}\"\n",
+            labels.0, slips.0
+        ),
+    );
+    let out = ok(&st
+        .cmd()
+        .args(["demo", "--orders", "12", "--dir", "demo"])
+        .output()
+        .unwrap());
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains("to printer ")).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let mut printed_pages = 0;
+    for (line, queue) in lines.iter().zip([&labels.0, &slips.0]) {
+        assert!(
+            line.contains(queue.as_str()) && line.ends_with("completed"),
+            "{line}"
+        );
+        let job: i64 = line
+            .split("(job ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no job id in {line:?}"));
+        let pdf = (0..100)
+            .find_map(|_| {
+                output_of(&cups, job).or_else(|| {
+                    std::thread::sleep(Duration::from_millis(100));
+                    None
+                })
+            })
+            .unwrap_or_else(|| panic!("cups-pdf wrote nothing for job {job}"));
+        printed_pages += pages(&pdf);
+    }
+    let wave = out
+        .lines()
+        .find(|l| l.starts_with("print: wave"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let pages_in_wave: usize = wave
+        .split(" pages")
+        .next()
+        .and_then(|h| h.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{wave}"));
+    assert_eq!(printed_pages, pages_in_wave, "{wave}");
+}

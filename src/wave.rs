@@ -339,7 +339,7 @@ fn run_wave(
     // Chunks still to print, as lightweight lists; each chunk's orders are read
     // from the store only when it is about to render, so memory stays flat
     // however large the wave.
-    let mut chunks: Vec<(u64, Vec<WaveOrder>)> = Vec::new();
+    let mut chunks: Vec<(u64, Vec<&WaveOrder>)> = Vec::new();
     for o in &wave.orders {
         if let (Some(wf), Some(sf)) = (&o.waybill_file, &o.slip_file) {
             let pages = (o.waybill_page.unwrap_or(1), o.slip_page.unwrap_or(1));
@@ -349,8 +349,8 @@ fn run_wave(
             continue;
         }
         match chunks.last_mut() {
-            Some((c, members)) if *c == o.chunk => members.push(o.clone()),
-            _ => chunks.push((o.chunk, vec![o.clone()])),
+            Some((c, members)) if *c == o.chunk => members.push(o),
+            _ => chunks.push((o.chunk, vec![o])),
         }
     }
     progress(report.orders.len(), total);
@@ -423,7 +423,7 @@ fn run_wave(
                             format!("changed after the wave was planned (v{} → v{}); prints in the next wave", o.order_version, stored.order.version),
                         ));
                     } else {
-                        loaded.push((o, stored.order));
+                        loaded.push((o.clone(), stored.order));
                     }
                 }
                 if !loaded.is_empty() {

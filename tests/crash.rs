@@ -902,7 +902,7 @@ fn random_kills_during_a_2000_order_wave_a_handover_and_a_sync() {
     let mut last = 0u64;
     let end = queued as u64 - 200;
     while kills < 20 {
-        let share = (end - last) / (20 - kills);
+        let share = end.saturating_sub(last) / (20 - kills);
         let target = last + rng.random_range(0..=share);
         let jitter = Duration::from_millis(rng.random_range(0..=60));
         let finished = kill_print_at(&w, target, jitter);

@@ -155,6 +155,9 @@ pub struct PrintedOrder {
     pub waybill_page: u64,
     pub slip_file: String,
     pub slip_page: u64,
+    /// Its place in the wave (the report lists orders in wave order).
+    #[serde(skip)]
+    pub seq: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -240,7 +243,7 @@ pub fn print(
             .collect();
         p.check(&queues)?;
     }
-    let (wave, resumed) = match store.claim_open_wave()? {
+    let (mut wave, resumed) = match store.claim_open_wave()? {
         Some(w) => (w, true),
         None => {
             let queue = store.queue()?;
@@ -281,10 +284,14 @@ pub fn print(
             (planned, false)
         }
     };
+    // The wave's order list is handed over, not borrowed: run_wave drops each
+    // chunk's rows once it is printed, so they are not held for the whole wave.
+    let orders = std::mem::take(&mut wave.orders);
     let mut report = run_wave(
         store,
         config,
         &wave,
+        orders,
         dpi,
         operator,
         progress,
@@ -320,6 +327,7 @@ fn run_wave(
     store: &mut Store,
     config: &Config,
     wave: &Wave,
+    orders: Vec<WaveOrder>,
     dpi: Dpi,
     operator: &str,
     progress: &dyn Fn(usize, usize),
@@ -331,7 +339,7 @@ fn run_wave(
     let dir = Path::new(&wave.out_dir).join(format!("wave-{:04}", wave.id));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
-    let total = wave.orders.len();
+    let total = orders.len();
     let mut report = PrintReport {
         wave: Some(wave.id),
         ..Default::default()
@@ -339,13 +347,13 @@ fn run_wave(
     // Chunks still to print, as lightweight lists; each chunk's orders are read
     // from the store only when it is about to render, so memory stays flat
     // however large the wave.
-    let mut chunks: Vec<(u64, Vec<&WaveOrder>)> = Vec::new();
-    for o in &wave.orders {
+    let mut chunks: Vec<(u64, Vec<WaveOrder>)> = Vec::new();
+    for o in orders {
         if let (Some(wf), Some(sf)) = (&o.waybill_file, &o.slip_file) {
             let pages = (o.waybill_page.unwrap_or(1), o.slip_page.unwrap_or(1));
             report
                 .orders
-                .push(printed(o, wf.clone(), sf.clone(), pages.0, pages.1));
+                .push(printed(&o, wf.clone(), sf.clone(), pages.0, pages.1));
             continue;
         }
         match chunks.last_mut() {
@@ -423,7 +431,7 @@ fn run_wave(
                             format!("changed after the wave was planned (v{} → v{}); prints in the next wave", o.order_version, stored.order.version),
                         ));
                     } else {
-                        loaded.push((o.clone(), stored.order));
+                        loaded.push((o, stored.order));
                     }
                 }
                 if !loaded.is_empty() {
@@ -519,14 +527,7 @@ fn run_wave(
         // that did not complete again, with the same numbers.
         store.release_wave_lease(wave.id)?;
     }
-    let seq: std::collections::HashMap<&str, u64> = wave
-        .orders
-        .iter()
-        .map(|w| (w.order_id.as_str(), w.seq))
-        .collect();
-    report
-        .orders
-        .sort_by_key(|o| seq.get(o.order_id.as_str()).copied());
+    report.orders.sort_by_key(|o| o.seq);
     Ok(report)
 }
 
@@ -667,6 +668,7 @@ fn printed(
         waybill_page: wp,
         slip_file,
         slip_page: sp,
+        seq: o.seq,
     }
 }
 
@@ -947,5 +949,6 @@ pub fn reprint(
         waybill_page: 1,
         slip_file: sf.display().to_string(),
         slip_page: 1,
+        seq: 1,
     })
 }

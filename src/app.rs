@@ -677,6 +677,8 @@ fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
         lines: Default::default(),
     });
     let mut opts = opts.clone();
+    // The text summary counts orders; only --json lists each one.
+    opts.list_orders = ctx.json;
     if live {
         opts.watch = Some(wave::WatchHandle(lines.clone()));
     }
@@ -705,7 +707,7 @@ fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
     writeln!(
         out,
         "wave {id}{resumed}: {} orders, {} pages, {} files, {:.1} KB per page, {} ms",
-        report.orders.len(),
+        report.printed,
         report.pages,
         report.files.len(),
         report.bytes as f64 / 1024.0 / report.pages.max(1) as f64,

@@ -90,6 +90,10 @@ pub struct PrintOptions {
     /// Who hears about print jobs (a progress line per printer); `None`:
     /// a line on stderr when a job waits for a paused printer.
     pub watch: Option<WatchHandle>,
+    /// List every printed order in the report (`--json` needs the list; a
+    /// count is enough elsewhere, and a 50,000-order list is memory held for
+    /// the whole wave).
+    pub list_orders: bool,
 }
 
 /// A [`crate::printer::Watch`] shared with the caller.
@@ -142,6 +146,7 @@ impl PrintOptions {
             chunk_size: print.chunk_size,
             targets: None,
             watch: None,
+            list_orders: true,
         }
     }
 }
@@ -165,7 +170,13 @@ pub struct PrintReport {
     pub wave: Option<i64>,
     /// True when this run finished a wave an earlier run left open.
     pub resumed: bool,
+    /// Every printed order, in wave order (empty unless `list_orders`).
     pub orders: Vec<PrintedOrder>,
+    /// How many orders are printed in this wave (listed or not).
+    #[serde(skip)]
+    pub printed: usize,
+    #[serde(skip)]
+    list_orders: bool,
     /// Orders that could not be rendered, with the reason; they stay queued.
     pub failed: Vec<(String, String)>,
     /// Orders printed with a problem to look at (missing glyph, overflowing text).
@@ -247,7 +258,7 @@ pub fn print(
         Some(w) => (w, true),
         None => {
             let queue = store.queue()?;
-            let mut picked: Vec<(String, Courier)> = Vec::new();
+            let mut picked: Vec<(String, &Courier)> = Vec::new();
             for id in queue {
                 let Some(stored) = store.order(&id)? else {
                     continue;
@@ -259,7 +270,7 @@ pub fn print(
                 if opts.limit.is_some_and(|n| picked.len() >= n) {
                     break;
                 }
-                picked.push((id, courier.clone()));
+                picked.push((id, courier));
             }
             if picked.is_empty() {
                 return Ok(PrintReport {
@@ -277,7 +288,7 @@ pub fn print(
                 waybill_template: &opts.waybill_template,
                 slip_template: &opts.slip_template,
                 chunk_size: opts.chunk_size.max(1) as u64,
-                orders: picked.iter().map(|(id, c)| (id.as_str(), c)).collect(),
+                orders: picked.iter().map(|(id, c)| (id.as_str(), *c)).collect(),
             };
             let planned = store.plan_wave(&plan, operator)?;
             crate::crash::point("wave.planned");
@@ -292,6 +303,7 @@ pub fn print(
         config,
         &wave,
         orders,
+        opts.list_orders,
         dpi,
         operator,
         progress,
@@ -328,6 +340,7 @@ fn run_wave(
     config: &Config,
     wave: &Wave,
     orders: Vec<WaveOrder>,
+    list_orders: bool,
     dpi: Dpi,
     operator: &str,
     progress: &dyn Fn(usize, usize),
@@ -342,6 +355,7 @@ fn run_wave(
     let total = orders.len();
     let mut report = PrintReport {
         wave: Some(wave.id),
+        list_orders,
         ..Default::default()
     };
     // Chunks still to print, as lightweight lists; each chunk's orders are read
@@ -351,9 +365,12 @@ fn run_wave(
     for o in orders {
         if let (Some(wf), Some(sf)) = (&o.waybill_file, &o.slip_file) {
             let pages = (o.waybill_page.unwrap_or(1), o.slip_page.unwrap_or(1));
-            report
-                .orders
-                .push(printed(&o, wf.clone(), sf.clone(), pages.0, pages.1));
+            report.printed += 1;
+            if list_orders {
+                report
+                    .orders
+                    .push(printed(&o, wf.clone(), sf.clone(), pages.0, pages.1));
+            }
             continue;
         }
         match chunks.last_mut() {
@@ -361,7 +378,7 @@ fn run_wave(
             _ => chunks.push((o.chunk, vec![o])),
         }
     }
-    progress(report.orders.len(), total);
+    progress(report.printed, total);
 
     let printed_at = Utc::now()
         .with_timezone(&config.tz())
@@ -506,12 +523,12 @@ fn run_wave(
                     }
                 }
             }
-            progress(report.orders.len(), total);
+            progress(report.printed, total);
         }
         if let Some(p) = printing {
             while let Some((w, started)) = in_cups.pop_front() {
                 finish_jobs(p, store, wave, &mut report, w, started, operator)?;
-                progress(report.orders.len(), total);
+                progress(report.printed, total);
             }
         }
         report.failed.extend(skipped);
@@ -570,9 +587,12 @@ fn record_chunk(
             report.failed.push((o.order_id.clone(), why.into()));
             continue;
         }
-        report
-            .orders
-            .push(printed(o, wf.clone(), sf.clone(), *wp, *sp));
+        report.printed += 1;
+        if report.list_orders {
+            report
+                .orders
+                .push(printed(o, wf.clone(), sf.clone(), *wp, *sp));
+        }
     }
     report.files.push(wf);
     report.files.push(sf);

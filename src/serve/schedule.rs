@@ -286,7 +286,7 @@ fn wave_summary(r: &wave::PrintReport) -> String {
     match r.wave {
         None => "nothing queued".into(),
         Some(w) => {
-            let mut s = format!("wave {w}: {} printed", r.orders.len());
+            let mut s = format!("wave {w}: {} printed", r.printed);
             if !r.failed.is_empty() {
                 s.push_str(&format!(
                     ", {} could not be printed (still queued)",

@@ -737,17 +737,7 @@ fn cmd_print(ctx: &Ctx, db: &Path, opts: &PrintOptions) -> Result<()> {
         )?;
     }
     for n in &report.not_printed {
-        writeln!(
-            out,
-            "NOT PRINTED: {} on {}{}: {}\n  orders: {}",
-            n.kind,
-            n.printer,
-            n.cups_job
-                .map(|j| format!(" (job {j})"))
-                .unwrap_or_default(),
-            n.reason,
-            n.orders.join(" ")
-        )?;
+        writeln!(out, "NOT PRINTED: {n}\n  orders: {}", n.orders.join(" "))?;
     }
     not_printed(&report)
 }

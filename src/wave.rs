@@ -202,6 +202,17 @@ pub struct NotPrinted {
     pub reason: String,
 }
 
+/// "waybill on zebra-2 (job 41): reason"
+impl std::fmt::Display for NotPrinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} on {}", self.kind, self.printer)?;
+        if let Some(job) = self.cups_job {
+            write!(f, " (job {job})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
 /// The courier an order ships with: its own preference when the warehouse
 /// ships with that courier, else the configured default.
 pub fn courier_for<'c>(order: &Order, config: &'c Config) -> Result<&'c Courier> {

@@ -305,17 +305,7 @@ fn wave_summary(r: &wave::PrintReport) -> String {
 /// jobs did not all complete in CUPS.
 fn not_printed_text(r: &wave::PrintReport) -> String {
     let orders: usize = r.not_printed.iter().map(|n| n.orders.len()).sum();
-    let jobs: Vec<String> = r
-        .not_printed
-        .iter()
-        .map(|n| {
-            let job = n
-                .cups_job
-                .map(|j| format!(" (job {j})"))
-                .unwrap_or_default();
-            format!("{} on {}{job}: {}", n.kind, n.printer, n.reason)
-        })
-        .collect();
+    let jobs: Vec<String> = r.not_printed.iter().map(|n| n.to_string()).collect();
     format!(
         "{orders} orders NOT PRINTED, still queued in the open wave: {}",
         jobs.join("; ")

@@ -8,49 +8,11 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const BENCHES: usize = 8;
 const PIN: &str = "2468";
-
-/// `station serve` with its stderr kept in a file, so the test can read what it logged.
-struct Served {
-    child: Child,
-    url: String,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(st: &Station, sim: &Sim) -> Served {
-    let log = st.dir.path().join("serve.log");
-    let mut child = st
-        .cmd()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("STATION_SHOP_TOKEN", &sim.token)
-        .env("STATION_SHOP_URL", &sim.url)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
-        .to_string();
-    Served { child, url, log }
-}
 
 fn admin_put_order(sim: &Sim, order: &Value) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -194,7 +156,9 @@ fn eight_benches_a_print_wave_and_a_pull_share_one_database() {
         sim.mutate(id, json!({ "address": address }));
     }
 
-    let served = serve(&st, &sim);
+    // serve's log goes to a file the test reads at the end.
+    let serve_log_path = st.dir.path().join("serve.log");
+    let served = Serve::start_logging_to(&st, Some(&sim), &serve_log_path);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -254,7 +218,7 @@ fn eight_benches_a_print_wave_and_a_pull_share_one_database() {
     for s in &scans {
         let text = s.body.to_string();
         if s.status == 0 {
-            let log = std::fs::read_to_string(&served.log).unwrap_or_default();
+            let log = std::fs::read_to_string(&serve_log_path).unwrap_or_default();
             panic!("a scan was not answered: {text}\nserve's log:\n{log}");
         }
         assert_eq!(s.status, 200, "{text}");
@@ -266,7 +230,7 @@ fn eight_benches_a_print_wave_and_a_pull_share_one_database() {
     }
     assert_eq!(codes.get("packed"), Some(&80), "{codes:?}");
     assert_eq!(codes.get("order_opened"), Some(&80), "{codes:?}");
-    let serve_log = std::fs::read_to_string(&served.log).unwrap();
+    let serve_log = std::fs::read_to_string(&serve_log_path).unwrap();
     assert!(
         !serve_log.contains("locked") && !serve_log.contains("panicked"),
         "{serve_log}"

@@ -836,14 +836,7 @@ fn kill_print_at(w: &World, target: u64, jitter: Duration) -> Option<Duration> {
         if child.try_wait().unwrap().is_some() {
             break;
         }
-        let printed: u64 = db
-            .query_row(
-                "SELECT COUNT(*) FROM wave_orders WHERE printed_at IS NOT NULL",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap_or(0);
-        if printed >= target {
+        if printed_in_waves(&db).unwrap_or(0) >= target {
             std::thread::sleep(jitter);
             child.kill().unwrap();
             break;
@@ -855,6 +848,15 @@ fn kill_print_at(w: &World, target: u64, jitter: Duration) -> Option<Duration> {
         std::thread::sleep(Duration::from_millis(2));
     }
     finished_or_killed(child, &["print"], started)
+}
+
+/// Orders printed so far in the station's waves.
+fn printed_in_waves(db: &Connection) -> rusqlite::Result<u64> {
+    db.query_row(
+        "SELECT COUNT(*) FROM wave_orders WHERE printed_at IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// Wait for a child that finished or was just sent SIGKILL: `None` when the
@@ -911,14 +913,7 @@ fn random_kills_during_a_2000_order_wave_a_handover_and_a_sync() {
             "the wave finished after {kills} kills (aimed at {target} orders + {jitter:?})"
         );
         kills += 1;
-        last = w
-            .db()
-            .query_row(
-                "SELECT COUNT(*) FROM wave_orders WHERE printed_at IS NOT NULL",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        last = printed_in_waves(&w.db()).unwrap();
     }
     let wave_kills = kills;
     let wave_done_at = Instant::now();

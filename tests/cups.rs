@@ -272,6 +272,20 @@ fn wait_output(cups: &Cups, job: i64) -> PathBuf {
     }
 }
 
+/// The QR codes on every page cups-pdf wrote for the waybill jobs of a
+/// print report's `jobs`.
+fn waybill_qr_codes(cups: &Cups, jobs: &[Value]) -> Vec<String> {
+    let mut codes = Vec::new();
+    for j in jobs.iter().filter(|j| j["kind"] == "waybill") {
+        codes.extend(
+            barcodes(&wait_output(cups, j["cups_job"].as_i64().unwrap()))
+                .into_iter()
+                .filter(|c| c.starts_with("QR-Code:")),
+        );
+    }
+    codes
+}
+
 #[test]
 fn a_wave_prints_waybills_and_slips_on_two_queues_and_the_pdfs_that_come_out_scan() {
     let cups = cups_or_skip!();
@@ -562,14 +576,7 @@ fn a_paused_printer_is_waited_for_and_a_job_held_too_long_is_cancelled_not_print
     assert_eq!(report["orders"].as_array().unwrap().len(), 4);
     let jobs = report["jobs"].as_array().unwrap();
     assert!(jobs.iter().all(|j| j["outcome"] == "completed"), "{jobs:?}");
-    let mut numbers = Vec::new();
-    for j in jobs.iter().filter(|j| j["kind"] == "waybill") {
-        numbers.extend(
-            barcodes(&wait_output(&cups, j["cups_job"].as_i64().unwrap()))
-                .into_iter()
-                .filter(|c| c.starts_with("QR-Code:")),
-        );
-    }
+    let numbers = waybill_qr_codes(&cups, jobs);
     let unique: HashSet<&String> = numbers.iter().collect();
     assert_eq!((numbers.len(), unique.len()), (4, 4), "{numbers:?}");
     assert_eq!(st.status()["counts"]["printed"], 4);
@@ -644,14 +651,7 @@ fn a_print_killed_while_its_job_waits_is_resumed_by_asking_cups_not_by_printing_
         "{jobs:?} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut numbers = Vec::new();
-    for j in jobs.iter().filter(|j| j["kind"] == "waybill") {
-        numbers.extend(
-            barcodes(&wait_output(&cups, j["cups_job"].as_i64().unwrap()))
-                .into_iter()
-                .filter(|c| c.starts_with("QR-Code:")),
-        );
-    }
+    let numbers = waybill_qr_codes(&cups, jobs);
     let unique: HashSet<&String> = numbers.iter().collect();
     assert_eq!((numbers.len(), unique.len()), (5, 5), "{numbers:?}");
     assert_eq!(st.status()["counts"]["printed"], 5);
@@ -700,15 +700,10 @@ fn a_big_wave_spread_over_two_printers_waits_for_one_paused_for_a_paper_change()
         "{jobs:?}"
     );
     assert_eq!((on(&a.0, "slip"), on(&b.0, "slip")), (2, 1), "{jobs:?}");
-    let mut numbers = Vec::new();
     for j in jobs.iter().filter(|j| j["kind"] == "waybill") {
         assert_eq!(j["outcome"], "completed");
-        numbers.extend(
-            barcodes(&wait_output(&cups, j["cups_job"].as_i64().unwrap()))
-                .into_iter()
-                .filter(|c| c.starts_with("QR-Code:")),
-        );
     }
+    let numbers = waybill_qr_codes(&cups, jobs);
     let unique: HashSet<&String> = numbers.iter().collect();
     assert_eq!((numbers.len(), unique.len()), (7, 7), "{numbers:?}");
     assert_eq!(st.status()["counts"]["printed"], 7);
@@ -848,15 +843,7 @@ fn the_demo_prints_its_wave_to_the_configured_printers() {
             .and_then(|r| r.split(',').next())
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no job id in {line:?}"));
-        let pdf = (0..100)
-            .find_map(|_| {
-                output_of(&cups, job).or_else(|| {
-                    std::thread::sleep(Duration::from_millis(100));
-                    None
-                })
-            })
-            .unwrap_or_else(|| panic!("cups-pdf wrote nothing for job {job}"));
-        printed_pages += pages(&pdf);
+        printed_pages += pages(&wait_output(&cups, job));
     }
     let wave = out
         .lines()

@@ -234,6 +234,16 @@ impl Serve {
 
     /// `start` with extra environment variables (e.g. the schedule's test knob).
     pub fn start_env(st: &Station, sim: Option<&Sim>, env: &[(&str, &str)]) -> Serve {
+        Serve::spawn(st, sim, env, Stdio::inherit())
+    }
+
+    /// `start` with serve's log (stderr) written to `log`, for the test to read.
+    pub fn start_logging_to(st: &Station, sim: Option<&Sim>, log: &Path) -> Serve {
+        let file = std::fs::File::create(log).expect("create serve's log file");
+        Serve::spawn(st, sim, &[], Stdio::from(file))
+    }
+
+    fn spawn(st: &Station, sim: Option<&Sim>, env: &[(&str, &str)], stderr: Stdio) -> Serve {
         let mut cmd = st.cmd();
         cmd.args(["serve", "--listen", "127.0.0.1:0"]);
         if let Some(sim) = sim {
@@ -245,7 +255,7 @@ impl Serve {
         }
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start station serve");
         let mut line = String::new();

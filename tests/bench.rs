@@ -35,10 +35,7 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     fn cmd(&self) -> Command {
-        let mut c = self.st.cmd();
-        c.env("STATION_SHOP_URL", &self.sim.url)
-            .env("STATION_SHOP_TOKEN", &self.sim.token);
-        c
+        self.st.cmd_with_shop(&self.sim)
     }
 
     /// `station --json scan CODE`: the outcome, and the exit code.

@@ -19,10 +19,7 @@ struct Day {
 
 impl Day {
     fn cmd(&self) -> Command {
-        let mut c = self.st.cmd();
-        c.env("STATION_SHOP_URL", &self.sim.url)
-            .env("STATION_SHOP_TOKEN", &self.sim.token);
-        c
+        self.st.cmd_with_shop(&self.sim)
     }
 
     fn run(&self, args: &[&str]) -> Output {

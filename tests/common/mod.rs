@@ -117,6 +117,14 @@ impl Station {
         c
     }
 
+    /// `cmd` pointed at a simulator (its URL and token in the environment).
+    pub fn cmd_with_shop(&self, sim: &Sim) -> Command {
+        let mut c = self.cmd();
+        c.env("STATION_SHOP_URL", &sim.url)
+            .env("STATION_SHOP_TOKEN", &sim.token);
+        c
+    }
+
     /// `station pull` against a simulator.
     pub fn pull(&self, sim: &Sim, extra: &[&str]) -> Output {
         self.cmd()

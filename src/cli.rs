@@ -1,6 +1,10 @@
 //! The command line: clap's raw flags, and the exit codes that are the CLI's
 //! contract with scripts (documented in the README; treat them as API).
 
+use crate::config::ConfigError;
+use crate::pull::PullError;
+use crate::shop::client::ShopError;
+use crate::store::StoreError;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +30,57 @@ pub mod exit {
     /// A print job failed or stalled in CUPS: the orders it held are listed and
     /// not counted as printed (the next `station print` sends them again).
     pub const PRINTER: i32 = 8;
+}
+
+/// The exit code for an error, by what went wrong (see `cli::exit`).
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if cause.is::<crate::error::Refused>() {
+            return exit::REFUSED;
+        }
+        if cause.is::<crate::printer::JobFailed>() {
+            return exit::PRINTER;
+        }
+        if cause.is::<ConfigError>()
+            || cause.is::<crate::error::UsageError>()
+            || cause.is::<crate::render::layout::TemplateError>()
+            || matches!(
+                cause.downcast_ref::<StoreError>(),
+                Some(
+                    StoreError::PoolExhausted { .. }
+                        | StoreError::AlreadyVoided(_)
+                        | StoreError::UnknownTracking(_)
+                )
+            )
+        {
+            return exit::USAGE;
+        }
+        if let Some(e) = cause.downcast_ref::<PullError>() {
+            return match e {
+                PullError::Shop { source, .. } => shop_code(source),
+                PullError::Store(_) => exit::DATABASE,
+                PullError::Input { .. } => exit::INPUT,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<ShopError>() {
+            return shop_code(e);
+        }
+        if let Some(e) = cause.downcast_ref::<StoreError>() {
+            return match e {
+                StoreError::WaveOpen(_) | StoreError::WaveBusy { .. } => exit::FAILURE,
+                _ => exit::DATABASE,
+            };
+        }
+    }
+    exit::FAILURE
+}
+
+fn shop_code(e: &ShopError) -> i32 {
+    match e {
+        ShopError::GaveUp { .. } => exit::SHOP_UNREACHABLE,
+        ShopError::BadUrl { .. } | ShopError::NoToken => exit::USAGE,
+        _ => exit::SHOP_REFUSED,
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -69,31 +124,7 @@ pub enum Command {
         file: PathBuf,
     },
     /// Print a wave: the queued orders (urgent first, then by payment time) become waybill and packing-slip PDFs.
-    Print {
-        /// At most this many orders.
-        #[arg(long)]
-        limit: Option<usize>,
-        /// Only orders shipping with this courier (ZTO, SF, ...).
-        #[arg(long)]
-        courier: Option<String>,
-        /// Waybill template: a name from templates/ or a file (default: print.waybill_template).
-        #[arg(long)]
-        template: Option<String>,
-        /// Packing-slip template (default: print.slip_template).
-        #[arg(long)]
-        slip_template: Option<String>,
-        /// Directory for the waves' files (default: print.out_dir).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// CUPS queue for the waybills (default: printers.waybill); give it
-        /// several times to spread the chunks over several printers in turn.
-        #[arg(long)]
-        printer: Vec<String>,
-        /// CUPS queue for the packing slips (default: printers.slip, else the
-        /// waybills' queue when --printer is given); may be repeated.
-        #[arg(long)]
-        slip_printer: Vec<String>,
-    },
+    Print(PrintArgs),
     /// Print one order's label and slip again (重打): same number, or a new one (old voided) if it changed after print.
     Reprint {
         /// The order id.
@@ -107,15 +138,12 @@ pub enum Command {
     },
     /// The CUPS queues: state (idle, printing, stopped), whether they accept jobs, and why.
     Printers,
-    /// Measure a print wave end to end (allocation + render + write) on generated orders.
-    Bench {
-        /// Orders per run.
-        #[arg(long, default_value_t = 10_000)]
-        orders: usize,
-        /// Runs; the figures are medians.
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-    },
+    /// Measurements: a print wave (`perf wave`) and bench scans over HTTP (`perf scan`).
+    #[command(subcommand)]
+    Perf(PerfCommand),
+    /// Old name of `perf wave` (kept for one release).
+    #[command(hide = true)]
+    Bench(PerfWaveArgs),
     /// Void a tracking number so it is never used again (作废).
     Void {
         /// The tracking number.
@@ -129,6 +157,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, default_value = "csv", value_parser = ["csv"])]
         format: String,
+        /// Start with a UTF-8 byte-order mark, so Excel shows Chinese courier names.
+        #[arg(long)]
+        excel: bool,
     },
     /// Counts by state; rejected, changed-after-print, intercepted and left-queue orders with reasons; pending write-backs; cut-off and ship-promise warnings.
     Status,
@@ -188,6 +219,9 @@ pub enum Command {
         /// Output format (`--json` also gives JSON).
         #[arg(long, default_value = "text", value_parser = ["text", "json", "csv"])]
         format: String,
+        /// With `--format csv`: start with a UTF-8 byte-order mark, for Excel.
+        #[arg(long)]
+        excel: bool,
     },
     /// Courier handover (交接): open a batch, scan parcels into it, close it and print the manifest.
     #[command(subcommand)]
@@ -214,22 +248,54 @@ pub enum Command {
     /// Operators who sign in at the benches.
     #[command(subcommand)]
     Operator(OperatorCommand),
-    /// Measure bench scan round trips over HTTP: N benches scanning at once against `serve` and an in-process simulator.
-    BenchScan {
-        /// Benches (browser sessions) scanning at once.
-        #[arg(long, default_value_t = 8)]
-        benches: usize,
-        /// Orders each bench packs.
-        #[arg(long, default_value_t = 25)]
-        orders_per_bench: usize,
-        /// Pause between one bench's scans, in milliseconds (0: flat out, the worst case;
-        /// a person with a hand scanner manages a scan every 300 ms or so).
-        #[arg(long, default_value_t = 0)]
-        interval_ms: u64,
-        /// Where the run writes its database and labels (wiped at the start).
-        #[arg(long, default_value = "station-bench-scan")]
+    /// Shell completions on stdout: `station completions bash > /etc/bash_completion.d/station`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Man pages (station.1 and one per command) written into DIR.
+    Manpage {
+        /// Where the pages go (created if missing).
+        #[arg(default_value = "man")]
         dir: PathBuf,
     },
+    /// Old name of `perf scan` (kept for one release).
+    #[command(hide = true)]
+    BenchScan(PerfScanArgs),
+}
+
+impl Command {
+    /// The command's name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Pull { .. } => "pull",
+            Command::Import { .. } => "import",
+            Command::Print(_) => "print",
+            Command::Reprint { .. } => "reprint",
+            Command::Printers => "printers",
+            Command::Perf(PerfCommand::Wave(_)) | Command::Bench(_) => "perf wave",
+            Command::Perf(PerfCommand::Scan(_)) | Command::BenchScan(_) => "perf scan",
+            Command::Void { .. } => "void",
+            Command::Export { .. } => "export",
+            Command::Status => "status",
+            Command::Sync { .. } => "sync",
+            Command::ShopSim(_) => "shop-sim",
+            Command::Generate(_) => "generate",
+            Command::Demo { .. } => "demo",
+            Command::Scan { .. } => "scan",
+            Command::Short { .. } => "short",
+            Command::Show { .. } => "show",
+            Command::Report { .. } => "report",
+            Command::Handover(_) => "handover",
+            Command::Backup { .. } => "backup",
+            Command::Purge { .. } => "purge",
+            Command::Doctor => "doctor",
+            Command::Serve { .. } => "serve",
+            Command::Operator(_) => "operator",
+            Command::Completions { .. } => "completions",
+            Command::Manpage { .. } => "manpage",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,6 +331,68 @@ pub enum HandoverCommand {
         /// A batch id (default: every open batch).
         batch: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct PrintArgs {
+    /// At most this many orders.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Only orders shipping with this courier (ZTO, SF, ...).
+    #[arg(long)]
+    pub courier: Option<String>,
+    /// Waybill template: a name from templates/ or a file (default: print.waybill_template).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Packing-slip template (default: print.slip_template).
+    #[arg(long)]
+    pub slip_template: Option<String>,
+    /// Directory for the waves' files (default: print.out_dir).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// CUPS queue for the waybills (default: printers.waybill); give it
+    /// several times to spread the chunks over several printers in turn.
+    #[arg(long)]
+    pub printer: Vec<String>,
+    /// CUPS queue for the packing slips (default: printers.slip, else the
+    /// waybills' queue when --printer is given); may be repeated.
+    #[arg(long)]
+    pub slip_printer: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PerfCommand {
+    /// Measure a print wave end to end (allocation + render + write) on generated orders.
+    Wave(PerfWaveArgs),
+    /// Measure packing-bench scan round trips over HTTP: N benches scanning at once against `serve` and an in-process simulator.
+    Scan(PerfScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PerfWaveArgs {
+    /// Orders per run.
+    #[arg(long, default_value_t = 10_000)]
+    pub orders: usize,
+    /// Runs; the figures are medians.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct PerfScanArgs {
+    /// Benches (browser sessions) scanning at once.
+    #[arg(long, default_value_t = 8)]
+    pub benches: usize,
+    /// Orders each bench packs.
+    #[arg(long, default_value_t = 25)]
+    pub orders_per_bench: usize,
+    /// Pause between one bench's scans, in milliseconds (0: flat out, the worst case;
+    /// a person with a hand scanner manages a scan every 300 ms or so).
+    #[arg(long, default_value_t = 0)]
+    pub interval_ms: u64,
+    /// Where the run writes its database and labels (wiped at the start).
+    #[arg(long, default_value = "station-bench-scan")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

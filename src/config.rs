@@ -355,13 +355,8 @@ pub struct FlagConfig {
     pub exception: Flag,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Sender {
-    pub name: String,
-    pub phone: String,
-    pub address: String,
-}
+/// `[sender]`: who ships (printed on every waybill). Defined by `render`, which prints it.
+pub use crate::render::Sender;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -601,15 +596,13 @@ impl Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        if value.contains_key("shop") {
-            if let Some(shop) = value.get_mut("shop").and_then(|v| v.as_table_mut()) {
-                if shop.remove("token").is_some() {
-                    warnings.push(format!(
-                        "{}: shop.token is ignored; give the token in the environment variable STATION_SHOP_TOKEN so it never sits in a file",
-                        path.display()
-                    ));
-                }
-            }
+        if let Some(shop) = value.get_mut("shop").and_then(|v| v.as_table_mut())
+            && shop.remove("token").is_some()
+        {
+            warnings.push(format!(
+                "{}: shop.token is ignored; give the token in the environment variable STATION_SHOP_TOKEN so it never sits in a file",
+                path.display()
+            ));
         }
         let known = toml::Table::try_from(Config::default()).expect("defaults serialise");
         prune_unknown(&mut value, &known, "", path, warnings);

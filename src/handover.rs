@@ -12,8 +12,8 @@
 //! crash in between leaves a closed batch without a manifest: `handover close`
 //! again writes it. A closed batch never changes.
 
-use crate::app::UsageError;
 use crate::config::Config;
+use crate::error::UsageError;
 use crate::intake::State;
 use crate::render::layout::{DocInput, manifest_context, render_manifest};
 use crate::store::{ClosingParcel, HandoverRow, ParcelRow, Removed, Store};
@@ -430,6 +430,7 @@ fn write_manifest(
             shop_name: &config.print.shop_name,
             // The manifest leaves with the courier: names masked like the waybill.
             mask: config.print.mask,
+            time_zone: config.tz(),
         })
         .collect();
     let mut context = manifest_context(&docs);

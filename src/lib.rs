@@ -1,12 +1,9 @@
 //! station: a warehouse print-and-dispatch program. See ARCHITECTURE.md for the map.
 
-pub mod app;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod crash;
-pub mod demo;
-pub mod doctor;
+pub mod error;
 pub mod handover;
 pub mod intake;
 pub mod order;

@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn newest_memo_wins_and_ties_go_to_the_later_one() {
-        let memos = vec![
+        let memos = [
             memo("发顺丰", "2026-11-11T03:38:05+08:00"),
             memo("改发中通", "2026-11-11T04:04:42+08:00"),
             memo("旧的", "2026-11-10T04:04:42+08:00"),

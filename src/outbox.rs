@@ -512,7 +512,9 @@ fn failed(e: ShopError, send: &ClaimedSend) -> Step {
             problem: e.to_string(),
             shop_down: true,
         },
-        ShopError::Unauthorized { .. } | ShopError::BadUrl { .. } => Step::Fatal(e),
+        ShopError::Unauthorized { .. } | ShopError::BadUrl { .. } | ShopError::NoToken => {
+            Step::Fatal(e)
+        }
         // Only the Shop API's own "not_found" means the order is gone; a 404
         // page from a proxy or a wrong path is the setup, not the order.
         ShopError::Refused {

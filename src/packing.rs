@@ -23,12 +23,11 @@ use crate::config::Config;
 use crate::intake::State;
 use crate::order::Order;
 use crate::order::validate::{Origin, validate};
-use crate::shop::client::{RetryPolicy, ShopClient};
+use crate::shop::client::ShopClient;
 use crate::store::{Actor, Incoming, Store, StoredOrder};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
-use std::time::Duration;
 
 /// A bench and who works at it.
 #[derive(Clone, Copy, Debug)]
@@ -113,22 +112,6 @@ impl BenchOrder {
             .map(|i| i.qty.saturating_sub(i.scanned))
             .sum()
     }
-}
-
-/// A shop client for bench re-reads: one short try, so a scan never hangs on
-/// a slow shop. `None` when no shop token is configured.
-pub fn shop_client(config: &Config) -> Option<ShopClient> {
-    if config.shop.token.is_empty() {
-        return None;
-    }
-    let timeout = Duration::from_millis(config.bench.shop_check_timeout_ms.max(100));
-    let policy = RetryPolicy {
-        request_timeout: timeout,
-        total: timeout,
-        first_delay: Duration::from_millis(50),
-        max_delay: Duration::from_millis(200),
-    };
-    ShopClient::new(&config.shop.url, config.shop.token.clone(), policy).ok()
 }
 
 /// One scan at a bench.
@@ -783,7 +766,7 @@ pub fn short(
     sku: &str,
     qty: Option<u64>,
 ) -> Result<Shortage> {
-    use crate::app::UsageError;
+    use crate::error::UsageError;
     let Some(stored) = store.order(order_id)? else {
         anyhow::bail!(UsageError(format!(
             "order {order_id} is not in the database: pull it first"

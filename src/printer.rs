@@ -151,14 +151,44 @@ pub struct Cups {
     request_timeout: Duration,
 }
 
+/// The name of the account this process runs as, from its uid's passwd
+/// entry; the uid as a number when it has none.
+///
+/// CUPS checks a job's owner against `requesting-user-name`, and a CUPS
+/// whose authorisation check crashes on a name that is not a user of the
+/// machine (Debian's 2.4.2-3+deb12u10 segfaults on Cancel-Job) must never be
+/// handed a made-up one: not `$USER` (unset under CI and systemd, and
+/// anyone's to set), not a default like "station".
+pub fn account_name() -> String {
+    // SAFETY: getpwuid_r writes only into the buffers we pass, and the
+    // strings it points `pw` at live in `buf`, which outlives their use.
+    unsafe {
+        let uid = libc::getuid();
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        loop {
+            let rc = libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found);
+            if rc == libc::ERANGE && buf.len() < 1 << 20 {
+                buf.resize(buf.len() * 4, 0);
+                continue;
+            }
+            if rc == 0 && !found.is_null() && !pw.pw_name.is_null() {
+                let name = std::ffi::CStr::from_ptr(pw.pw_name).to_string_lossy();
+                if !name.is_empty() {
+                    return name.into_owned();
+                }
+            }
+            return uid.to_string();
+        }
+    }
+}
+
 impl Cups {
     pub fn new(config: &PrintersConfig) -> Cups {
         Cups {
             base: config.cups_url.trim_end_matches('/').to_string(),
-            user: std::env::var("USER")
-                .ok()
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| "station".into()),
+            user: account_name(),
             request_timeout: Duration::from_secs(10),
         }
     }
@@ -171,7 +201,7 @@ impl Cups {
 
     fn printer_uri(&self, printer: &str) -> Result<Uri> {
         if printer.is_empty() || !printer.chars().all(|c| c.is_ascii_graphic() && c != '/') {
-            bail!(crate::app::UsageError(format!(
+            bail!(crate::error::UsageError(format!(
                 "{printer:?} is not a CUPS queue name"
             )));
         }
@@ -539,9 +569,9 @@ impl<'a> Printing<'a> {
             let info = self
                 .cups
                 .printer(p)
-                .map_err(|e| crate::app::UsageError(format!("{e:#}")))?;
+                .map_err(|e| crate::error::UsageError(format!("{e:#}")))?;
             if !info.accepting {
-                bail!(crate::app::UsageError(format!(
+                bail!(crate::error::UsageError(format!(
                     "printer {p} is not accepting jobs ({}): `cupsaccept {p}`, or print to another queue",
                     if info.message.is_empty() {
                         info.reasons.join(", ")

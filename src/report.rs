@@ -10,7 +10,7 @@
 //! handed over, pending write-backs, dispatch warnings) is as of now.
 
 use crate::config::Config;
-use crate::store::{BatchCount, InWarehouse, Store};
+use crate::store::{BatchCount, InWarehouse, StatusReport, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
 use serde::Serialize;
@@ -365,9 +365,9 @@ pub fn write_text(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
         let ids: Vec<&str> = c.batches.iter().map(|b| b.batch_id.as_str()).collect();
         writeln!(
             out,
-            "    {} {}: {} parcels in {}",
-            c.courier,
-            c.courier_name,
+            "    {} {} {:>5} parcels in {}",
+            pad(&c.courier, 4),
+            pad(&format!("{}:", c.courier_name), 8),
             c.parcels,
             ids.join(", ")
         )?;
@@ -445,8 +445,10 @@ pub fn write_text(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
         for x in rates {
             writeln!(
                 out,
-                "  {:<16} {:>5}  {:>6.1}/h",
-                x.name, x.parcels, x.per_hour
+                "  {} {:>5}  {:>6.1}/h",
+                pad(&crate::order::terminal_safe(&x.name), 16),
+                x.parcels,
+                x.per_hour
             )?;
         }
     }
@@ -456,7 +458,7 @@ pub fn write_text(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
 
 /// The report as CSV rows `section,key,count,detail` (one header line).
 pub fn write_csv(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
-    use crate::app::csv_field as q;
+    use self::csv_field as q;
     writeln!(out, "section,key,count,detail")?;
     let mut row = |section: &str, key: &str, count: String, detail: &str| {
         writeln!(out, "{},{},{},{}", q(section), q(key), count, q(detail))
@@ -557,6 +559,79 @@ pub fn write_csv(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `station status` as text: orders by state, the write-back, and the lists to act on.
+pub fn write_status(out: &mut dyn Write, s: &StatusReport) -> Result<()> {
+    writeln!(out, "Orders by state")?;
+    for (state, n) in &s.counts {
+        writeln!(out, "  {state:<22}{n:>7}")?;
+    }
+    let o = &s.outbox;
+    match o.oldest_pending_secs {
+        Some(age) if o.pending > 0 => {
+            writeln!(
+                out,
+                "\nWrite-back to the shop: {} sends pending for {} orders, oldest waiting {age}s (`station sync` sends them)",
+                o.pending, o.pending_orders
+            )?;
+            if let Some(problem) = &o.last_error {
+                writeln!(out, "  last problem: {problem}")?;
+            }
+        }
+        _ => writeln!(
+            out,
+            "\nWrite-back to the shop: nothing pending ({} orders done)",
+            o.done_orders
+        )?,
+    }
+    let lists = [
+        ("Rejected (fix on the shop, then pull again)", &s.rejected),
+        (
+            "Changed after print (needs a new label)",
+            &s.changed_after_print,
+        ),
+        ("Intercept (do not ship)", &s.intercept),
+        ("Left the queue", &s.left_queue),
+        ("Printed, but look at the label", &s.attention),
+        (
+            "Write-back alerts (not marked done on the shop; act on each)",
+            &s.outbox.alerts,
+        ),
+    ];
+    for (title, list) in lists {
+        if list.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{title}: {}", list.len())?;
+        for item in list {
+            // Ids and reasons carry shop text (a rejected id is as the shop sent it).
+            let line = format!("  {}  {}", item.id, item.reason);
+            writeln!(out, "{}", crate::order::terminal_safe(&line))?;
+        }
+    }
+    Ok(())
+}
+
+/// `s` padded with spaces to `width` terminal columns: a Chinese character
+/// takes two, so names line up in columns with ASCII ones (`{:<16}` counts
+/// characters, not columns).
+pub fn pad(s: &str, width: usize) -> String {
+    let w = unicode_width::UnicodeWidthStr::width(s);
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
+}
+
+/// Excel reads a CSV file as the machine's legacy code page (GBK on a
+/// Chinese Windows) unless it starts with this mark (`--excel`).
+pub const UTF8_BOM: &str = "\u{feff}";
+
+/// A CSV field, quoted when it needs to be.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,5 +682,18 @@ mod tests {
             .with_timezone(&Utc);
         let d = dispatch(&config, &orders, morning);
         assert!(!d.cutoff_passed && d.after_cutoff.is_empty());
+    }
+
+    #[test]
+    fn columns_line_up_by_display_width() {
+        let rows = [pad("1号台", 8), pad("bench-2", 8), pad("小王", 8)];
+        for r in &rows {
+            assert_eq!(
+                unicode_width::UnicodeWidthStr::width(r.as_str()),
+                8,
+                "{r:?}"
+            );
+        }
+        assert_eq!(pad("很长很长的名字", 4), "很长很长的名字");
     }
 }

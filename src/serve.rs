@@ -21,7 +21,7 @@
 mod api;
 mod auth;
 mod guard;
-pub mod loadtest;
+pub mod metrics;
 mod schedule;
 
 use crate::config::{Config, ConfigError};
@@ -54,6 +54,8 @@ pub struct AppState {
     outbox_wake: Arc<tokio::sync::Notify>,
     /// What the background schedule (pulls, auto-waves) did last and does next.
     schedule: schedule::Shared,
+    /// Scans counted for `/metrics`.
+    metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -66,7 +68,11 @@ impl AppState {
         let pool = StorePool::new(db);
         pool.put(Store::open(db)?);
         Ok(AppState {
-            shop: crate::packing::shop_client(&config),
+            shop: crate::shop::client::ShopClient::from_config(
+                &config,
+                crate::shop::client::Purpose::Check,
+            )
+            .ok(),
             sessions: auth::Sessions::new(std::time::Duration::from_secs(
                 config.serve.session_idle_minutes.max(1) * 60,
             )),
@@ -77,6 +83,7 @@ impl AppState {
                 .unwrap_or_else(|_| PathBuf::from(&config.print.out_dir)),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             schedule: schedule::new_status(&config),
+            metrics: metrics::Metrics::default(),
             pool,
             config,
         })
@@ -161,6 +168,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(static_file(PAGE_CSS, "text/css; charset=utf-8")),
         )
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/healthz", get(metrics::healthz))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
@@ -208,10 +217,10 @@ impl From<anyhow::Error> for ApiError {
     /// A mistake the operator can fix (unknown order, wrong courier, …) is a
     /// 400 with the domain's message; anything else is a 500, logged.
     fn from(err: anyhow::Error) -> ApiError {
-        let message = error_text(&err);
-        if crate::app::exit_code(&err) == crate::cli::exit::USAGE {
+        let message = crate::error::one_line(&err);
+        if crate::cli::exit_code(&err) == crate::cli::exit::USAGE {
             ApiError::new(StatusCode::BAD_REQUEST, message.clone(), message)
-        } else if crate::app::exit_code(&err) == crate::cli::exit::PRINTER {
+        } else if crate::cli::exit_code(&err) == crate::cli::exit::PRINTER {
             // The bench printer did not print (F2): nothing is counted as printed.
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -229,19 +238,6 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
-/// An error and its causes in one line, each cause once (as `main` prints them).
-fn error_text(err: &anyhow::Error) -> String {
-    let mut msg = err.to_string();
-    for cause in err.chain().skip(1) {
-        let c = cause.to_string();
-        if !msg.contains(&c) {
-            msg.push_str(": ");
-            msg.push_str(&c);
-        }
-    }
-    msg
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
@@ -253,7 +249,7 @@ impl IntoResponse for ApiError {
 }
 
 /// `station serve`: bind, say where, serve until Ctrl-C or SIGTERM.
-pub fn cmd_serve(
+pub fn run(
     mut config: Config,
     operator: String,
     db: &Path,
@@ -310,7 +306,11 @@ pub fn cmd_serve(
             state.allowed_hosts().join(", ")
         );
         std::io::stdout().flush()?;
-        let served = axum::serve(listener, router(state))
+        // With the peer's address, so /healthz and /metrics answer loopback only.
+        let served = axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
             .with_graceful_shutdown(shutdown())
             .await;
         let _ = stop.send(true);
@@ -336,7 +336,10 @@ fn start_outbox(
     operator: String,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<std::thread::JoinHandle<()>> {
-    let client = match crate::app::client_for(&state.config) {
+    let client = match crate::shop::client::ShopClient::from_config(
+        &state.config,
+        crate::shop::client::Purpose::Work,
+    ) {
         Ok(c) => c,
         Err(e) => {
             eprintln!(
@@ -393,24 +396,4 @@ async fn shutdown() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-/// `station operator hash-pin`: read a PIN from stdin, print its hash.
-pub fn cmd_hash_pin() -> Result<()> {
-    use std::io::{BufRead, IsTerminal};
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        // No echo control without another crate: say so rather than pretend.
-        eprint!("PIN (shown as typed; then Enter): ");
-        std::io::stderr().flush()?;
-    }
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
-    let pin = line.trim_end_matches(['\r', '\n']);
-    let hash = hash_pin(pin)?;
-    println!("{hash}");
-    if std::io::stderr().is_terminal() {
-        eprintln!("add to station.toml:\n[[operators]]\nname = \"…\"\npin_hash = \"{hash}\"");
-    }
-    Ok(())
 }

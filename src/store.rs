@@ -41,7 +41,7 @@ pub use outbox::{Alert, ClaimedSend, ExceptionWrite, OutboxSummary, SendKind, Wr
 pub use packing::{BenchSession, Shorted};
 pub use print_jobs::{NewPrintJob, PrintJob};
 pub use privacy::Purged;
-pub use report::{BatchCount, InWarehouse, PackRate};
+pub use report::{BatchCount, Gauges, InWarehouse, PackRate};
 pub use tracking::{Allocation, TrackingNumber};
 pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan};
 
@@ -121,6 +121,9 @@ pub struct Actor<'a> {
 }
 
 /// One order as it arrived: decoded and valid, or set aside with a reason.
+// A valid order is the common case and each lives only while its page is
+// stored: boxing it would cost an allocation per order for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Incoming {
     Valid(Order),

@@ -66,7 +66,7 @@ pub fn load_template(name: &str, dpi: Dpi) -> Result<Template> {
             src,
             dpi,
         )?),
-        None => bail!(crate::app::UsageError(format!(
+        None => bail!(crate::error::UsageError(format!(
             "no template {name:?}: give a file path or one of {}",
             BUILTIN_TEMPLATES
                 .iter()
@@ -765,6 +765,7 @@ fn render_chunk(
                 hide_prices: order.options.hide_prices,
                 shop_name: &config.print.shop_name,
                 mask: config.print.mask,
+                time_zone: config.tz(),
             })
             .collect();
         // Fast path: the whole chunk at once. If any order fails, render one by
@@ -843,17 +844,17 @@ pub fn reprint(
     printer: Option<&str>,
 ) -> Result<PrintedOrder> {
     let Some(stored) = store.order(order_id)? else {
-        bail!(crate::app::UsageError(format!(
+        bail!(crate::error::UsageError(format!(
             "order {order_id} is not in the database: pull it first"
         )));
     };
     match stored.state {
         State::Printed | State::ChangedAfterPrint | State::Packed => {}
-        State::Intercept => bail!(crate::app::UsageError(format!(
+        State::Intercept => bail!(crate::error::UsageError(format!(
             "order {order_id} is intercepted ({}): do not ship it, so no new label",
             stored.reason.as_deref().unwrap_or("see station status")
         ))),
-        other => bail!(crate::app::UsageError(format!(
+        other => bail!(crate::error::UsageError(format!(
             "order {order_id} is {other}, not printed: print it with `station print`"
         ))),
     }
@@ -900,6 +901,7 @@ pub fn reprint(
         hide_prices: stored.order.options.hide_prices,
         shop_name: &config.print.shop_name,
         mask: config.print.mask,
+        time_zone: config.tz(),
     };
     let w = render(&waybill, std::slice::from_ref(&input))?;
     let sl = render(&slip, std::slice::from_ref(&input))?;

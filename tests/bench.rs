@@ -35,7 +35,7 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     fn cmd(&self) -> Command {
-        self.st.cmd_with_shop(&self.sim)
+        self.st.cmd_with_shop(self.sim)
     }
 
     /// `station --json scan CODE`: the outcome, and the exit code.

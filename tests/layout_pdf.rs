@@ -95,6 +95,7 @@ fn inputs<'a>(
             hide_prices: o.options.hide_prices,
             shop_name: "山海小铺",
             mask: station::render::mask::MaskLevel::Standard,
+            time_zone: chrono_tz::Asia::Shanghai,
         })
         .collect()
 }

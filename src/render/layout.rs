@@ -1527,7 +1527,7 @@ data = "{{ tracking_no }}"
         let mut order = context::sample_order();
         order.memos.clear();
         order.options.hide_prices = true;
-        let sender = crate::config::Sender::default();
+        let sender = crate::render::Sender::default();
         let mut input = DocInput::new(&order, &sender, "店", "2026-11-11 09:00".into());
         input.tracking_no = Some("783100001234");
         let r = render(&t, &[input]).unwrap();
@@ -1539,7 +1539,7 @@ data = "{{ tracking_no }}"
     fn overflow_is_warned_and_nothing_is_cut() {
         let t = parse(&MINI.replace("h_mm = 10", "h_mm = 3")).unwrap();
         let order = context::sample_order();
-        let sender = crate::config::Sender::default();
+        let sender = crate::render::Sender::default();
         let mut input = DocInput::new(&order, &sender, "店", "2026-11-11 09:00".into());
         input.tracking_no = Some("783100001234");
         let r = render(&t, &[input]).unwrap();

@@ -8,7 +8,7 @@
 //! Three rules hold for every input, because a label that leaks is worse than a label
 //! that looks odd:
 //! - a non-empty name always loses at least one character, and keeps its length in
-//!   (grapheme-ish) characters so the layout does not jump;
+//!   (grapheme clusters) so the layout does not jump;
 //! - a phone never shows a digit the input did not show, and when the input has at
 //!   least eight digit positions it hides at least six of them (stars already in the
 //!   input count as hidden positions);
@@ -49,7 +49,7 @@ const STAR: char = '*';
 /// character of each part, so no part is ever shown whole (艾***·热**, D**** K**).
 /// `Strict` keeps only the very first character of the whole name.
 ///
-/// Characters are counted as grapheme-ish units (a scalar value plus any combining marks
+/// Characters are counted as grapheme clusters (a scalar value plus any combining marks
 /// that follow it), so 𠮷 outside the BMP or an accented letter counts as one character and
 /// becomes one `*`.
 pub fn mask_name(name: &str, level: MaskLevel) -> String {
@@ -143,44 +143,11 @@ fn is_name_dot(c: char) -> bool {
     )
 }
 
-/// Splits a string into grapheme-ish units: a scalar value followed by its combining
-/// marks, variation selectors and zero-width-joined followers. This is not full UAX #29,
-/// but it is enough that one visible character of a name becomes exactly one `*`.
+/// Splits a string into extended grapheme clusters (UAX #29): one visible
+/// character of a name, with its combining marks, variation selectors,
+/// skin tones and zero-width-joined followers, becomes exactly one `*`.
 fn graphemes(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut after_zwj = false;
-    for (i, c) in s.char_indices() {
-        if i > 0 && !is_extend(c) && !after_zwj {
-            out.push(&s[start..i]);
-            start = i;
-        }
-        after_zwj = c == '\u{200D}';
-    }
-    if start < s.len() {
-        out.push(&s[start..]);
-    }
-    out
-}
-
-/// Characters that attach to the previous one instead of standing alone.
-fn is_extend(c: char) -> bool {
-    matches!(c,
-        '\u{0300}'..='\u{036F}'
-        | '\u{0483}'..='\u{0489}'
-        | '\u{0591}'..='\u{05BD}'
-        | '\u{0610}'..='\u{061A}'
-        | '\u{064B}'..='\u{065F}'
-        | '\u{0670}'
-        | '\u{1AB0}'..='\u{1AFF}'
-        | '\u{1DC0}'..='\u{1DFF}'
-        | '\u{200D}'
-        | '\u{20D0}'..='\u{20FF}'
-        | '\u{3099}'..='\u{309A}'
-        | '\u{FE00}'..='\u{FE0F}'
-        | '\u{FE20}'..='\u{FE2F}'
-        | '\u{1F3FB}'..='\u{1F3FF}'
-        | '\u{E0100}'..='\u{E01EF}')
+    unicode_segmentation::UnicodeSegmentation::graphemes(s, true).collect()
 }
 
 /// Han ideographs (all planes, so 𠮷 and 㙟 count), kana and Hangul: scripts whose names

@@ -4,10 +4,22 @@
 //! and text measuring (`fonts`), and barcodes drawn as vector shapes snapped to
 //! printer dots (`barcode`), templates laid out into pages (`layout`), privacy
 //! masking (`mask`) and the PDF bytes written out (`pdf`). Architecture
-//! invariant: render never touches SQLite.
+//! invariant: render never touches the store and knows no configuration type:
+//! it is handed what it prints (`Sender` lives here, and `config` reuses it).
 
 pub mod barcode;
 pub mod fonts;
 pub mod layout;
 pub mod mask;
 pub mod pdf;
+
+use serde::{Deserialize, Serialize};
+
+/// Who ships: printed in the 寄件人 block of every waybill (`[sender]` in the config).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sender {
+    pub name: String,
+    pub phone: String,
+    pub address: String,
+}

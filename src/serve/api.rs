@@ -54,6 +54,7 @@ pub async fn scan(
 ) -> Result<Json<ScanOutcome>, ApiError> {
     check_code(&req.code)?;
     let handle = tokio::runtime::Handle::current();
+    let started = std::time::Instant::now();
     let out = with_store(&state, move |store, st| {
         let bench = Bench {
             name: &who.bench,
@@ -67,8 +68,11 @@ pub async fn scan(
             &req.code,
         ))
     })
-    .await?;
-    Ok(Json(out))
+    .await;
+    state
+        .metrics
+        .scan(out.as_ref().ok().map(|o| o.verdict), started.elapsed());
+    Ok(Json(out?))
 }
 
 /// The order open at this bench (after a reload or a sign-in), or `null`.

@@ -34,7 +34,7 @@ const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
 pub fn hash_pin(pin: &str) -> Result<String> {
     let n = pin.chars().count();
     if n < 4 || pin.trim() != pin {
-        return Err(crate::app::UsageError(
+        return Err(crate::error::UsageError(
             "a PIN needs at least 4 characters and no leading or trailing spaces".into(),
         )
         .into());

@@ -90,10 +90,12 @@ pub fn start(s: Schedule, stop: watch::Receiver<bool>) -> Option<std::thread::Jo
     if pull_every.is_none() && wave_every.is_none() {
         return None;
     }
-    let client = match pull_every.map(|_| crate::app::client_for(&s.config)) {
+    let client = match pull_every.map(|_| {
+        crate::shop::client::ShopClient::from_config(&s.config, crate::shop::client::Purpose::Work)
+    }) {
         Some(Ok(c)) => Some(c),
         Some(Err(e)) => {
-            let why = super::error_text(&e);
+            let why = e.to_string();
             eprintln!("warning: scheduled pulls are off (no shop token): pull with `station pull`");
             update(&s.status, |st| st.inactive = Some(why));
             None
@@ -209,7 +211,7 @@ async fn pull_turn(s: &Schedule, client: &ShopClient, store: &mut Option<Store>)
             let fut = crate::pull::pull(client, st, &s.config, &s.operator);
             match futures_catch(fut).await {
                 Ok(Ok(report)) => Ok(report.summary()),
-                Ok(Err(e)) => Err(super::error_text(&anyhow::Error::from(e))),
+                Ok(Err(e)) => Err(crate::error::one_line(&anyhow::Error::from(e))),
                 Err(panic) => Err(format!("the pull panicked: {panic}")),
             }
         }
@@ -247,7 +249,7 @@ async fn wave_turn(s: &Schedule, store: &mut Option<Store>) -> Outcome {
                     wave::print(st, &s.config, &opts, &s.operator, &|_, _| {})
                 }))
                 .map_err(|p| format!("the wave panicked: {}", panic_text(&*p)))
-                .and_then(|r| r.map_err(|e| super::error_text(&e)))
+                .and_then(|r| r.map_err(|e| crate::error::one_line(&e)))
                 .and_then(|r| {
                     // A job that failed or stalled in CUPS: its orders did not
                     // come out, which the bench must see as a failed wave.

@@ -8,12 +8,13 @@
 //! caller's business (`order::validate`), because one bad order must never fail
 //! the page that carries it.
 
-use crate::config::Secret;
+use crate::config::{Config, Secret};
 use crate::order::Flag;
 use rand::RngExt as _;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::time::Instant;
@@ -69,6 +70,35 @@ pub enum ShopError {
     },
     #[error("invalid shop URL {url:?}: {message}")]
     BadUrl { url: String, message: String },
+    #[error(
+        "no shop token: set STATION_SHOP_TOKEN to the shop's API token (it is read from the environment only)"
+    )]
+    NoToken,
+}
+
+/// When any client of this process last had a successful answer from the
+/// shop (Unix millis; 0: never). `serve`'s `/healthz` shows it.
+static LAST_ANSWER: AtomicI64 = AtomicI64::new(0);
+
+/// When this process last heard a successful answer from the shop.
+pub fn last_answer() -> Option<chrono::DateTime<chrono::Utc>> {
+    match LAST_ANSWER.load(Ordering::Relaxed) {
+        0 => None,
+        ms => chrono::DateTime::from_timestamp_millis(ms),
+    }
+}
+
+/// What a client built from the configuration is for: each use has its own patience.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Pulls and write-backs: `shop.request_timeout_secs` a request,
+    /// `shop.total_timeout_secs` an operation with its retries.
+    Work,
+    /// The bench's and the handover's re-read before a parcel leaves:
+    /// `bench.shop_check_timeout_ms` in all, so an operator never waits on the shop.
+    Check,
+    /// `station doctor`'s one request: 5 s a request, 8 s in all.
+    Probe,
 }
 
 /// What to do about a refusal that is the setup's fault, not the order's.
@@ -126,6 +156,37 @@ pub struct ShopClient {
 }
 
 impl ShopClient {
+    /// The client for the configured shop (`shop.url`, the token from
+    /// `STATION_SHOP_TOKEN`), with the timeouts of its [`Purpose`]. The one
+    /// way the station's commands and `serve` build a client.
+    pub fn from_config(config: &Config, purpose: Purpose) -> Result<ShopClient, ShopError> {
+        if config.shop.token.is_empty() {
+            return Err(ShopError::NoToken);
+        }
+        let policy = match purpose {
+            Purpose::Work => RetryPolicy {
+                request_timeout: Duration::from_secs(config.shop.request_timeout_secs),
+                total: Duration::from_secs(config.shop.total_timeout_secs),
+                ..RetryPolicy::default()
+            },
+            Purpose::Check => {
+                let timeout = Duration::from_millis(config.bench.shop_check_timeout_ms.max(100));
+                RetryPolicy {
+                    request_timeout: timeout,
+                    total: timeout,
+                    first_delay: Duration::from_millis(50),
+                    max_delay: Duration::from_millis(200),
+                }
+            }
+            Purpose::Probe => RetryPolicy {
+                request_timeout: Duration::from_secs(5),
+                total: Duration::from_secs(8),
+                ..RetryPolicy::default()
+            },
+        };
+        ShopClient::new(&config.shop.url, config.shop.token.clone(), policy)
+    }
+
     pub fn new(url: &str, token: Secret, policy: RetryPolicy) -> Result<ShopClient, ShopError> {
         let base = url.trim_end_matches('/').to_string();
         reqwest::Url::parse(&base).map_err(|e| ShopError::BadUrl {
@@ -256,6 +317,7 @@ impl ShopClient {
             let (problem, wait) = match outcome {
                 Ok(resp) if resp.status().is_success() => match resp.bytes().await {
                     Ok(body) => {
+                        LAST_ANSWER.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
                         // A complete body that is not JSON (a login page, a proxy's
                         // banner) is the wrong server, not a passing fault.
                         return serde_json::from_slice(&body).map_err(|e| ShopError::NotJson {
@@ -439,8 +501,9 @@ fn parse_retry_after(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Dura
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    Some((at.to_utc() - now).to_std().unwrap_or(Duration::ZERO))
+    // IMF-fixdate, RFC 850 and asctime: the three forms a recipient must accept.
+    let at: chrono::DateTime<chrono::Utc> = httpdate::parse_http_date(v).ok()?.into();
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 /// The error's code and message, and the `order` a version conflict carries.
@@ -530,6 +593,12 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(p("Wed, 11 Nov 2026 07:59:00 GMT"), Some(Duration::ZERO));
+        // The obsolete forms RFC 9110 §5.6.7 still requires: RFC 850 and asctime.
+        assert_eq!(
+            p("Wednesday, 11-Nov-26 08:00:30 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(p("Wed Nov 11 08:00:45 2026"), Some(Duration::from_secs(45)));
         assert_eq!(p("soon"), None);
         assert_eq!(p("-5"), None);
     }

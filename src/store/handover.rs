@@ -78,6 +78,18 @@ fn parcel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ParcelRow> {
     })
 }
 
+/// A parcel of a closing batch as read: seq, tracking number, order id,
+/// order version, order state and reason, the number's state.
+type ClosingRow = (
+    u64,
+    String,
+    String,
+    u64,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 impl Store {
     /// Open a batch for a courier; its id is `COURIER-YYYYMMDD-NN` (`day` is the
     /// warehouse's local date), committed before anything shows it.
@@ -253,15 +265,7 @@ impl Store {
         mut enqueue: impl FnMut(&Connection, &ClosingParcel) -> Result<()>,
     ) -> Result<(Vec<ClosingParcel>, Vec<Removed>)> {
         let tx = self.write_tx()?;
-        let parcels: Vec<(
-            u64,
-            String,
-            String,
-            u64,
-            String,
-            Option<String>,
-            Option<String>,
-        )> = {
+        let parcels: Vec<ClosingRow> = {
             let mut stmt = tx.prepare(
                 "SELECT p.seq, p.tracking_no, p.order_id, o.version, o.state, o.reason, t.state
                  FROM handover_parcels p JOIN orders o ON o.id = p.order_id

@@ -37,7 +37,41 @@ pub struct PackRate {
     pub last: String,
 }
 
+/// Counts for `serve`'s `/metrics` and `/healthz`, read at scrape time.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Gauges {
+    /// Orders per state.
+    pub orders: Vec<(String, u64)>,
+    /// Waves per state (open, done).
+    pub waves: Vec<(String, u64)>,
+    /// Orders printed in waves (each counted once per wave it was printed in).
+    pub wave_orders_printed: u64,
+    /// Print jobs per state (sending, sent, completed, failed).
+    pub print_jobs: Vec<(String, u64)>,
+}
+
 impl Store {
+    /// The counts `/metrics` shows; cheap (grouped counts on indexed tables).
+    pub fn gauges(&self) -> Result<Gauges> {
+        let grouped = |sql: &str| -> Result<Vec<(String, u64)>> {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        Ok(Gauges {
+            orders: grouped("SELECT state, COUNT(*) FROM orders GROUP BY state ORDER BY state")?,
+            waves: grouped("SELECT state, COUNT(*) FROM waves GROUP BY state ORDER BY state")?,
+            wave_orders_printed: self.conn.query_row(
+                "SELECT COUNT(*) FROM wave_orders WHERE printed_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?,
+            print_jobs: grouped(
+                "SELECT state, COUNT(*) FROM print_jobs GROUP BY state ORDER BY state",
+            )?,
+        })
+    }
+
     /// Orders refunded or closed after the courier took them (an outbox alert):
     /// the courier must be asked to intercept (拦截) them.
     pub fn recall_from_courier(&self) -> Result<Vec<(String, Option<String>, String)>> {

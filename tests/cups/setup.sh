@@ -45,6 +45,16 @@ chmod 1777 "$OUT"
 sed -i -E 's/^Browsing .*/Browsing No/' /etc/cups/cupsd.conf
 
 if ! lpstat -r 2>/dev/null | grep -q "is running"; then
+    # Not answering: never started, or died (a crashed cupsd leaves its pid
+    # file and socket behind, and a hung one holds the port). Clear what is
+    # left and start a fresh scheduler.
+    if pgrep -x cupsd >/dev/null; then
+        echo "cupsd is not answering: restarting it" >&2
+        pkill -x cupsd || true
+        for _ in $(seq 1 25); do pgrep -x cupsd >/dev/null || break; sleep 0.2; done
+        pkill -9 -x cupsd || true
+    fi
+    rm -f /run/cups/cups.sock /run/cups/cupsd.pid /var/run/cups/cups.sock
     mkdir -p /run/cups
     /usr/sbin/cupsd
     for _ in $(seq 1 50); do

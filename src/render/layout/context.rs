@@ -9,8 +9,8 @@
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
-use crate::config::Sender;
 use crate::order::{Item, Order};
+use crate::render::Sender;
 use crate::render::mask::{self, MaskLevel};
 
 /// What one document (a waybill or a packing slip for one order) is made from.
@@ -33,6 +33,9 @@ pub struct DocInput<'a> {
     pub shop_name: &'a str,
     /// How much of the recipient the waybill hides (GB/T 41833-2022 by default).
     pub mask: MaskLevel,
+    /// The warehouse's time zone (`time_zone` in the config): order and memo
+    /// times are printed in it.
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl<'a> DocInput<'a> {
@@ -54,6 +57,7 @@ impl<'a> DocInput<'a> {
             hide_prices: order.options.hide_prices,
             shop_name,
             mask: MaskLevel::Standard,
+            time_zone: chrono_tz::Asia::Shanghai,
         }
     }
 }
@@ -62,7 +66,7 @@ impl<'a> DocInput<'a> {
 #[derive(Clone, Debug, Serialize)]
 pub struct DocContext {
     pub order_id: String,
-    /// Local time (Asia/Shanghai), "YYYY-MM-DD HH:MM"; absent for unpaid orders.
+    /// Local time (the configured time zone), "YYYY-MM-DD HH:MM"; absent for unpaid orders.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paid_at: Option<String>,
     pub created_at: String,
@@ -195,8 +199,8 @@ pub fn context(input: &DocInput) -> DocContext {
     .join(" ");
     DocContext {
         order_id: order.id.clone(),
-        paid_at: order.paid_at.map(local),
-        created_at: local(order.created_at),
+        paid_at: order.paid_at.map(|at| local(at, input.time_zone)),
+        created_at: local(order.created_at, input.time_zone),
         buyer: BuyerContext {
             nick: order.buyer.nick.clone(),
             message: non_empty(order.buyer.message.as_deref()),
@@ -228,7 +232,7 @@ pub fn context(input: &DocInput) -> DocContext {
         memo: order.effective_memo().map(|m| MemoContext {
             text: m.text.clone(),
             author: m.author.clone(),
-            date: local(m.at),
+            date: local(m.at, input.time_zone),
         }),
         gift_message: non_empty(order.options.gift_message.as_deref()),
         invoice_title: non_empty(order.options.invoice_title.as_deref()),
@@ -270,12 +274,11 @@ fn non_empty(s: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Local warehouse time. The station's default time zone is Asia/Shanghai; shops send
-/// +08:00 already, so this only matters for the odd order stamped in UTC.
-fn local(at: DateTime<FixedOffset>) -> String {
-    at.with_timezone(&chrono_tz::Asia::Shanghai)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+/// Local warehouse time, in the configured time zone (Asia/Shanghai by
+/// default): an order stamped in UTC or another offset prints as the
+/// warehouse's clock shows it.
+fn local(at: DateTime<FixedOffset>, tz: chrono_tz::Tz) -> String {
+    at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// "12.50" → 1250. Money is a decimal string in the contract and never a float here.
@@ -466,6 +469,7 @@ fn sample_input<'a>(order: &'a Order, sender: &'a Sender) -> DocInput<'a> {
         hide_prices: false,
         shop_name: "样例店",
         mask: MaskLevel::Standard,
+        time_zone: chrono_tz::Asia::Shanghai,
     }
 }
 
@@ -522,5 +526,21 @@ mod tests {
             Some("214748364699978525163.53")
         );
         assert_eq!(amount_cents(&"9".repeat(40), 2), None);
+    }
+
+    #[test]
+    fn times_print_in_the_configured_time_zone() {
+        let order = sample_order();
+        let sender = Sender::default();
+        let mut input = sample_input(&order, &sender);
+        // Created 2026-11-11 01:42:57 +08:00, its memo at 03:38:05 +08:00.
+        assert_eq!(context(&input).created_at, "2026-11-11 01:42");
+        input.time_zone = chrono_tz::Asia::Urumqi; // UTC+6
+        let c = context(&input);
+        assert_eq!(c.created_at, "2026-11-10 23:42");
+        assert_eq!(
+            c.memo.as_ref().map(|m| m.date.as_str()),
+            Some("2026-11-11 01:38")
+        );
     }
 }

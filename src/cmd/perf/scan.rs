@@ -9,16 +9,16 @@
 //! (request sent → JSON answer read) is timed. Opening an order and packing it
 //! include the shop re-read (`GET /v1/orders/{id}`) against the simulator.
 
-use super::{AppState, hash_pin, router};
-use crate::config::{Config, Operator, Secret};
-use crate::shop::client::{RetryPolicy, ShopClient};
-use crate::shop::generate::{self, GenerateOptions};
-use crate::shop::sim::{self, Faults, SimConfig, Simulator};
-use crate::store::Store;
-use crate::wave::{self, PrintOptions};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::{Value, json};
+use station::config::{Config, Operator, Secret};
+use station::serve::{AppState, hash_pin, router};
+use station::shop::client::{RetryPolicy, ShopClient};
+use station::shop::generate::{self, GenerateOptions};
+use station::shop::sim::{self, Faults, SimConfig, Simulator};
+use station::store::Store;
+use station::wave::{self, PrintOptions};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -75,7 +75,7 @@ pub fn run(
     json: bool,
 ) -> Result<()> {
     if benches == 0 || per_bench == 0 {
-        bail!(crate::app::UsageError(
+        bail!(station::error::UsageError(
             "give at least one bench and one order per bench".into()
         ));
     }
@@ -122,7 +122,7 @@ pub fn run(
             RetryPolicy::default(),
         )?;
         let mut store = Store::open(&db)?;
-        crate::pull::pull(&client, &mut store, &config, "bench-scan").await?;
+        station::pull::pull(&client, &mut store, &config, "bench-scan").await?;
         let opts = PrintOptions {
             // Generated orders: PDF files only, never the configured printers.
             targets: Some(wave::Targets::default()),

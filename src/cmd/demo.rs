@@ -10,21 +10,21 @@
 //!
 //! It runs the same library code as the real commands; only the shop is simulated.
 
-use crate::app::write_status;
-use crate::config::{Config, Secret};
-use crate::handover;
-use crate::outbox;
-use crate::packing::{self, Bench, ScanOutcome, Verdict};
-use crate::pull::{self, PullReport};
-use crate::shop::client::{RetryPolicy, ShopClient};
-use crate::shop::generate::{self, GenerateOptions};
-use crate::shop::sim::{self, Faults, SimConfig, Simulator};
-use crate::store::Store;
-use crate::wave::{self, PrintOptions};
 use anyhow::{Context, Result};
 use rand::RngExt as _;
 use serde::Serialize;
 use serde_json::json;
+use station::config::{Config, Secret};
+use station::handover;
+use station::outbox;
+use station::packing::{self, Bench, ScanOutcome, Verdict};
+use station::pull::{self, PullReport};
+use station::report::write_status;
+use station::shop::client::{RetryPolicy, ShopClient};
+use station::shop::generate::{self, GenerateOptions};
+use station::shop::sim::{self, Faults, SimConfig, Simulator};
+use station::store::Store;
+use station::wave::{self, PrintOptions};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -118,7 +118,7 @@ pub async fn run(
     }
 
     // Pack every printed parcel at a bench: slip, each item, waybill.
-    let bench_shop = packing::shop_client(&config);
+    let bench_shop = ShopClient::from_config(&config, station::shop::client::Purpose::Check).ok();
     let bench = Bench {
         name: "bench-1",
         operator,
@@ -212,7 +212,7 @@ pub async fn run(
         }
     }
     let status = store.status()?;
-    let report = crate::report::day_report(&store, &config, None)?;
+    let report = station::report::day_report(&store, &config, None)?;
 
     let mut out = std::io::stdout().lock();
     if json {
@@ -323,7 +323,7 @@ pub async fn run(
     writeln!(out)?;
     write_status(&mut out, &status)?;
     writeln!(out)?;
-    crate::report::write_text(&mut out, &report)?;
+    station::report::write_text(&mut out, &report)?;
     writeln!(
         out,
         "\nFiles: database {}, labels and manifests under {}",

@@ -3,14 +3,15 @@
 //! the config names, and whether the shop answers with this token, and says
 //! what it found and what to do about each problem.
 
-use crate::config::Config;
-use crate::render::barcode::Dpi;
-use crate::render::fonts::FontChain;
-use crate::shop::client::{ListFilter, RetryPolicy, ShopClient};
-use crate::store::Store;
+use super::Ctx;
+use anyhow::bail;
 use serde::Serialize;
+use station::config::Config;
+use station::render::barcode::Dpi;
+use station::render::fonts::FontChain;
+use station::shop::client::{ListFilter, Purpose, ShopClient};
+use station::store::Store;
 use std::path::Path;
-use std::time::Duration;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Check {
@@ -35,7 +36,27 @@ fn check(name: &'static str, result: Result<String, String>) -> Check {
 }
 
 /// Run every check; none stops the others.
-pub async fn run(
+/// `station doctor`: every check, as text or `--json`; exit 1 when any failed.
+pub fn run(ctx: &Ctx, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    let checks = runtime.block_on(checks(
+        &ctx.config,
+        ctx.config_file.as_deref(),
+        &ctx.config_warnings,
+        &ctx.db,
+    ));
+    if ctx.json {
+        println!("{}", serde_json::to_string(&checks)?);
+    } else {
+        write_text(&mut std::io::stdout().lock(), &checks)?;
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed > 0 {
+        bail!("{failed} of {} checks failed (see above)", checks.len());
+    }
+    Ok(())
+}
+
+async fn checks(
     config: &Config,
     config_file: Option<&Path>,
     warnings: &[String],
@@ -95,7 +116,7 @@ pub async fn run(
     let mut loaded = Vec::new();
     let mut broken = Vec::new();
     for name in [&p.waybill_template, &p.slip_template, &p.manifest_template] {
-        match crate::wave::load_template(name, dpi) {
+        match station::wave::load_template(name, dpi) {
             Ok(_) => loaded.push(name.as_str()),
             Err(e) => broken.push(format!("{name}: {e:#}")),
         }
@@ -121,13 +142,7 @@ async fn shop(config: &Config) -> Result<String, String> {
             config.shop.url
         ));
     }
-    let policy = RetryPolicy {
-        request_timeout: Duration::from_secs(5),
-        total: Duration::from_secs(8),
-        ..RetryPolicy::default()
-    };
-    let client = ShopClient::new(&config.shop.url, config.shop.token.clone(), policy)
-        .map_err(|e| e.to_string())?;
+    let client = ShopClient::from_config(config, Purpose::Probe).map_err(|e| e.to_string())?;
     let mut pages = client.pages(
         ListFilter {
             status: Some("paid".into()),
@@ -142,7 +157,7 @@ async fn shop(config: &Config) -> Result<String, String> {
     }
 }
 
-pub fn write_text(out: &mut dyn std::io::Write, checks: &[Check]) -> std::io::Result<()> {
+fn write_text(out: &mut dyn std::io::Write, checks: &[Check]) -> std::io::Result<()> {
     for c in checks {
         writeln!(
             out,

@@ -2,13 +2,13 @@
 //! allocation, rendering and writing — on generated orders, in a scratch
 //! directory. Prints each run and the medians (shared machines are noisy).
 
-use crate::config::Config;
-use crate::pull;
-use crate::shop::generate::{self, GenerateOptions};
-use crate::store::Store;
-use crate::wave::{self, PrintOptions};
 use anyhow::Result;
 use serde_json::json;
+use station::config::Config;
+use station::pull;
+use station::shop::generate::{self, GenerateOptions};
+use station::store::Store;
+use station::wave::{self, PrintOptions};
 use std::io::Write;
 
 /// Peak resident memory of this process so far, in KB (Linux only).

@@ -820,10 +820,24 @@ fn kill_after(w: &World, args: &[&str], after: Duration) -> Option<Duration> {
 /// least `target` orders printed: `None` when it was killed while running,
 /// else how long it took to finish.
 fn kill_print_at(w: &World, target: u64, jitter: Duration) -> Option<Duration> {
+    kill_at_progress(w, &["print"], printed_in_waves, target, jitter)
+}
+
+/// Start `args` and kill it (SIGKILL) `jitter` after `progress` (read from
+/// the database) reaches `target`: `None` when it was killed while running,
+/// else how long it took to finish. Aimed at progress, not at a time, a kill
+/// lands wherever the machine's speed puts the work.
+fn kill_at_progress(
+    w: &World,
+    args: &[&str],
+    progress: fn(&Connection) -> rusqlite::Result<u64>,
+    target: u64,
+    jitter: Duration,
+) -> Option<Duration> {
     let started = Instant::now();
     let mut child = w
         .cmd()
-        .args(["print"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -833,18 +847,25 @@ fn kill_print_at(w: &World, target: u64, jitter: Duration) -> Option<Duration> {
         if child.try_wait().unwrap().is_some() {
             break;
         }
-        if printed_in_waves(&db).unwrap_or(0) >= target {
+        if progress(&db).unwrap_or(0) >= target {
             std::thread::sleep(jitter);
             child.kill().unwrap();
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "print made no progress"
+            "{args:?} made no progress"
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    finished_or_killed(child, &["print"], started)
+    finished_or_killed(child, args, started)
+}
+
+/// Sends to the shop begun so far (each counted before its request goes out).
+fn sends_begun(db: &Connection) -> rusqlite::Result<u64> {
+    db.query_row("SELECT COALESCE(SUM(attempts), 0) FROM outbox", [], |r| {
+        r.get(0)
+    })
 }
 
 /// Orders printed so far in the station's waves.
@@ -968,15 +989,28 @@ fn random_kills_during_a_2000_order_wave_a_handover_and_a_sync() {
         check_closed(&w, batch, &mine);
     }
 
-    // The sync, killed at six random moments, then run until nothing is pending.
-    let mut sync_kills = 0;
-    let mut max_ms = 1500u64;
-    for _ in 0..6 {
-        let ms = rng.random_range(5..=max_ms);
-        match kill_after(&w, &["sync"], Duration::from_millis(ms)) {
-            None => sync_kills += 1,
-            Some(took) => max_ms = (took.as_millis() as u64).max(10),
-        }
+    // The sync, killed six times, then run until nothing is pending. Like the
+    // wave's, each kill is aimed at a point of the sync's progress (sends
+    // begun, drawn between where the last run left it and its fair share of
+    // what is left, 40 sends short of the end) plus 0–10 ms, so the kills
+    // land in start-up, claiming, sending and acknowledging whatever the
+    // machine's speed: a timed window once let the first sync finish the
+    // whole outbox, and every later one then found nothing to kill.
+    let mut sync_kills = 0u64;
+    let sends = 2 * parcels.len() as u64;
+    let end = sends - 40;
+    let mut last = 0u64;
+    for k in 0..6u64 {
+        let share = end.saturating_sub(last) / (6 - k);
+        let target = last + rng.random_range(0..=share);
+        let jitter = Duration::from_millis(rng.random_range(0..=10));
+        let finished = kill_at_progress(&w, &["sync"], sends_begun, target, jitter);
+        assert!(
+            finished.is_none(),
+            "the sync finished after {sync_kills} kills (aimed at {target} of {sends} sends + {jitter:?})"
+        );
+        sync_kills += 1;
+        last = sends_begun(&w.db()).unwrap();
     }
     w.sync_until_done();
     check_shipped(&w, &parcels);

@@ -354,6 +354,35 @@ fn two_benches_work_at_once_each_with_its_own_order() {
             .page("POST", "/api/scan", Some(json!({"code": "x".repeat(500)})))
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+
+        // Health and metrics, for a monitoring agent on this machine (no sign-in).
+        let anon = Http::new(&serve.url);
+        let (s, h, text) = anon.send("GET", "/metrics", None, &[]).await;
+        assert_eq!(s, StatusCode::OK, "{text}");
+        assert!(
+            h["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        for line in [
+            "station_scans_total{verdict=\"ok\"} 2",
+            "station_scans_total{verdict=\"stop\"} 0",
+            "station_scan_seconds_count 2",
+            "station_scan_seconds_bucket{le=\"+Inf\"} 2",
+            "station_waves{state=\"done\"} 1",
+            "station_wave_orders_printed 4",
+            "station_outbox_pending 0",
+            "station_database_up 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        let (s, _, text) = anon.send("GET", "/healthz", None, &[]).await;
+        assert_eq!(s, StatusCode::OK, "{text}");
+        let health: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(health["ok"], true, "{health}");
+        assert_eq!(health["database"], "ok", "{health}");
+        assert_eq!(health["outbox_pending"], 0, "{health}");
     });
     let store = station::store::Store::open(&st.db()).unwrap();
     let scans: Vec<String> = store

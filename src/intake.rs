@@ -106,6 +106,37 @@ pub struct Stored {
     pub printed: Option<Order>,
     /// Why the order is in its state, when it is not plain.
     pub reason: Option<String>,
+    /// The parcel was in a closed handover (its write-back is queued): it has
+    /// left, even when an outbox alert turned it into an intercept afterwards.
+    /// The store reads it for intercepted orders.
+    pub handed_over: bool,
+    /// The newest out-of-stock exception flag sent for the order, if any.
+    /// The store reads it for out-of-stock orders.
+    pub exception: Option<ExceptionFlag>,
+}
+
+/// Where the shop's exception flag (缺货) for an out-of-stock order stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExceptionFlag {
+    /// Not yet acknowledged by the shop.
+    Pending,
+    /// Acknowledged; the order's version on the shop after the flag, if known.
+    Acknowledged { version: Option<u64> },
+}
+
+impl ExceptionFlag {
+    /// Whether the flag still holds the order against a copy at `version`:
+    /// a copy from before the shop had the flag (still on the pull flag) must
+    /// not queue it again; customer service's change after it may.
+    fn holds(self, version: u64) -> bool {
+        match self {
+            ExceptionFlag::Pending => true,
+            ExceptionFlag::Acknowledged {
+                version: Some(acked),
+            } => version <= acked,
+            ExceptionFlag::Acknowledged { version: None } => false,
+        }
+    }
 }
 
 /// The reason given to an order the shop answered 404 for. Such an order may
@@ -150,6 +181,18 @@ pub fn decide(stored: Option<&Stored>, incoming: &Order, pull_flag: Flag) -> Ver
             Some(reason) => Verdict::NotEligible { reason },
         };
     };
+    // A handed-over parcel that an outbox alert turned into an intercept has
+    // left: a withdrawn refund must not make it "printed" again, nor overwrite
+    // the alert's reason.
+    if stored.state == State::Intercept && stored.handed_over {
+        if incoming.version <= stored.version {
+            return Verdict::Stale;
+        }
+        return Verdict::Store {
+            state: stored.state,
+            reason: stored.reason.clone(),
+        };
+    }
     let gone = stored.reason.as_deref() == Some(GONE_REASON);
     if incoming.version < stored.version || (incoming.version == stored.version && !gone) {
         return Verdict::Stale;
@@ -163,7 +206,12 @@ pub fn decide(stored: Option<&Stored>, incoming: &Order, pull_flag: Flag) -> Ver
     if stored.state == State::OutOfStock {
         // Set aside until customer service puts it back on the pull flag; a
         // refund or a closed order ends it.
+        let held = stored.exception.is_some_and(|e| e.holds(incoming.version));
         return match ineligible(incoming, pull_flag) {
+            None if held => Verdict::Store {
+                state: State::OutOfStock,
+                reason: stored.reason.clone(),
+            },
             None => Verdict::Store {
                 state: State::Queued,
                 reason: None,
@@ -286,6 +334,8 @@ mod tests {
             state,
             printed: state.is_printed().then(|| order(1)),
             reason: None,
+            handed_over: false,
+            exception: None,
         };
         decide(Some(&stored), o, Flag::Yellow)
     }
@@ -324,6 +374,8 @@ mod tests {
             state: State::LeftQueue,
             printed: None,
             reason: Some(GONE_REASON.into()),
+            handed_over: false,
+            exception: None,
         };
         assert_eq!(
             decide(Some(&gone), &order(1), Flag::Yellow),
@@ -342,6 +394,8 @@ mod tests {
             state: State::Queued,
             printed: None,
             reason: None,
+            handed_over: false,
+            exception: None,
         };
         assert_eq!(
             decide(Some(&stored), &order(3), Flag::Yellow),
@@ -475,12 +529,74 @@ mod tests {
     }
 
     #[test]
+    fn a_handed_over_parcel_turned_intercept_keeps_its_alert() {
+        let stored = Stored {
+            version: 4,
+            state: State::Intercept,
+            printed: Some(order(1)),
+            reason: Some("write-back alert: refund requested".into()),
+            handed_over: true,
+            exception: None,
+        };
+        // The refund withdrawn on the shop (v5, paid, yellow): still the alert.
+        assert_eq!(
+            decide(Some(&stored), &order(5), Flag::Yellow),
+            Verdict::Store {
+                state: State::Intercept,
+                reason: stored.reason.clone()
+            }
+        );
+        assert_eq!(decide(Some(&stored), &order(4), Flag::Yellow), Verdict::Stale);
+        // Not handed over: the same copy clears an ordinary intercept.
+        let bench = Stored {
+            handed_over: false,
+            ..stored
+        };
+        assert_eq!(
+            decide(Some(&bench), &order(5), Flag::Yellow),
+            Verdict::Store {
+                state: State::Printed,
+                reason: None
+            }
+        );
+    }
+
+    #[test]
+    fn an_exception_flag_holds_copies_from_before_the_shop_had_it() {
+        let stored = |exception| Stored {
+            version: 2,
+            state: State::OutOfStock,
+            printed: Some(order(1)),
+            reason: Some("缺货: A ×1".into()),
+            handed_over: false,
+            exception,
+        };
+        let held = Verdict::Store {
+            state: State::OutOfStock,
+            reason: Some("缺货: A ×1".into()),
+        };
+        let queued = Verdict::Store {
+            state: State::Queued,
+            reason: None,
+        };
+        let pending = stored(Some(ExceptionFlag::Pending));
+        assert_eq!(decide(Some(&pending), &order(3), Flag::Yellow), held);
+        // The shop had the flag at v4: v4 is from before customer service acted, v5 after.
+        let acked = stored(Some(ExceptionFlag::Acknowledged { version: Some(4) }));
+        assert_eq!(decide(Some(&acked), &order(4), Flag::Yellow), held);
+        assert_eq!(decide(Some(&acked), &order(5), Flag::Yellow), queued);
+        assert_eq!(decide(Some(&stored(None)), &order(3), Flag::Yellow), queued);
+    }
+
+    #[test]
     fn an_out_of_stock_order_waits_until_it_is_back_on_the_pull_flag() {
         let stored = Stored {
             version: 2,
             state: State::OutOfStock,
             printed: Some(order(1)),
             reason: Some("缺货: A ×1".into()),
+            handed_over: false,
+            exception: None,
         };
         let mut blue = order(3);
         blue.flag = Flag::Blue;

@@ -9,7 +9,7 @@
 //! transaction as the `events` row that records it (who, what, when). The
 //! `events` table is append-only, enforced by triggers.
 
-use crate::intake::{self, State, Stored, Verdict};
+use crate::intake::{self, ExceptionFlag, State, Stored, Verdict};
 use crate::order::validate::Rejection;
 use crate::order::{Flag, Order};
 use chrono::{SecondsFormat, Utc};
@@ -494,9 +494,8 @@ fn event(
     Ok(())
 }
 
-/// Whether the order's newest exception flag (缺货) still holds it: not yet
-/// acknowledged by the shop, or acknowledged at a version not older than `version`.
-fn exception_holds(tx: &Connection, id: &str, version: u64) -> Result<bool> {
+/// The newest exception flag (缺货) sent for the order, if any.
+fn exception_flag(tx: &Connection, id: &str) -> Result<Option<ExceptionFlag>> {
     let row: Option<(String, Option<u64>)> = tx
         .prepare_cached(
             "SELECT state, if_version FROM outbox WHERE order_id = ?1 AND kind = 'exception'
@@ -505,9 +504,9 @@ fn exception_holds(tx: &Connection, id: &str, version: u64) -> Result<bool> {
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(match row {
-        Some((state, _)) if state == "pending" => true,
-        Some((state, Some(acked))) if state == "done" => version <= acked,
-        _ => false,
+        Some((state, _)) if state == "pending" => Some(ExceptionFlag::Pending),
+        Some((state, version)) if state == "done" => Some(ExceptionFlag::Acknowledged { version }),
+        _ => None,
     })
 }
 
@@ -544,11 +543,20 @@ fn load_stored(tx: &Connection, id: &str) -> Result<Option<Stored>> {
         ),
         None => None,
     };
+    let state = State::parse(&state).unwrap_or(State::LeftQueue);
+    // The facts the intake rules read for these states only (a query each).
+    let handed_over = state == State::Intercept && handed_over(tx, id)?;
+    let exception = match state {
+        State::OutOfStock => exception_flag(tx, id)?,
+        _ => None,
+    };
     Ok(Some(Stored {
         version,
-        state: State::parse(&state).unwrap_or(State::LeftQueue),
+        state,
         printed,
         reason,
+        handed_over,
+        exception,
     }))
 }
 
@@ -577,37 +585,7 @@ fn ingest_valid(
         )?;
     }
     let stored = load_stored(tx, &order.id)?;
-    // A parcel that was handed over has left, even when an outbox alert turned
-    // it into an intercept afterwards: intake must not re-mark it (a withdrawn
-    // refund must not make it "printed" again, nor overwrite the alert's reason).
-    let alerted =
-        matches!(&stored, Some(s) if s.state == State::Intercept) && handed_over(tx, &order.id)?;
-    let verdict = match &stored {
-        Some(s) if alerted && order.version <= s.version => Verdict::Stale,
-        Some(s) if alerted => Verdict::Store {
-            state: s.state,
-            reason: s.reason.clone(),
-        },
-        _ => intake::decide(stored.as_ref(), order, pull_flag),
-    };
-    // An out-of-stock order waits until the shop has its exception flag and
-    // customer service changed it after that; a version from before (still on
-    // the pull flag, the flag not sent yet) must not queue it again.
-    let verdict = match (&stored, verdict) {
-        (
-            Some(s),
-            Verdict::Store {
-                state: State::Queued,
-                ..
-            },
-        ) if s.state == State::OutOfStock && exception_holds(tx, &order.id, order.version)? => {
-            Verdict::Store {
-                state: State::OutOfStock,
-                reason: s.reason.clone(),
-            }
-        }
-        (_, v) => v,
-    };
+    let verdict = intake::decide(stored.as_ref(), order, pull_flag);
     let (state, reason) = match verdict {
         Verdict::Stale => {
             report.unchanged += 1;

@@ -41,6 +41,8 @@ fn stored_states(first: &Order) -> Vec<Stored> {
                     state,
                     printed: state.is_printed().then(|| first.clone()),
                     reason: reason.clone(),
+                    handed_over: false,
+                    exception: None,
                 });
             }
         }

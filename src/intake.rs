@@ -546,7 +546,10 @@ mod tests {
                 reason: stored.reason.clone()
             }
         );
-        assert_eq!(decide(Some(&stored), &order(4), Flag::Yellow), Verdict::Stale);
+        assert_eq!(
+            decide(Some(&stored), &order(4), Flag::Yellow),
+            Verdict::Stale
+        );
         // Not handed over: the same copy clears an ordinary intercept.
         let bench = Stored {
             handed_over: false,

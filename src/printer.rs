@@ -15,15 +15,17 @@
 //! `lpstat`'s text lists aborted and cancelled jobs among the "completed"
 //! ones and is translated per locale.
 //!
-//! The `ipp` crate's client is async (reqwest). The station calls the printer
-//! from plain threads and from `spawn_blocking` inside `serve`, so every
-//! request runs on a short-lived thread with its own current-thread runtime:
-//! never a nested `block_on`.
+//! The `ipp` crate encodes and parses the requests; they travel over one
+//! HTTP client kept on one runtime thread for the whole run ([`IppLine`]).
+//! The station calls the printer from plain threads and from
+//! `spawn_blocking` inside `serve`, which block on the answer: never a
+//! nested `block_on`.
 
 use crate::config::PrintersConfig;
 use anyhow::{Context, Result, anyhow, bail};
 use ipp::prelude::*;
 use serde::Serialize;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A print job that failed or stalled: its documents did not come out
@@ -143,12 +145,94 @@ pub trait Watch {
 
 impl Watch for () {}
 
-/// A connection to the CUPS scheduler.
+/// A connection to the CUPS scheduler. Clones share one [`IppLine`].
 #[derive(Clone)]
 pub struct Cups {
     base: String,
     user: String,
     request_timeout: Duration,
+    line: Arc<OnceLock<Result<IppLine, String>>>,
+}
+
+/// One HTTP client on one runtime thread for every IPP request of a `Cups`
+/// and its clones (a print run, a `serve`): started at the first request,
+/// stopped when the last clone is dropped. Callers block on the answer, so
+/// plain threads and `spawn_blocking` can use it (never a nested `block_on`),
+/// and requests from several threads run at once on the one client.
+struct IppLine {
+    calls: tokio::sync::mpsc::UnboundedSender<IppCall>,
+}
+
+struct IppCall {
+    url: String,
+    body: Vec<u8>,
+    timeout: Duration,
+    reply: std::sync::mpsc::Sender<Result<Vec<u8>, String>>,
+}
+
+impl IppLine {
+    fn start() -> Result<IppLine, String> {
+        let (calls, mut rx) = tokio::sync::mpsc::unbounded_channel::<IppCall>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the IPP runtime: {e}"))?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("station/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the IPP client: {e}"))?;
+        std::thread::Builder::new()
+            .name("ipp".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    while let Some(call) = rx.recv().await {
+                        let client = client.clone();
+                        tokio::spawn(async move {
+                            let answer = async {
+                                let resp = client
+                                    .post(&call.url)
+                                    .header("content-type", "application/ipp")
+                                    .timeout(call.timeout)
+                                    .body(call.body)
+                                    .send()
+                                    .await
+                                    .map_err(|e| e.without_url().to_string())?;
+                                if !resp.status().is_success() {
+                                    return Err(format!("HTTP {}", resp.status().as_u16()));
+                                }
+                                let body = resp
+                                    .bytes()
+                                    .await
+                                    .map_err(|e| e.without_url().to_string())?;
+                                Ok(body.to_vec())
+                            }
+                            .await;
+                            let _ = call.reply.send(answer);
+                        });
+                    }
+                })
+            })
+            .map_err(|e| format!("cannot start the IPP thread: {e}"))?;
+        Ok(IppLine { calls })
+    }
+}
+
+/// The HTTP address of an IPP URI (`ipp://host/…` is `http://host:631/…`).
+fn http_url(uri: &Uri) -> String {
+    let (scheme, port) = match uri.scheme_str() {
+        Some("ipps") => ("https", 443),
+        Some("ipp") => ("http", 631),
+        _ => return uri.to_string(),
+    };
+    let Some(authority) = uri.authority() else {
+        return uri.to_string();
+    };
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
+    match authority.port_u16() {
+        Some(_) => format!("{scheme}://{authority}{path}"),
+        None => format!("{scheme}://{authority}:{port}{path}"),
+    }
 }
 
 /// The name of the account this process runs as, from its uid's passwd
@@ -190,6 +274,7 @@ impl Cups {
             base: config.cups_url.trim_end_matches('/').to_string(),
             user: account_name(),
             request_timeout: Duration::from_secs(10),
+            line: Arc::new(OnceLock::new()),
         }
     }
 
@@ -208,23 +293,37 @@ impl Cups {
         self.uri(&format!("/printers/{printer}"))
     }
 
-    /// Send one request on its own thread and runtime (see the module docs).
+    /// Send one request on the shared IPP line and wait for the answer.
     fn send(&self, uri: Uri, req: IppRequestResponse) -> Result<IppRequestResponse> {
-        let timeout = self.request_timeout;
         let shown = uri.to_string();
-        let answer = std::thread::scope(|s| {
-            s.spawn(move || -> Result<IppRequestResponse> {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                let client = AsyncIppClient::builder(uri)
-                    .request_timeout(timeout)
-                    .build();
-                Ok(rt.block_on(client.send(req))?)
-            })
-            .join()
-            .map_err(|_| anyhow!("the IPP request thread panicked"))?
-        })
+        let answer = (|| -> Result<IppRequestResponse> {
+            let line = self
+                .line
+                .get_or_init(IppLine::start)
+                .as_ref()
+                .map_err(|e| anyhow!("{e}"))?;
+            let mut body = Vec::new();
+            std::io::Read::read_to_end(&mut req.into_read(), &mut body)?;
+            let (reply, answer) = std::sync::mpsc::channel();
+            line.calls
+                .send(IppCall {
+                    url: http_url(&uri),
+                    body,
+                    timeout: self.request_timeout,
+                    reply,
+                })
+                .map_err(|_| anyhow!("the IPP thread stopped"))?;
+            let bytes = answer
+                .recv()
+                .map_err(|_| anyhow!("the IPP thread stopped"))?
+                .map_err(|e| anyhow!("{e}"))?;
+            Ok(
+                ipp::parser::IppParser::new(ipp::reader::IppReader::new(std::io::Cursor::new(
+                    bytes,
+                )))
+                .parse()?,
+            )
+        })()
         .with_context(|| format!("CUPS at {shown} did not answer (is cupsd running?)"))?;
         let status = answer.header().status_code();
         if !status.is_success() {

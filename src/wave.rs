@@ -242,6 +242,7 @@ pub fn print(
     operator: &str,
     progress: &dyn Fn(usize, usize),
 ) -> Result<PrintReport> {
+    let _span = tracing::info_span!("wave", operator).entered();
     let started = Instant::now();
     let dpi = Dpi(config.print.dpi);
     let targets = opts

@@ -41,7 +41,7 @@ fn print(ctx: &Ctx, opts: &PrintOptions) -> Result<()> {
     // A progress bar on stderr, only for a person at a terminal (never with
     // --json, never into a log file).
     let live = !ctx.json && std::io::stderr().is_terminal();
-    let multi = indicatif::MultiProgress::new();
+    let multi = super::bars().clone();
     let bar = if live {
         multi.add(indicatif::ProgressBar::new(0))
     } else {

@@ -86,7 +86,15 @@ impl Allowed {
     }
 }
 
-pub async fn check(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// Every request runs in a span naming its method and path, so what it logs
+/// (a refusal, a failed scan) says which request it belongs to.
+pub async fn check(state: State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
+    guard(state, req, next).instrument(span).await
+}
+
+async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let allowed = &state.allowed;
     let host = req
         .headers()
@@ -133,7 +141,7 @@ pub async fn check(State(state): State<Arc<AppState>>, req: Request, next: Next)
     });
     let mut resp = match refused {
         Some(e) => {
-            tracing::warn!("{} {}: {}", req.method(), req.uri().path(), e.message);
+            tracing::warn!(refused = %e.message, "request refused");
             e.into_response()
         }
         None => next.run(req).await,

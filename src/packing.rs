@@ -124,6 +124,26 @@ pub async fn scan(
 ) -> Result<ScanOutcome> {
     let code = code.trim();
     let outcome = scan_inner(store, shop, config, bench, code).await?;
+    // An intercepted order leaves the bench at once: the parcel is set aside,
+    // and the next scan (the next order's slip) must not meet it again.
+    if outcome.verdict == Verdict::Intercept
+        && let Some(order) = &outcome.order
+        && store
+            .bench_session(bench.name)?
+            .and_then(|s| s.order_id)
+            .is_some_and(|open| open == order.id)
+    {
+        store.set_bench_order(
+            bench.name,
+            bench.operator,
+            None,
+            "bench.closed",
+            &format!(
+                "bench {}: order {} intercepted, set aside",
+                bench.name, order.id
+            ),
+        )?;
+    }
     store.record(
         bench.operator,
         outcome.order.as_ref().map(|o| o.id.as_str()),

@@ -564,3 +564,65 @@ fn changes_under_the_bench_and_the_batch_are_caught() {
     assert_eq!(shown[0]["state"], "open", "{shown}");
     assert_eq!(shown[0]["count"], 0, "{shown}");
 }
+
+/// Printed orders of one station: (order id, courier, tracking number) and the orders by id.
+fn printed_bench(
+    n: usize,
+) -> (
+    Station,
+    Sim,
+    Vec<(String, String, String)>,
+    HashMap<String, Value>,
+) {
+    let st = Station::new();
+    let (file, orders) = orders_file(&st, n);
+    let sim = Sim::start(&file, "bench-token", &[]);
+    ok(&st.pull(&sim, &[]));
+    let printed: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    let printed = printed["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap().to_string();
+            (s("order_id"), s("courier"), s("tracking_no"))
+        })
+        .collect();
+    (st, sim, printed, orders)
+}
+
+#[test]
+fn an_intercepted_order_leaves_the_bench_at_once() {
+    let (st, sim, printed, orders) = printed_bench(4);
+    let bench = Bench { st: &st, sim: &sim };
+    let (x, _, x_no) = &printed[0];
+    let (y, _, _) = &printed[1];
+    assert_eq!(bench.scan(x).0["code"], "order_opened");
+    for code in item_codes(&orders[x]) {
+        assert_eq!(bench.scan(&code).1, 0);
+    }
+    // The buyer asks for a refund while X is on the bench: its waybill is an INTERCEPT.
+    sim.mutate(x, json!({"refund": "requested"}));
+    let (out, code) = bench.scan(x_no);
+    assert_eq!(
+        (out["verdict"].as_str(), code),
+        (Some("intercept"), 7),
+        "{out}"
+    );
+    // The very next slip opens the next order, not X's INTERCEPT again.
+    let (out, code) = bench.scan(y);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["code"], "order_opened", "{out}");
+    assert_eq!(out["order"]["id"], y.as_str(), "{out}");
+    // And the audit files that scan under Y.
+    let store = station::store::Store::open(&st.db()).unwrap();
+    let last = store
+        .events(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "bench.scan")
+        .next_back()
+        .unwrap();
+    assert_eq!(last.order_id.as_deref(), Some(y.as_str()), "{last:?}");
+}

@@ -52,6 +52,8 @@ pub struct Config {
     /// Which CUPS queue prints which document (none by default: PDF files only).
     pub printers: PrintersConfig,
     pub bench: BenchConfig,
+    /// The courier handover (交接).
+    pub handover: HandoverConfig,
     pub dispatch: DispatchConfig,
     pub privacy: PrivacyConfig,
     /// The write-back outbox worker (`station sync`, `station serve`).
@@ -248,6 +250,23 @@ impl Default for BenchConfig {
     }
 }
 
+/// `[handover]`: what a parcel needs before it goes into a courier's batch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HandoverConfig {
+    /// Only parcels checked at a packing bench (slip, items, waybill) may be
+    /// handed over; `false` for shops that do not check at a bench.
+    pub require_packed: bool,
+}
+
+impl Default for HandoverConfig {
+    fn default() -> HandoverConfig {
+        HandoverConfig {
+            require_packed: true,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrintConfig {
@@ -394,6 +413,7 @@ impl Default for Config {
             print: PrintConfig::default(),
             printers: PrintersConfig::default(),
             bench: BenchConfig::default(),
+            handover: HandoverConfig::default(),
             dispatch: DispatchConfig::default(),
             privacy: PrivacyConfig::default(),
             outbox: OutboxConfig::default(),

@@ -3,8 +3,13 @@
 //!
 //! Rules a scan must pass (each refusal names its reason): the number is one
 //! the station issued, it is live (not voided), it belongs to the batch's
-//! courier, its order is printed or packed (not intercepted, not changed after
-//! print), and neither the number nor the order is in a batch already.
+//! courier, its order is packed at a bench (or, with `handover.require_packed
+//! = false`, at least printed; never intercepted or changed after print), and
+//! neither the number nor the order is in a batch already. Before the rules,
+//! the order is re-read from the shop with the bench's short patience, and at
+//! close every order of the batch is re-read (several at once): a refund or a
+//! closed order is refused or taken out, never shipped. A shop that does not
+//! answer in time leaves the last known state, and the answer says so.
 //!
 //! Closing commits first — every order becomes `handed_over` and its shop
 //! write-back (shipment, then the done flag with a memo) is queued in the
@@ -15,8 +20,10 @@
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::intake::State;
+use crate::pull::ShopCheck;
 use crate::render::layout::{DocInput, manifest_context, render_manifest};
-use crate::store::{ClosingParcel, HandoverRow, ParcelRow, Removed, Store};
+use crate::shop::client::ShopClient;
+use crate::store::{Actor, ClosingParcel, HandoverRow, ParcelRow, Removed, Store};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -53,14 +60,16 @@ pub struct Waiting {
 pub struct HandoverScan {
     pub accepted: bool,
     /// accepted, empty_code, unknown_number, voided, other_courier,
-    /// duplicate, in_other_batch, intercept, changed_after_print, not_printed,
-    /// handed_over.
+    /// duplicate, in_other_batch, intercept, changed_after_print, not_packed,
+    /// not_printed, handed_over.
     pub code: &'static str,
     pub message: String,
     pub message_zh: String,
     pub tracking_no: String,
     pub order_id: Option<String>,
     pub batch: BatchView,
+    /// Whether the shop was asked about the order just now.
+    pub shop: ShopCheck,
 }
 
 /// A closed batch.
@@ -77,6 +86,8 @@ pub struct Closed {
     /// True when this call found the batch already closed and only (re)wrote
     /// its manifest.
     pub already_closed: bool,
+    /// Whether the shop was asked about the batch's orders before closing.
+    pub shop: ShopCheck,
 }
 
 /// Open a batch for `courier` (a configured courier code). A batch already
@@ -111,15 +122,49 @@ pub fn open(
 }
 
 /// One parcel scanned at the courier's pickup. `batch` picks the batch; without
-/// it, the only open batch, or the open batch of the parcel's courier.
-pub fn scan(
+/// it, the only open batch, or the open batch of the parcel's courier. The
+/// parcel's order is re-read from the shop first (`shop`: the bench's
+/// short-patience client; `None` checks nothing).
+pub async fn scan(
     store: &mut Store,
+    shop: Option<&ShopClient>,
     config: &Config,
     batch: Option<&str>,
     code: &str,
     operator: &str,
 ) -> Result<HandoverScan> {
     let code = code.trim();
+    let mut check = ShopCheck::Skipped;
+    if let Some(number) = store.tracking(code)?
+        && number.state == "allocated"
+        && let Some(stored) = store.order(&number.order_id)?
+        && matches!(stored.state, State::Printed | State::Packed)
+    {
+        let actor = Actor {
+            operator,
+            source: "handover",
+        };
+        check = crate::pull::recheck(store, shop, config, &actor, &[number.order_id]).await?;
+    }
+    let mut out = scan_checked(store, config, batch, code, operator)?;
+    out.shop = check;
+    if check == ShopCheck::Unreachable {
+        out.message
+            .push_str(" (the shop did not answer: went on with the last known state)");
+        out.message_zh
+            .push_str("（店铺未响应：按最后已知状态处理）");
+    }
+    Ok(out)
+}
+
+/// The rules of a handover scan, on the state the store holds now.
+fn scan_checked(
+    store: &mut Store,
+    config: &Config,
+    batch: Option<&str>,
+    code: &str,
+    operator: &str,
+) -> Result<HandoverScan> {
     let number = store.tracking(code)?;
     let row = pick_batch(store, batch, number.as_ref().map(|n| n.courier.as_str()))?;
     if row.state != "open" {
@@ -138,6 +183,7 @@ pub fn scan(
                 tracking_no: code.into(),
                 order_id: order,
                 batch: view_row(store, config, row.clone())?,
+                shop: ShopCheck::Skipped,
             })
         };
     if code.is_empty() {
@@ -217,7 +263,15 @@ pub fn scan(
         }
     } else {
         match state {
-            Some(State::Printed | State::Packed) => None,
+            Some(State::Packed) => None,
+            Some(State::Printed) if !config.handover.require_packed => None,
+            Some(State::Printed) => Some((
+                "not_packed",
+                format!(
+                    "order {order_id} was never checked at a packing bench: scan its packing slip, items and waybill at a bench first (or set handover.require_packed = false)"
+                ),
+                format!("订单 {order_id} 还没有在打包台验货：请先在打包台扫发货单、商品和运单"),
+            )),
             Some(State::Intercept) => Some((
                 "intercept",
                 format!("INTERCEPT order {order_id}: {reason}. Do not hand it over: set it aside"),
@@ -257,7 +311,7 @@ pub fn scan(
     {
         // Another scanner or process changed something between the checks and
         // the write: check again, so the answer names what changed.
-        return scan(store, config, Some(&row.id), code, operator);
+        return scan_checked(store, config, Some(&row.id), code, operator);
     }
     let batch = view_row(store, config, row)?;
     Ok(HandoverScan {
@@ -271,20 +325,46 @@ pub fn scan(
         tracking_no: code.into(),
         order_id: Some(order_id),
         batch,
+        shop: ShopCheck::Skipped,
     })
 }
 
-/// Close a batch: commit the handover and its write-backs, then write the
-/// manifest under `out_dir/handovers/`. Closing a batch that is already
-/// closed (after a crash) writes its manifest again if it is missing.
-pub fn close(
+/// Close a batch: re-read its orders from the shop, commit the handover and
+/// its write-backs (a parcel whose order was refunded or closed meanwhile is
+/// taken out), then write the manifest under `out_dir/handovers/`. Closing a
+/// batch that is already closed (after a crash) writes its manifest again if
+/// it is missing.
+pub async fn close(
     store: &mut Store,
+    shop: Option<&ShopClient>,
     config: &Config,
     batch: Option<&str>,
     operator: &str,
     out_dir: &Path,
 ) -> Result<Closed> {
-    let row = match batch {
+    let row = closing_batch(store, batch)?;
+    let mut check = ShopCheck::Skipped;
+    if row.state == "open" {
+        let ids: Vec<String> = store
+            .handover_parcels(&row.id)?
+            .into_iter()
+            .map(|p| p.order_id)
+            .collect();
+        let actor = Actor {
+            operator,
+            source: "handover close",
+        };
+        check = crate::pull::recheck(store, shop, config, &actor, &ids).await?;
+    }
+    let mut closed = close_checked(store, config, row, operator, out_dir)?;
+    closed.shop = check;
+    Ok(closed)
+}
+
+/// The batch `close` means: the one named, else the only open one, else one
+/// whose close a crash interrupted.
+fn closing_batch(store: &Store, batch: Option<&str>) -> Result<HandoverRow> {
+    Ok(match batch {
         Some(id) => store
             .handover(id)?
             .ok_or_else(|| UsageError(format!("there is no handover batch {id:?}")))?,
@@ -305,7 +385,17 @@ pub fn close(
                 ))),
             }
         }
-    };
+    })
+}
+
+/// Close `row` on the state the store holds now.
+fn close_checked(
+    store: &mut Store,
+    config: &Config,
+    row: HandoverRow,
+    operator: &str,
+    out_dir: &Path,
+) -> Result<Closed> {
     let already_closed = row.state == "closed";
     let mut removed = Vec::new();
     let row = if already_closed {
@@ -383,6 +473,7 @@ pub fn close(
         manifest: manifest.display().to_string(),
         removed,
         already_closed,
+        shop: ShopCheck::Skipped,
     })
 }
 

@@ -22,9 +22,8 @@
 use crate::config::Config;
 use crate::intake::State;
 use crate::order::Order;
-use crate::order::validate::{Origin, validate};
 use crate::shop::client::ShopClient;
-use crate::store::{Actor, Incoming, Store, StoredOrder};
+use crate::store::{Actor, Store, StoredOrder};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -48,16 +47,7 @@ pub enum Verdict {
 }
 
 /// Whether the bench asked the shop about the order during this scan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ShopCheck {
-    /// The shop answered; the state shown is the shop's current one.
-    Checked,
-    /// The shop did not answer in time: the last known state was used.
-    Unreachable,
-    /// No shop check was needed for this scan (or no shop is configured).
-    Skipped,
-}
+pub use crate::pull::ShopCheck;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ScanOutcome {
@@ -561,35 +551,16 @@ async fn refresh(
     bench: &Bench<'_>,
     stored: StoredOrder,
 ) -> Result<(StoredOrder, ShopCheck)> {
-    let Some(shop) = shop else {
-        return Ok((stored, ShopCheck::Skipped));
-    };
     let id = stored.order.id.clone();
-    let incoming = match shop.get_order(&id, shop.deadline()).await {
-        Ok(Some(raw)) => match validate(&raw, Origin::Direct) {
-            Ok(order) => Incoming::Valid(order),
-            Err(rejection) => Incoming::Invalid {
-                rejection,
-                raw: raw.to_string(),
-            },
-        },
-        Ok(None) => Incoming::Gone { id: id.clone() },
-        Err(e) => {
-            tracing::warn!("bench {}: re-reading order {id}: {e}", bench.name);
-            return Ok((stored, ShopCheck::Unreachable));
-        }
-    };
     let source = format!("bench:{}", bench.name);
-    store.ingest(
-        &[incoming],
-        &Actor {
-            operator: bench.operator,
-            source: &source,
-        },
-        config.flags.pull,
-    )?;
+    let actor = Actor {
+        operator: bench.operator,
+        source: &source,
+    };
+    let check =
+        crate::pull::recheck(store, shop, config, &actor, std::slice::from_ref(&id)).await?;
     let now = store.order(&id)?.unwrap_or(stored);
-    Ok((now, ShopCheck::Checked))
+    Ok((now, check))
 }
 
 /// The outcome for an order that cannot be packed in its state.

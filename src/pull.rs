@@ -347,6 +347,78 @@ impl PullReport {
     }
 }
 
+/// Whether the station asked the shop about an order just now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShopCheck {
+    /// The shop answered; the state shown is the shop's current one.
+    Checked,
+    /// The shop did not answer in time: the last known state was used.
+    Unreachable,
+    /// No shop check was needed (or no shop is configured).
+    Skipped,
+}
+
+/// At most this many re-reads at once (a batch of hundreds at a handover close).
+const RECHECK_AT_ONCE: usize = 16;
+
+/// Re-read orders from the shop, several at once, and take the answers in
+/// through intake (a refund becomes an intercept, a change
+/// changed-after-print). Orders the shop did not answer for keep their last
+/// known state, and the answer says so (`Unreachable`); `Skipped` without a
+/// shop. The client's own patience bounds the wait (the bench's short one).
+pub async fn recheck(
+    store: &mut Store,
+    shop: Option<&ShopClient>,
+    config: &Config,
+    actor: &Actor<'_>,
+    ids: &[String],
+) -> Result<ShopCheck, StoreError> {
+    let Some(shop) = shop else {
+        return Ok(ShopCheck::Skipped);
+    };
+    let mut answers = Vec::with_capacity(ids.len());
+    let mut unreachable = false;
+    for chunk in ids.chunks(RECHECK_AT_ONCE) {
+        let mut reads = tokio::task::JoinSet::new();
+        for id in chunk {
+            let (shop, id) = (shop.clone(), id.clone());
+            reads.spawn(async move {
+                let answer = shop.get_order(&id, shop.deadline()).await;
+                (id, answer)
+            });
+        }
+        while let Some(joined) = reads.join_next().await {
+            let Ok((id, answer)) = joined else {
+                unreachable = true;
+                continue;
+            };
+            match answer {
+                Ok(Some(raw)) => answers.push(match validate(&raw, Origin::Direct) {
+                    Ok(order) => Incoming::Valid(order),
+                    Err(rejection) => Incoming::Invalid {
+                        rejection,
+                        raw: raw.to_string(),
+                    },
+                }),
+                Ok(None) => answers.push(Incoming::Gone { id }),
+                Err(e) => {
+                    tracing::warn!(order = %id, source = actor.source, "re-reading the order: {e}");
+                    unreachable = true;
+                }
+            }
+        }
+    }
+    if !answers.is_empty() {
+        store.ingest(&answers, actor, config.flags.pull)?;
+    }
+    Ok(if unreachable {
+        ShopCheck::Unreachable
+    } else {
+        ShopCheck::Checked
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,16 @@ impl Bench<'_> {
         (json_of(&out), out.status.code().unwrap())
     }
 
+    /// Pack a parcel: slip, every item, waybill.
+    fn pack(&self, id: &str, number: &str, order: &Value) {
+        assert_eq!(self.scan(id).0["code"], "order_opened");
+        for code in item_codes(order) {
+            assert_eq!(self.scan(&code).0["verdict"], "ok");
+        }
+        let (out, _) = self.scan(number);
+        assert_eq!(out["code"], "packed", "{out}");
+    }
+
     fn handover(&self, args: &[&str]) -> Output {
         self.cmd()
             .arg("--json")
@@ -532,6 +542,8 @@ fn changes_under_the_bench_and_the_batch_are_caught() {
     //    reprint): the old label leaves the batch, the new one goes in.
     let (b, b_no) = &zto[1];
     let (c, c_no) = &zto[2];
+    bench.pack(b, b_no, &orders[b]);
+    bench.pack(c, c_no, &orders[c]);
     ok(&bench.handover(&["open", "--courier", "ZTO"]));
     ok(&bench.handover(&["scan", b_no]));
     ok(&bench.handover(&["scan", c_no]));
@@ -544,6 +556,8 @@ fn changes_under_the_bench_and_the_batch_are_caught() {
         .unwrap()))
     .unwrap();
     let b_new = re["tracking_no"].as_str().unwrap();
+    // The new label is checked at the bench like any parcel before it goes in.
+    bench.pack(b, b_new, &orders[b]);
     let v = json_of(&ok_out(bench.handover(&["scan", b_new])));
     assert_eq!(
         (v["accepted"].as_bool(), v["batch"]["count"].as_u64()),
@@ -565,15 +579,11 @@ fn changes_under_the_bench_and_the_batch_are_caught() {
     assert_eq!(shown[0]["count"], 0, "{shown}");
 }
 
-/// Printed orders of one station: (order id, courier, tracking number) and the orders by id.
-fn printed_bench(
-    n: usize,
-) -> (
-    Station,
-    Sim,
-    Vec<(String, String, String)>,
-    HashMap<String, Value>,
-) {
+/// A printed parcel: order id, courier, tracking number.
+type Printed = (String, String, String);
+
+/// Printed orders of one station, and the orders by id.
+fn printed_bench(n: usize) -> (Station, Sim, Vec<Printed>, HashMap<String, Value>) {
     let st = Station::new();
     let (file, orders) = orders_file(&st, n);
     let sim = Sim::start(&file, "bench-token", &[]);
@@ -621,8 +631,85 @@ fn an_intercepted_order_leaves_the_bench_at_once() {
         .events(None)
         .unwrap()
         .into_iter()
-        .filter(|e| e.action == "bench.scan")
-        .next_back()
+        .rfind(|e| e.action == "bench.scan")
         .unwrap();
     assert_eq!(last.order_id.as_deref(), Some(y.as_str()), "{last:?}");
+}
+
+#[test]
+fn a_handover_takes_only_packed_parcels_and_asks_the_shop_first() {
+    let (st, sim, printed, orders) = printed_bench(8);
+    let bench = Bench { st: &st, sim: &sim };
+    let zto: Vec<&(String, String, String)> = printed.iter().filter(|p| p.1 == "ZTO").collect();
+    assert!(zto.len() >= 5, "{zto:?}");
+    ok(&bench.handover(&["open", "--courier", "ZTO"]));
+
+    // Never packed at a bench: refused, naming the bench step that is missing.
+    let (_, _, u_no) = zto[0];
+    let out = bench.handover(&["scan", u_no]);
+    assert_eq!(out.status.code(), Some(7));
+    let v = json_of(&out);
+    assert_eq!(v["code"], "not_packed", "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("packing bench"),
+        "{v}"
+    );
+    assert!(
+        v["message_zh"].as_str().unwrap().contains("打包台验货"),
+        "{v}"
+    );
+
+    // Packed, then refunded on the shop (the station has not pulled since):
+    // the handover scan re-reads the shop and refuses it.
+    let (x, _, x_no) = zto[1];
+    bench.pack(x, x_no, &orders[x]);
+    sim.mutate(x, json!({"refund": "requested"}));
+    let out = bench.handover(&["scan", x_no]);
+    assert_eq!(out.status.code(), Some(7));
+    let v = json_of(&out);
+    assert_eq!(
+        (v["code"].as_str(), v["shop"].as_str()),
+        (Some("intercept"), Some("checked")),
+        "{v}"
+    );
+
+    // Packed and scanned in, then refunded: the close re-reads every order and
+    // takes it out; the rest is handed over.
+    let (y, _, y_no) = zto[2];
+    let (z, _, z_no) = zto[3];
+    bench.pack(y, y_no, &orders[y]);
+    bench.pack(z, z_no, &orders[z]);
+    for n in [y_no, z_no] {
+        let v = json_of(&ok_out(bench.handover(&["scan", n])));
+        assert_eq!(v["shop"], "checked", "{v}");
+    }
+    sim.mutate(y, json!({"refund": "requested"}));
+    let closed = json_of(&ok_out(bench.handover(&["close"])));
+    assert_eq!(closed["count"], 1, "{closed}");
+    assert_eq!(closed["order_ids"], json!([z]), "{closed}");
+    assert_eq!(closed["removed"][0]["order_id"], y.as_str(), "{closed}");
+    assert_eq!(closed["shop"], "checked", "{closed}");
+
+    // The shop down at a handover scan: the parcel goes in on the last known
+    // state, and the answer says so.
+    let (w, _, w_no) = zto[4];
+    bench.pack(w, w_no, &orders[w]);
+    ok(&bench.handover(&["open", "--courier", "ZTO"]));
+    sim.set_faults(json!({"force_status": 503}));
+    let v = json_of(&ok_out(bench.handover(&["scan", w_no])));
+    assert_eq!(
+        (v["accepted"].as_bool(), v["shop"].as_str()),
+        (Some(true), Some("unreachable")),
+        "{v}"
+    );
+    assert!(
+        v["message"].as_str().unwrap().contains("did not answer"),
+        "{v}"
+    );
+    sim.set_faults(json!({}));
+
+    // A warehouse that does not check at a bench says so in its config.
+    st.write("station.toml", "[handover]\nrequire_packed = false\n");
+    let v = json_of(&ok_out(bench.handover(&["scan", u_no])));
+    assert_eq!(v["accepted"], true, "{v}");
 }

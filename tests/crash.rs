@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 /// Small chunks (several files per wave), fast outbox retries and leases
 /// (`send_timeout_secs = 1`: a killed claim is free again after 3 s), and no
 /// item scans at the bench (slip, then waybill, packs).
-const CONFIG: &str = "[shop]\nrequest_timeout_secs = 1\n\n[outbox]\nsend_timeout_secs = 1\nretry_first_secs = 1\nretry_max_secs = 1\n\n[print]\nchunk_size = 4\n\n[bench]\nrequire_item_scans = false\n";
+const CONFIG: &str = "[shop]\nrequest_timeout_secs = 1\n\n[outbox]\nsend_timeout_secs = 1\nretry_first_secs = 1\nretry_max_secs = 1\n\n[print]\nchunk_size = 4\n\n[bench]\nrequire_item_scans = false\n\n[handover]\nrequire_packed = false\n";
 
 struct World {
     st: Station,

@@ -160,7 +160,10 @@ fn station_with_orders(n: usize, seed: u64, config: &str) -> Station {
 }
 
 fn config(extra: &str) -> String {
-    format!("[print]\nchunk_size = 3\n\n[printers]\npoll_ms = 100\n{extra}\n")
+    // Parcels go to the courier without a bench check here: printing is the subject.
+    format!(
+        "[handover]\nrequire_packed = false\n\n[print]\nchunk_size = 3\n\n[printers]\npoll_ms = 100\n{extra}\n"
+    )
 }
 
 /// The PDF cups-pdf wrote for a CUPS job: `job_N-title.pdf`, or

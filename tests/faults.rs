@@ -475,7 +475,7 @@ fn refusals_are_not_retried_by_pull() {
 /// Fast retries and a 1-second outbox worker, so a scaled outage takes seconds.
 fn outbox_config(extra: &str) -> String {
     format!(
-        "[shop]\nrequest_timeout_secs = 1\n\n[outbox]\nsend_timeout_secs = 1\nretry_first_secs = 1\nretry_max_secs = 4\ninterval_secs = 1\n\n{extra}"
+        "[shop]\nrequest_timeout_secs = 1\n\n[outbox]\nsend_timeout_secs = 1\nretry_first_secs = 1\nretry_max_secs = 4\ninterval_secs = 1\n\n[handover]\nrequire_packed = false\n\n{extra}"
     )
 }
 

@@ -94,6 +94,8 @@ fn purge_removes_recipients_of_shipped_orders_from_the_database_and_the_pdfs() {
     let text: String = chosen.iter().map(|o| format!("{o}\n")).collect();
     let file = st.write("orders.jsonl", &text);
     let sim = Sim::start(&file, "purge-token", &[]);
+    // Purging is the subject: parcels go to the courier without a bench check.
+    st.write("station.toml", "[handover]\nrequire_packed = false\n");
     ok(&st.pull(&sim, &[]));
     let printed: Value =
         serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// Fast retries, so a test spends seconds, not minutes, waiting out backoffs.
-const CONFIG: &str = "[shop]\nrequest_timeout_secs = 1\n\n[outbox]\nsend_timeout_secs = 1\nretry_first_secs = 1\nretry_max_secs = 2\n";
+const CONFIG: &str = "[shop]\nrequest_timeout_secs = 1\n\n[outbox]\nsend_timeout_secs = 1\nretry_first_secs = 1\nretry_max_secs = 2\n\n[handover]\nrequire_packed = false\n";
 
 struct Shop {
     st: Station,

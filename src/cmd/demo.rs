@@ -191,15 +191,27 @@ pub async fn run(
         }
         let batch = handover::open(&mut store, &config, &courier.code, operator)?;
         for number in &waiting {
-            handover::scan(&mut store, &config, Some(&batch.id), number, operator)?;
+            handover::scan(
+                &mut store,
+                bench_shop.as_ref(),
+                &config,
+                Some(&batch.id),
+                number,
+                operator,
+            )
+            .await?;
         }
-        closed.push(handover::close(
-            &mut store,
-            &config,
-            Some(&batch.id),
-            operator,
-            &labels,
-        )?);
+        closed.push(
+            handover::close(
+                &mut store,
+                bench_shop.as_ref(),
+                &config,
+                Some(&batch.id),
+                operator,
+                &labels,
+            )
+            .await?,
+        );
     }
 
     // The outbox writes every handover back to the shop: shipment, green flag, memo.

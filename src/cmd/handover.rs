@@ -2,6 +2,7 @@
 
 use super::Ctx;
 use anyhow::{Result, bail};
+use station::shop::client::{Purpose, ShopClient};
 use station::store::Store;
 use std::path::Path;
 
@@ -31,13 +32,15 @@ pub fn run(ctx: &Ctx, cmd: station::cli::HandoverCommand) -> Result<()> {
             Ok(())
         }
         HandoverCommand::Scan { code, batch } => {
-            let s = handover::scan(
+            let shop = ShopClient::from_config(&ctx.config, Purpose::Check).ok();
+            let s = super::runtime()?.block_on(handover::scan(
                 &mut store,
+                shop.as_ref(),
                 &ctx.config,
                 batch.as_deref(),
                 &code,
                 &ctx.operator,
-            )?;
+            ))?;
             if ctx.json {
                 println!("{}", serde_json::to_string(&s)?);
             } else if s.accepted {
@@ -66,13 +69,15 @@ pub fn run(ctx: &Ctx, cmd: station::cli::HandoverCommand) -> Result<()> {
                 station::printer::Printing::new(&ctx.config.printers, &ctx.operator, &watch)
                     .check(&[queue])?;
             }
-            let c = handover::close(
+            let shop = ShopClient::from_config(&ctx.config, Purpose::Check).ok();
+            let c = super::runtime()?.block_on(handover::close(
                 &mut store,
+                shop.as_ref(),
                 &ctx.config,
                 batch.as_deref(),
                 &ctx.operator,
                 &out_dir,
-            )?;
+            ))?;
             if ctx.json {
                 println!("{}", serde_json::to_string(&c)?);
             } else {
@@ -80,6 +85,11 @@ pub fn run(ctx: &Ctx, cmd: station::cli::HandoverCommand) -> Result<()> {
                     eprintln!(
                         "TAKE OUT {} (order {}): {} — it is not handed over",
                         r.tracking_no, r.order_id, r.reason
+                    );
+                }
+                if c.shop == station::pull::ShopCheck::Unreachable {
+                    eprintln!(
+                        "the shop did not answer before the close: the batch closed on the last known state of its orders"
                     );
                 }
                 println!("{}", c.manifest);

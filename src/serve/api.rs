@@ -157,14 +157,16 @@ pub async fn handover_scan(
     Json(req): Json<HandoverScanReq>,
 ) -> Result<Json<HandoverScan>, ApiError> {
     check_code(&req.code)?;
+    let handle = tokio::runtime::Handle::current();
     let out = with_store(&state, move |store, st| {
-        let h = handover::scan(
+        let h = handle.block_on(handover::scan(
             store,
+            st.shop.as_ref(),
             &st.config,
             req.batch.as_deref(),
             &req.code,
             &who.operator,
-        )?;
+        ))?;
         let what = format!("handover batch {}: {:?} → {}", h.batch.id, req.code, h.code);
         at_bench(store, &who, h.order_id.as_deref(), &what)?;
         Ok(h)
@@ -184,14 +186,16 @@ pub async fn handover_close(
     who: SignedIn,
     Json(req): Json<CloseReq>,
 ) -> Result<Json<Closed>, ApiError> {
+    let handle = tokio::runtime::Handle::current();
     let out = with_store(&state, move |store, st| {
-        let c = handover::close(
+        let c = handle.block_on(handover::close(
             store,
+            st.shop.as_ref(),
             &st.config,
             req.batch.as_deref(),
             &who.operator,
             &st.out_dir,
-        )?;
+        ))?;
         let what = format!("handover batch {} closed, {} parcels", c.batch_id, c.count);
         at_bench(store, &who, None, &what)?;
         Ok(c)

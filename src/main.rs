@@ -52,7 +52,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         json: cli.json,
         db: cli.db,
     };
-    let _span = tracing::info_span!("command", name = cli.command.name()).entered();
+    // At WARN, so the warnings it holds carry it under the default filter.
+    let _span = tracing::warn_span!("command", name = cli.command.name()).entered();
     match cli.command {
         Command::Pull { .. } => runtime()?.block_on(cmd::pull::pull(&ctx)),
         Command::Import { file } => cmd::pull::import(&ctx, &file),

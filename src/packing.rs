@@ -730,6 +730,15 @@ pub fn reprint(
     Ok(printed)
 }
 
+/// Whether `order_id` is the order this bench works on (open, or closed by
+/// its last STOP or INTERCEPT): the bench page's reprint and out-of-stock act
+/// on that order only, never on any id a request names.
+pub fn bench_works_on(store: &Store, bench: &Bench<'_>, order_id: &str) -> Result<bool> {
+    Ok(store.bench_session(bench.name)?.is_some_and(|s| {
+        s.order_id.as_deref() == Some(order_id) || s.last_order_id.as_deref() == Some(order_id)
+    }))
+}
+
 /// What `short` did.
 #[derive(Clone, Debug, Serialize)]
 pub struct Shortage {

@@ -55,6 +55,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/007_transitions.sql")),
     M::up(include_str!("store/008_wave_lease.sql")),
     M::up(include_str!("store/009_print_jobs.sql")),
+    M::up(include_str!("store/010_bench_last_order.sql")),
 ];
 
 #[derive(Debug, Error)]

@@ -242,7 +242,8 @@ pub fn print(
     operator: &str,
     progress: &dyn Fn(usize, usize),
 ) -> Result<PrintReport> {
-    let _span = tracing::info_span!("wave", operator).entered();
+    // At WARN, so the warnings it holds carry it under the default filter.
+    let _span = tracing::warn_span!("wave", operator).entered();
     let started = Instant::now();
     let dpi = Dpi(config.print.dpi);
     let targets = opts

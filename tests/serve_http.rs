@@ -436,7 +436,10 @@ fn out_of_stock_search_report_dispatch_and_queue_over_http() {
             .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "no Origin, no change");
 
-        // Out of stock: set aside, number voided, exception flag queued.
+        // Out of stock (F3) on the order open at this bench: set aside,
+        // number voided, exception flag queued.
+        let (s, opened) = h.page("POST", "/api/scan", Some(json!({"code": a}))).await;
+        assert_eq!(s, StatusCode::OK, "{opened}");
         let (s, short) = h
             .page(
                 "POST",
@@ -461,6 +464,8 @@ fn out_of_stock_search_report_dispatch_and_queue_over_http() {
             )
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "already set aside: {body}");
+        let (s, opened) = h.page("POST", "/api/scan", Some(json!({"code": b}))).await;
+        assert_eq!(s, StatusCode::OK, "{opened}");
         let (s, body) = h
             .page(
                 "POST",
@@ -694,4 +699,113 @@ fn serve_pulls_on_a_schedule_prints_an_auto_wave_and_survives_a_shop_outage() {
         failures >= 1,
         "a failed scheduled pull is in the audit trail"
     );
+}
+
+#[test]
+fn a_bench_acts_only_on_its_own_order_and_belongs_to_one_browser() {
+    let (st, printed) = printed_station(4);
+    let serve = Serve::start(&st, None);
+    let orders = printed["orders"].as_array().unwrap();
+    let a = orders[0]["order_id"].as_str().unwrap().to_string();
+    let b = orders[1]["order_id"].as_str().unwrap().to_string();
+    let all = read_json(&data("orders-200.json"));
+    let sku_of = |id: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == id)
+            .unwrap()["items"][0]["sku"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    rt().block_on(async {
+        let mut one = Http::new(&serve.url);
+        let mut two = Http::new(&serve.url);
+        assert_eq!(one.login("小王", "2468", "1号台").await, StatusCode::OK);
+        assert_eq!(two.login("阿珍", "1357", "2号台").await, StatusCode::OK);
+        assert_eq!(
+            one.page("POST", "/api/scan", Some(json!({"code": a})))
+                .await
+                .1["verdict"],
+            "ok"
+        );
+        assert_eq!(
+            two.page("POST", "/api/scan", Some(json!({"code": b})))
+                .await
+                .1["verdict"],
+            "ok"
+        );
+
+        // Bench 2 cannot reprint or short bench 1's order, nor one it never opened.
+        for (path, body) in [
+            ("/api/reprint", json!({"order_id": a})),
+            ("/api/short", json!({"order_id": a, "sku": sku_of(&a)})),
+            ("/api/reprint", json!({"order_id": orders[2]["order_id"]})),
+        ] {
+            let (s, v) = two.page("POST", path, Some(body)).await;
+            assert_eq!(s, StatusCode::CONFLICT, "{path}: {v}");
+            assert!(v["error_zh"].as_str().unwrap().contains("不是本台"), "{v}");
+        }
+        // Its own order it can.
+        let (s, v) = two
+            .page(
+                "POST",
+                "/api/short",
+                Some(json!({"order_id": b, "sku": sku_of(&b)})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = one
+            .page("POST", "/api/reprint", Some(json!({"order_id": a})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+
+        // A second browser naming bench 1 is told who has it, and may take it over.
+        let mut three = Http::new(&serve.url);
+        assert_eq!(
+            three.login("阿珍", "1357", "1号台").await,
+            StatusCode::CONFLICT
+        );
+        let origin = serve.url.clone();
+        let (s, _, text) = three
+            .send(
+                "POST",
+                "/api/login",
+                Some(json!({"name": "阿珍", "pin": "1357", "bench": "1号台"})),
+                &[("Origin", &origin)],
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert!(text.contains("小王"), "{text}");
+        let (s, h, _) = three
+            .send(
+                "POST",
+                "/api/login",
+                Some(json!({"name": "阿珍", "pin": "1357", "bench": "1号台", "take_over": true})),
+                &[("Origin", &origin)],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        three.cookie = Some(
+            h["set-cookie"]
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string(),
+        );
+        // The first browser is signed out, not silently sharing the bench.
+        assert_eq!(
+            one.page("GET", "/api/bench", None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            three.page("GET", "/api/bench", None).await.0,
+            StatusCode::OK
+        );
+        // The same browser signing in again keeps its bench.
+        assert_eq!(three.login("阿珍", "1357", "1号台").await, StatusCode::OK);
+    });
 }

@@ -107,9 +107,12 @@ pub async fn reprint(
             name: &who.bench,
             operator: &who.operator,
         };
-        packing::reprint(store, &st.config, &bench, &req.order_id, &st.out_dir)
+        if !packing::bench_works_on(store, &bench, &req.order_id)? {
+            return Ok(Err(not_at_this_bench(&req.order_id, &who.bench)));
+        }
+        packing::reprint(store, &st.config, &bench, &req.order_id, &st.out_dir).map(Ok)
     })
-    .await?;
+    .await??;
     Ok(Json(out))
 }
 
@@ -206,6 +209,18 @@ pub async fn handover_close(
     Ok(Json(out))
 }
 
+/// A bench acts only on the order it works on (open, or just stopped or
+/// intercepted there): another bench's order, or any id a request names, is refused.
+fn not_at_this_bench(order_id: &str, bench: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        format!(
+            "order {order_id} is not the order at bench {bench}: scan its packing slip at this bench first"
+        ),
+        format!("订单 {order_id} 不是本台（{bench}）正在处理的订单：请先在本台扫它的发货单"),
+    )
+}
+
 #[derive(Deserialize)]
 pub struct ShortReq {
     order_id: String,
@@ -228,6 +243,9 @@ pub async fn short(
             name: &who.bench,
             operator: &who.operator,
         };
+        if !packing::bench_works_on(store, &bench, &req.order_id)? {
+            return Ok(Err(not_at_this_bench(&req.order_id, &who.bench)));
+        }
         let s = packing::short(
             store,
             &st.config,
@@ -252,9 +270,9 @@ pub async fn short(
             "bench.out_of_stock",
             &detail,
         )?;
-        Ok(s)
+        Ok(Ok(s))
     })
-    .await?;
+    .await??;
     state.outbox_wake.notify_one();
     Ok(Json(out))
 }

@@ -136,15 +136,24 @@ impl Sessions {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn start(&self, operator: &str, bench: &str) -> String {
-        let bytes: [u8; 32] = rand::rng().random();
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    /// Sign a browser in at `bench`. A bench is one browser's: while another
+    /// live session holds it, the answer is `Err(who holds it)`, unless
+    /// `take_over` ends that session (its next request must sign in again).
+    fn start(&self, operator: &str, bench: &str, take_over: bool) -> Result<String, String> {
         let now = Instant::now();
         let mut inner = self.lock();
         let idle = self.idle;
         inner
             .by_token
             .retain(|_, s| now.duration_since(s.last_seen) < idle);
+        if let Some(holder) = inner.by_token.values().find(|s| s.bench == bench) {
+            if !take_over {
+                return Err(holder.operator.clone());
+            }
+            inner.by_token.retain(|_, s| s.bench != bench);
+        }
+        let bytes: [u8; 32] = rand::rng().random();
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         inner.by_token.insert(
             token.clone(),
             Session {
@@ -153,7 +162,7 @@ impl Sessions {
                 last_seen: now,
             },
         );
-        token
+        Ok(token)
     }
 
     /// The session for a token, refreshed; `None` when unknown or idle too long.
@@ -244,6 +253,9 @@ pub struct Login {
     name: String,
     pin: String,
     bench: String,
+    /// End the session of another browser signed in at this bench.
+    #[serde(default)]
+    take_over: bool,
 }
 
 #[derive(Serialize)]
@@ -295,6 +307,7 @@ static PIN_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2)
 
 pub async fn login(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Json(req): Json<Login>,
 ) -> Result<Response, ApiError> {
     let name = req.name.trim().to_string();
@@ -343,7 +356,29 @@ pub async fn login(
         ));
     }
     state.sessions.succeeded(&name);
-    let token = state.sessions.start(&name, &bench);
+    // This browser signing in again leaves its old session first.
+    if let Some(old) = token_from(&headers) {
+        state.sessions.end(&old);
+    }
+    let token = state
+        .sessions
+        .start(&name, &bench, req.take_over)
+        .map_err(|holder| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "bench {bench} is in use by {holder} in another browser: sign out there, choose another bench name, or take the bench over"
+                ),
+                format!("打包台 {bench} 正被 {holder} 在另一个浏览器使用：请在那边退出、换一个台号，或接管此台"),
+            )
+        })?;
+    if req.take_over {
+        let (op, b) = (name.clone(), bench.clone());
+        with_store(&state, move |store, _| {
+            Ok(store.record(&op, None, "bench.taken_over", &format!("bench {b}"))?)
+        })
+        .await?;
+    }
     {
         let (op, b) = (name.clone(), bench.clone());
         with_store(&state, move |store, _| {
@@ -428,8 +463,10 @@ mod tests {
         s.succeeded("小王");
         assert!(s.locked_for("小王").is_none());
 
-        let t = s.start("小王", "1号台");
+        let t = s.start("小王", "1号台", false).unwrap();
         assert_eq!(t.len(), 64);
+        // One browser per bench, unless it takes the bench over.
+        assert_eq!(s.start("阿珍", "1号台", false), Err("小王".to_string()));
         assert_eq!(s.touch(&t).unwrap().bench, "1号台");
         std::thread::sleep(Duration::from_millis(80));
         assert!(s.touch(&t).is_none(), "an idle session ends");

@@ -8,6 +8,7 @@
   const T = {
     zh: {
       title: '验货打包', sign_in_title: '登录工作台', name: '姓名', pin: 'PIN', bench: '工作台',
+      take_over: '接管此台？另一个浏览器将被退出。',
       sign_in: '登录', login_keys: 'Tab 换行 · Enter 登录 · F9 English',
       scan_label: '扫描', order: '订单', urgent: '加急', urgent_banner: '加急 URGENT — 优先打包', tracking: '运单号', shop_check: '店铺核对',
       reason: '原因', buyer: '买家', buyer_message: '买家留言', memo: '备注', gift_message: '贺卡留言（随包裹放入）',
@@ -54,6 +55,7 @@
     },
     en: {
       title: 'Packing bench', sign_in_title: 'Sign in at a bench', name: 'Name', pin: 'PIN', bench: 'Bench',
+      take_over: 'Take this bench over? The other browser will be signed out.',
       sign_in: 'Sign in', login_keys: 'Tab next field · Enter sign in · F9 中文',
       scan_label: 'Scan', order: 'Order', urgent: 'URGENT', urgent_banner: 'URGENT 加急 — pack first', tracking: 'Waybill', shop_check: 'Shop check',
       reason: 'Reason', buyer: 'Buyer', buyer_message: 'Buyer message', memo: 'Memo', gift_message: 'Gift message (put in the parcel)',
@@ -696,7 +698,10 @@
     ev.preventDefault();
     const body = { name: $('login-name').value, pin: $('login-pin').value, bench: $('login-bench').value };
     $('login-pin').value = '';
-    const res = await api('POST', '/api/login', body);
+    let res = await api('POST', '/api/login', body);
+    if (res.status === 409 && window.confirm(errorText(res) + '\n\n' + t('take_over'))) {
+      res = await api('POST', '/api/login', Object.assign({}, body, { take_over: true }));
+    }
     if (!res.ok) {
       setText('login-error', errorText(res));
       $('login-pin').focus();

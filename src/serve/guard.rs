@@ -90,7 +90,8 @@ impl Allowed {
 /// (a refusal, a failed scan) says which request it belongs to.
 pub async fn check(state: State<Arc<AppState>>, req: Request, next: Next) -> Response {
     use tracing::Instrument as _;
-    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path());
+    // At WARN, so the warnings it holds carry it under the default filter.
+    let span = tracing::warn_span!("request", method = %req.method(), path = %req.uri().path());
     guard(state, req, next).instrument(span).await
 }
 
@@ -141,7 +142,7 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     });
     let mut resp = match refused {
         Some(e) => {
-            tracing::warn!(refused = %e.message, "request refused");
+            tracing::warn!("{}", e.message);
             e.into_response()
         }
         None => next.run(req).await,

@@ -15,6 +15,9 @@ pub struct BenchSession {
     pub operator: String,
     pub order_id: Option<String>,
     pub order_version: Option<u64>,
+    /// The order the bench worked on last: the open one, else the one it
+    /// closed last (after a STOP or an INTERCEPT).
+    pub last_order_id: Option<String>,
 }
 
 impl Store {
@@ -22,13 +25,14 @@ impl Store {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT operator, order_id, order_version FROM bench_sessions WHERE bench = ?1",
+                "SELECT operator, order_id, order_version, last_order_id FROM bench_sessions WHERE bench = ?1",
             )?
             .query_row([bench], |r| {
                 Ok(BenchSession {
                     operator: r.get(0)?,
                     order_id: r.get(1)?,
                     order_version: r.get(2)?,
+                    last_order_id: r.get(3)?,
                 })
             })
             .optional()?)
@@ -45,9 +49,10 @@ impl Store {
     ) -> Result<()> {
         let tx = self.write_tx()?;
         tx.execute(
-            "INSERT INTO bench_sessions (bench, operator, order_id, order_version, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (bench) DO UPDATE SET operator = ?2, order_id = ?3, order_version = ?4, updated = ?5",
+            "INSERT INTO bench_sessions (bench, operator, order_id, order_version, updated, last_order_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?3)
+             ON CONFLICT (bench) DO UPDATE SET operator = ?2, order_id = ?3, order_version = ?4, updated = ?5,
+                 last_order_id = COALESCE(?3, bench_sessions.order_id, bench_sessions.last_order_id)",
             params![bench, operator, order.map(|o| o.0), order.map(|o| o.1), now()],
         )?;
         event(&tx, operator, order.map(|o| o.0), action, detail)?;

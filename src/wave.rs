@@ -235,6 +235,20 @@ pub fn courier_for<'c>(order: &Order, config: &'c Config) -> Result<&'c Courier>
 }
 
 /// Print a wave: finish an open one first, else plan a new one from the queue.
+/// A waybill without its sender's name, phone and address is refused by the
+/// courier: no wave or reprint prints one.
+pub fn check_sender(config: &Config) -> Result<()> {
+    let missing = config.sender.missing();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    bail!(crate::error::UsageError(format!(
+        "sender: the waybill's 寄件人 needs {} (missing: sender.{}); a courier refuses a parcel without them. Set them in station.toml:\n[sender]\nname = \"…\"\nphone = \"…\"\naddress = \"…\"",
+        "name, phone and address",
+        missing.join(", sender.")
+    )))
+}
+
 pub fn print(
     store: &mut Store,
     config: &Config,
@@ -242,6 +256,7 @@ pub fn print(
     operator: &str,
     progress: &dyn Fn(usize, usize),
 ) -> Result<PrintReport> {
+    check_sender(config)?;
     // At WARN, so the warnings it holds carry it under the default filter.
     let _span = tracing::warn_span!("wave", operator).entered();
     let started = Instant::now();
@@ -845,6 +860,7 @@ pub fn reprint(
     operator: &str,
     printer: Option<&str>,
 ) -> Result<PrintedOrder> {
+    check_sender(config)?;
     let Some(stored) = store.order(order_id)? else {
         bail!(crate::error::UsageError(format!(
             "order {order_id} is not in the database: pull it first"

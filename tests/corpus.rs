@@ -249,6 +249,14 @@ fn the_nastiest_inputs_are_printed_correctly_or_rejected_by_field() {
                 warnings.get(id)
             );
         }
+        // Text cut to its box is flagged for a person, never cut silently.
+        if let Some(warned) = e["warned"].as_str() {
+            let said = warnings.get(id).map(|w| w.join(" ")).unwrap_or_default();
+            assert!(
+                said.contains(warned),
+                "{id}: not flagged {warned:?}: {said}"
+            );
+        }
         // Characters no font has are reported, never dropped silently.
         if let Some(may_miss) = e["may_miss"].as_str() {
             let said = warnings.get(id).map(|w| w.join(" ")).unwrap_or_default();

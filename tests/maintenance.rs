@@ -20,7 +20,9 @@ fn a_backup_taken_during_a_wave_is_a_sound_database_and_doctor_says_so() {
 
     // The copy opens, passes SQLite's integrity check, and holds every order.
     let doctor = |db: &std::path::Path| {
-        on().arg("--db")
+        // In the station's directory: its station.toml names the sender.
+        on().current_dir(st.dir.path())
+            .arg("--db")
             .arg(db)
             .args(["--json", "doctor"])
             .env("STATION_SHOP_URL", &sim.url)
@@ -49,6 +51,7 @@ fn a_backup_taken_during_a_wave_is_a_sound_database_and_doctor_says_so() {
     // A damaged database and a wrong token are named, with what to do.
     let bad = st.write("damaged.db", "this is not a database");
     let out = on()
+        .current_dir(st.dir.path())
         .arg("--db")
         .arg(&bad)
         .args(["--json", "doctor"])

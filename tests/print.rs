@@ -513,3 +513,50 @@ fn a_panic_laying_out_one_order_does_not_end_the_wave() {
     assert_eq!(again, [buggy], "{next}");
     assert_eq!(st.status()["counts"]["printed"], 5);
 }
+
+#[test]
+fn a_waybill_without_a_sender_is_never_printed() {
+    let st = Station::new();
+    // A config with no [sender] at all (written past the helper that adds one).
+    std::fs::write(
+        st.dir.path().join("station.toml"),
+        "[print]\nchunk_size = 4\n",
+    )
+    .unwrap();
+    let orders = st.write("orders.jsonl", &fixture_lines(&[]));
+    ok(&st.cmd().arg("import").arg(&orders).output().unwrap());
+    let out = st
+        .cmd()
+        .args(["print", "--out", "labels"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sender") && err.contains("[sender]"), "{err}");
+    assert!(
+        !st.dir.path().join("labels").exists(),
+        "no file may be written"
+    );
+    let printed = &st.status()["counts"]["printed"];
+    assert!(printed.is_null() || printed == 0, "{printed}");
+
+    // doctor names it.
+    let out = st.cmd().args(["--json", "doctor"]).output().unwrap();
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sender = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "sender")
+        .expect("a sender check");
+    assert_eq!(sender["ok"], false, "{sender}");
+
+    // With the sender set, the same wave prints, and the label shows it.
+    st.write("station.toml", "[print]\nchunk_size = 4\n");
+    ok(&st
+        .cmd()
+        .args(["print", "--out", "labels", "--limit", "2"])
+        .output()
+        .unwrap());
+    assert!(st.dir.path().join("labels").exists());
+}

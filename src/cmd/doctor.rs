@@ -75,6 +75,19 @@ async fn checks(
         },
     ));
 
+    let missing = config.sender.missing();
+    out.push(check(
+        "sender",
+        if missing.is_empty() {
+            Ok(format!("{} · {}", config.sender.name, config.sender.address))
+        } else {
+            Err(format!(
+                "[sender] has no {}: `station print` refuses waybills without the sender's name, phone and address",
+                missing.join(", ")
+            ))
+        },
+    ));
+
     out.push(check(
         "database",
         if !db.exists() {

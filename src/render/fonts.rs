@@ -107,10 +107,12 @@ impl Shaped<'_> {
 pub struct Fitted {
     /// The size the lines were wrapped at.
     pub size_pt: f32,
-    /// The wrapped lines, all of them: nothing is ever cut.
+    /// The wrapped lines: all of them, unless `overflow`, when only those that
+    /// fit the box come back, the last ending in "…".
     pub lines: Vec<String>,
     /// True when even the minimum size needs more lines than the box holds, or a
-    /// single character is wider than the box; the caller must flag the order.
+    /// single character is wider than the box: the text was cut to the box and
+    /// the caller must flag the order for a person.
     pub overflow: bool,
 }
 

@@ -804,7 +804,10 @@ fn line_mm(size_pt: f32) -> f32 {
 }
 
 /// Wrap `text` into `w` × `max_lines` (and `h` when given), shrinking down to `min_pt`.
-/// Never cuts: on overflow every line comes back at `min_pt` and `overflow` is set.
+/// Never draws outside the box: when even `min_pt` does not fit, the lines that
+/// fit come back, the last one ending in "…", and `overflow` is set so the
+/// label is flagged for a person (text drawn over the next block — the
+/// sender's, on a waybill — is worse than text cut and flagged).
 fn fit(
     chain: &FontChain,
     text: &str,
@@ -825,15 +828,49 @@ fn fit(
         };
         let too_wide = lines.iter().any(|l| chain.width_mm(l, size) > w + 1e-3);
         let fits = lines.len() <= cap && !too_wide;
-        if fits || size <= min_pt {
+        if fits {
             return fonts::Fitted {
                 size_pt: size,
                 lines,
-                overflow: !fits,
+                overflow: false,
+            };
+        }
+        if size <= min_pt {
+            return fonts::Fitted {
+                size_pt: size,
+                lines: cut(chain, lines, cap, size, w),
+                overflow: true,
             };
         }
         size = (size - fonts::FIT_STEP_PT).max(min_pt);
     }
+}
+
+/// The start of `lines` that fits `cap` lines of width `w`: up to the first
+/// line too wide or past `cap`, the last line kept ending in "…" (dropped too
+/// when not even that fits). What is drawn is always a prefix of the text.
+fn cut(chain: &FontChain, mut lines: Vec<String>, cap: usize, size: f32, w: f32) -> Vec<String> {
+    use unicode_segmentation::UnicodeSegmentation as _;
+    let fits = |s: &str| chain.width_mm(s, size) <= w + 1e-3;
+    let mut cut_any = lines.len() > cap;
+    lines.truncate(cap);
+    if let Some(wide) = lines.iter().position(|l| !fits(l)) {
+        lines.truncate(wide + 1);
+        cut_any = true;
+    }
+    if cut_any && let Some(last) = lines.last_mut() {
+        let mut keep: Vec<&str> = last.graphemes(true).collect();
+        while !keep.is_empty() && !fits(&format!("{}…", keep.concat())) {
+            keep.pop();
+        }
+        *last = if fits(&format!("{}…", keep.concat())) {
+            format!("{}…", keep.concat())
+        } else {
+            String::new()
+        };
+    }
+    lines.retain(|l| !l.is_empty());
+    lines
 }
 
 /// Lays out the table rows and splits them into pages. Returns the rows of each page
@@ -1536,7 +1573,7 @@ data = "{{ tracking_no }}"
     }
 
     #[test]
-    fn overflow_is_warned_and_nothing_is_cut() {
+    fn overflow_is_cut_to_the_box_and_warned() {
         let t = parse(&MINI.replace("h_mm = 10", "h_mm = 3")).unwrap();
         let order = context::sample_order();
         let sender = crate::render::Sender::default();

@@ -23,3 +23,27 @@ pub struct Sender {
     pub phone: String,
     pub address: String,
 }
+
+impl Sender {
+    /// The fields a courier needs that are empty (`name`, `phone`, `address`).
+    pub fn missing(&self) -> Vec<&'static str> {
+        [
+            ("name", &self.name),
+            ("phone", &self.phone),
+            ("address", &self.address),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.trim().is_empty())
+        .map(|(k, _)| k)
+        .collect()
+    }
+
+    /// A sample sender for the demo and the benchmarks (never for a real wave).
+    pub fn sample() -> Sender {
+        Sender {
+            name: "山海小铺 发货仓".into(),
+            phone: "0571-88886666".into(),
+            address: "浙江省杭州市余杭区仓前街道 示例路 1 号 3 号库".into(),
+        }
+    }
+}

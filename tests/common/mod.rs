@@ -89,15 +89,22 @@ impl Drop for Sim {
 }
 
 /// A station invocation with a fresh environment (no inherited STATION_*).
+/// The sender every test station ships from.
+pub const SENDER: &str = "[sender]\nname = \"山海小铺\"\nphone = \"0571-88886666\"\naddress = \"浙江省杭州市余杭区 示例路 1 号\"\n";
+
 pub struct Station {
     pub dir: tempfile::TempDir,
 }
 
 impl Station {
+    /// A station directory with a `station.toml` naming the sender (a
+    /// waybill without one is refused).
     pub fn new() -> Station {
-        Station {
+        let st = Station {
             dir: tempfile::tempdir().unwrap(),
-        }
+        };
+        st.write("station.toml", "");
+        st
     }
 
     pub fn db(&self) -> PathBuf {
@@ -147,10 +154,15 @@ impl Station {
 
     /// Write a file in the station's directory, readable by its owner only
     /// (a config holding PIN hashes must be; the station refuses it otherwise).
+    /// A `station.toml` without a `[sender]` gets [`SENDER`].
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt as _;
         let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
+        if name == "station.toml" && !text.contains("[sender]") {
+            std::fs::write(&p, format!("{text}\n{SENDER}")).unwrap();
+        } else {
+            std::fs::write(&p, text).unwrap();
+        }
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         p
     }

@@ -115,6 +115,9 @@ pub fn run(
         let (addr, server) = sim::spawn(simulator, "127.0.0.1:0".parse()?).await?;
         config.shop.url = format!("http://{addr}");
         config.shop.token = Secret::new(token.clone());
+        if !config.sender.missing().is_empty() {
+            config.sender = station::render::Sender::sample();
+        }
         config.print.out_dir = labels.display().to_string();
         let client = ShopClient::new(
             &config.shop.url,

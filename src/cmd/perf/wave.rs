@@ -25,6 +25,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn run(config: &Config, orders: usize, runs: usize, json: bool) -> Result<()> {
     let runs = runs.max(1);
+    let mut config = config.clone();
+    if !config.sender.missing().is_empty() {
+        config.sender = station::render::Sender::sample();
+    }
+    let config = &config;
     let scratch = tempfile::tempdir()?;
     let file = scratch.path().join("orders.jsonl");
     let text: String = generate::generate_json(&GenerateOptions {

@@ -11,7 +11,7 @@ set -uo pipefail
 
 secs="${1:-60}"
 fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-targets="${FUZZ_TARGETS:-order_intake template_parse scan_input config_parse}"
+targets="${FUZZ_TARGETS:-order_intake template_parse scan_input config_parse scan_code}"
 
 skip() {
     echo "fuzz smoke skipped: $*"

@@ -133,7 +133,14 @@ pub async fn scan(
     code: &str,
     operator: &str,
 ) -> Result<HandoverScan> {
-    let code = code.trim();
+    let mut code = crate::scancode::normalize(code);
+    if let Some(upper) = crate::scancode::upper_variant(&code)
+        && store.tracking(&code)?.is_none()
+        && store.tracking(&upper)?.is_some()
+    {
+        code = upper;
+    }
+    let code = code.as_str();
     let mut check = ShopCheck::Skipped;
     if let Some(number) = store.tracking(code)?
         && number.state == "allocated"

@@ -112,7 +112,7 @@ pub async fn scan(
     bench: &Bench<'_>,
     code: &str,
 ) -> Result<ScanOutcome> {
-    let code = code.trim();
+    let code = &resolve(store, config, bench, code)?;
     let outcome = scan_inner(store, shop, config, bench, code).await?;
     // An intercepted order leaves the bench at once: the parcel is set aside,
     // and the next scan (the next order's slip) must not meet it again.
@@ -148,6 +148,29 @@ pub async fn scan(
         ),
     )?;
     Ok(outcome)
+}
+
+/// The code a scan means: normalized ([`crate::scancode`]), and in upper
+/// case when only that is a code the bench knows (Caps Lock, an eaten Shift).
+fn resolve(store: &Store, config: &Config, bench: &Bench<'_>, raw: &str) -> Result<String> {
+    let code = crate::scancode::normalize(raw);
+    let Some(upper) = crate::scancode::upper_variant(&code) else {
+        return Ok(code);
+    };
+    let open = current(store, config, bench)?;
+    let known = |c: &str| -> Result<bool> {
+        Ok(open.as_ref().is_some_and(|o| {
+            o.items
+                .iter()
+                .any(|i| i.sku == c || i.barcode.as_deref() == Some(c))
+        }) || store.order(c)?.is_some()
+            || store.tracking(c)?.is_some())
+    };
+    Ok(if !known(&code)? && known(&upper)? {
+        upper
+    } else {
+        code
+    })
 }
 
 async fn scan_inner(
@@ -255,6 +278,18 @@ async fn scan_inner(
             });
         }
         return pack(store, shop, config, bench, order).await;
+    }
+    // Chinese characters where a code was expected: the input method is on.
+    if crate::scancode::looks_garbled(code) {
+        return Ok(outcome(
+            Verdict::Stop,
+            "unreadable_code",
+            format!(
+                "{code:?} is not a code the scanner could have read: switch the keyboard to English half-width input (切换到英文半角输入) and scan again"
+            ),
+            format!("扫到的内容不是条码（{code}）：请切换到英文半角输入后重扫"),
+            open,
+        ));
     }
     // With an order open, anything else is an item that does not belong in it.
     Ok(match open {
@@ -772,6 +807,9 @@ pub fn short(
             "order {order_id} is not in the database: pull it first"
         )));
     };
+    // Scanned or typed: the same code either way.
+    let sku = crate::scancode::normalize(sku);
+    let sku = sku.as_str();
     let items = &stored.order.items;
     let Some(item) = items
         .iter()

@@ -713,3 +713,74 @@ fn a_handover_takes_only_packed_parcels_and_asks_the_shop_first() {
     let v = json_of(&ok_out(bench.handover(&["scan", u_no])));
     assert_eq!(v["accepted"], true, "{v}");
 }
+
+/// What a scanner types under a Chinese input method, as the code it read.
+fn full_width(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '!'..='~' => char::from_u32(c as u32 + 0xFEE0).unwrap(),
+            c => c,
+        })
+        .collect()
+}
+
+#[test]
+fn a_scanner_under_a_chinese_input_method_still_scans() {
+    let (st, sim, printed, orders) = printed_bench(4);
+    let bench = Bench { st: &st, sim: &sim };
+    let (id, courier, number) = &printed[0];
+    // The slip's QR with its AIM identifier, in full-width digits (an IME in
+    // full-width mode) and CR LF.
+    let (out, code) = bench.scan(&format!("]Q1{}\r\n", full_width(id)));
+    assert_eq!(
+        (out["code"].as_str(), code),
+        (Some("order_opened"), 0),
+        "{out}"
+    );
+    // Items: the first by its SKU in lower case (Caps Lock), the rest by
+    // barcode with Tab as the suffix.
+    let mut units = Vec::new();
+    for item in orders[id]["items"].as_array().unwrap() {
+        for _ in 0..item["qty"].as_u64().unwrap() {
+            units.push(item);
+        }
+    }
+    for (n, item) in units.iter().enumerate() {
+        let sku = item["sku"].as_str().unwrap();
+        let scanned = match item["barcode"].as_str() {
+            Some(b) if n > 0 => format!("{b}\t"),
+            _ => sku.to_lowercase(),
+        };
+        assert_ne!(
+            n == 0,
+            scanned == sku,
+            "the first unit is scanned in lower case"
+        );
+        let (out, code) = bench.scan(&scanned);
+        assert_eq!(
+            (out["verdict"].as_str(), code),
+            (Some("ok"), 0),
+            "{scanned:?}: {out}"
+        );
+    }
+    // Letters eaten by Pinyin composition: not a wrong item, a keyboard to switch.
+    let (out, code) = bench.scan("是否一二");
+    assert_eq!(code, 7);
+    assert_eq!(out["code"], "unreadable_code", "{out}");
+    assert!(
+        out["message_zh"]
+            .as_str()
+            .unwrap()
+            .contains("切换到英文半角输入"),
+        "{out}"
+    );
+    // The waybill in full width packs it; the handover takes it the same way.
+    let (out, _) = bench.scan(&full_width(number));
+    assert_eq!(out["code"], "packed", "{out}");
+    ok(&bench.handover(&["open", "--courier", courier]));
+    let v = json_of(&ok_out(
+        bench.handover(&["scan", &format!(" {}\r\n", full_width(number))]),
+    ));
+    assert_eq!(v["accepted"], true, "{v}");
+    assert_eq!(v["tracking_no"], number.as_str(), "{v}");
+}

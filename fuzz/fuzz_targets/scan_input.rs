@@ -42,7 +42,8 @@ fn setup() -> &'static Setup {
         .unwrap();
         let template = dir.path().join("template.db");
         let work = dir.path().join("work.db");
-        let config = Config::default();
+        let mut config = Config::default();
+        config.sender = station::render::Sender::sample();
         let all: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
         let chosen: Vec<&serde_json::Value> = all.as_array().unwrap().iter().take(5).collect();
         let orders = dir.path().join("orders.jsonl");

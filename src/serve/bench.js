@@ -771,14 +771,63 @@
     }
   }
 
+  // ---- the scanner's keystrokes
+  // A USB scanner is a US keyboard typing into whatever input method is on.
+  // A Chinese IME can swallow its letters into a Pinyin composition, turn them
+  // full-width, or eat the Enter that ends the code. So the page also keeps
+  // what the keys were (KeyboardEvent.code, which no IME changes) and, when
+  // the field ends up holding something no scanner types, sends the keys.
+  const SHIFTED_DIGITS = ')!@#$%^&*(';
+  const PUNCT = {
+    Minus: ['-', '_'], Equal: ['=', '+'], Period: ['.', '>'], Slash: ['/', '?'],
+    Comma: [',', '<'], Semicolon: [';', ':'], Quote: ["'", '"'], BracketLeft: ['[', '{'],
+    BracketRight: [']', '}'], Backslash: ['\\', '|'], Backquote: ['`', '~'],
+    NumpadSubtract: ['-', '-'], NumpadAdd: ['+', '+'], NumpadDecimal: ['.', '.'],
+    NumpadDivide: ['/', '/'], NumpadMultiply: ['*', '*'],
+  };
+  function keyChar(ev) {
+    const c = ev.code || '';
+    if (/^Key[A-Z]$/.test(c)) return ev.shiftKey ? c[3] : c[3].toLowerCase();
+    if (/^Digit[0-9]$/.test(c)) return ev.shiftKey ? SHIFTED_DIGITS[+c[5]] : c[5];
+    if (/^Numpad[0-9]$/.test(c)) return c[6];
+    const p = PUNCT[c];
+    return p ? p[ev.shiftKey ? 1 : 0] : null;
+  }
+  let keys = '';
+  function onScanKey(ev) {
+    if (ev.ctrlKey || ev.altKey || ev.metaKey) return;
+    // Enter ends a code, and so does Tab (a scanner set to send Tab); an IME
+    // composing would take this Enter as "commit the letters" and never submit.
+    if (ev.key === 'Enter' || ev.key === 'Tab' || ev.code === 'Enter' || ev.code === 'NumpadEnter') {
+      ev.preventDefault();
+      submitScan();
+      return;
+    }
+    if (ev.key === 'Backspace') { keys = keys.slice(0, -1); return; }
+    if (ev.key === 'Escape') { keys = ''; return; }
+    const ch = keyChar(ev);
+    if (ch !== null) keys += ch;
+  }
+  function submitScan() {
+    let code = $('scan').value.trim();
+    const typed = keys.trim();
+    keys = '';
+    // Searching types Chinese on purpose; elsewhere anything but printable
+    // ASCII in the field is the input method's doing: the keys are the code.
+    if (mode !== 'search' && typed && /^[\x21-\x7e]+$/.test(typed) && !/^[\x20-\x7e]*$/.test(code)) {
+      code = typed;
+    }
+    $('scan').value = '';
+    if (code) { queue.push(code); pump(); }
+  }
+
   document.addEventListener('DOMContentLoaded', async () => {
     $('login-form').addEventListener('submit', login);
     $('scan-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
-      const code = $('scan').value.trim();
-      $('scan').value = '';
-      if (code) { queue.push(code); pump(); }
+      submitScan();
     });
+    $('scan').addEventListener('keydown', onScanKey);
     document.addEventListener('keydown', onKey);
     // The scanner types wherever focus is: keep it on the scan input.
     $('scan').addEventListener('blur', () => setTimeout(() => { if (!$('work').hidden) $('scan').focus(); }, 0));

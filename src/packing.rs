@@ -72,6 +72,8 @@ pub struct BenchOrder {
     pub version: u64,
     pub state: String,
     pub reason: Option<String>,
+    /// The reason in the bench's language (Chinese).
+    pub reason_zh: Option<String>,
     pub tracking_no: Option<String>,
     pub courier: Option<String>,
     pub buyer_nick: String,
@@ -239,6 +241,13 @@ async fn scan_inner(
     // 3. A waybill.
     if let Some(number) = store.tracking(code)? {
         let Some(order) = open else {
+            if let Some(stored) = store.order(&number.order_id)?
+                && stored.state == State::Packed
+                && number.state == "allocated"
+            {
+                let view = bench_order(store, config, &stored)?;
+                return pack(store, shop, config, bench, view).await;
+            }
             return Ok(outcome(
                 Verdict::Stop,
                 "no_order_open",
@@ -488,6 +497,21 @@ async fn pack(
     bench: &Bench<'_>,
     order: BenchOrder,
 ) -> Result<ScanOutcome> {
+    if order.state == State::Packed.as_str() {
+        // The waybill scanned twice (a double read, a second press): nothing
+        // is wrong, and the bench must not flash red for it.
+        let no = order.tracking_no.clone().unwrap_or_default();
+        return Ok(outcome(
+            Verdict::Ok,
+            "already_packed",
+            format!(
+                "order {} is already packed ({no}): the waybill was scanned again",
+                order.id
+            ),
+            format!("订单 {} 已打包（{no}）：重复扫描，无需处理", order.id),
+            Some(order),
+        ));
+    }
     if order.state != State::Printed.as_str() {
         return Ok(not_packable(&order));
     }
@@ -670,6 +694,8 @@ fn reason_zh(reason: &str) -> String {
         "order closed" => "交易已关闭".into(),
         r if r == crate::intake::GONE_REASON => "店铺已查不到此订单".into(),
         r if r.starts_with("no longer paid") => format!("订单已不是已付款状态（{r}）"),
+        r if r.contains(" changed since v") => format!("打印后有变更，需要重打面单（{r}）"),
+        r if r.starts_with("its tracking number was voided") => "运单号已作废".into(),
         r => r.into(),
     }
 }
@@ -716,6 +742,7 @@ fn bench_order(store: &Store, config: &Config, stored: &StoredOrder) -> Result<B
         version: o.version,
         state: stored.state.as_str().into(),
         reason: stored.reason.clone(),
+        reason_zh: stored.reason.as_deref().map(reason_zh),
         tracking_no: live.as_ref().map(|t| t.number.clone()),
         courier: live.as_ref().map(|t| t.courier.clone()),
         buyer_nick: o.buyer.nick.clone(),

@@ -777,6 +777,13 @@ fn a_scanner_under_a_chinese_input_method_still_scans() {
     // The waybill in full width packs it; the handover takes it the same way.
     let (out, _) = bench.scan(&full_width(number));
     assert_eq!(out["code"], "packed", "{out}");
+    // Scanned again (a double read): not a red STOP, just "already packed".
+    let (out, code) = bench.scan(number);
+    assert_eq!(
+        (out["verdict"].as_str(), out["code"].as_str(), code),
+        (Some("ok"), Some("already_packed"), 0),
+        "{out}"
+    );
     ok(&bench.handover(&["open", "--courier", courier]));
     let v = json_of(&ok_out(
         bench.handover(&["scan", &format!(" {}\r\n", full_width(number))]),

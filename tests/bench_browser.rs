@@ -267,7 +267,11 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
     let mut a = pick(3);
     a["items"][0]["barcode"] = Value::Null;
     let b = pick(5);
-    let c_ = pick(0);
+    // C is urgent and carries a gift card: once intercepted, neither
+    // "pack first" nor "put in the parcel" may show.
+    let mut c_ = pick(0);
+    c_["shipping"]["service"] = json!("express");
+    c_["options"]["gift_message"] = json!("新年快乐");
     let mut d = pick(7);
     d["buyer"]["nick"] = json!(NICK);
     d["buyer"]["message"] = json!(MESSAGE);
@@ -514,9 +518,29 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
         key(&c, F10).await;
         assert_eq!(js(&c, "return document.body.dataset.mode;").await, "bench");
 
-        // B: a wrong item and a wrong waybill are STOP (red, long low beep).
+        // B: its slip is scanned while the station is unreachable (the first
+        // two requests fail, as while `serve` restarts): the page tries again
+        // and the scan lands, instead of being lost.
+        js(
+            &c,
+            "window.__fails = 2; window.__fetch = window.fetch; \
+             window.fetch = (p, o) => (p === '/api/scan' && window.__fails-- > 0) \
+               ? Promise.reject(new TypeError('Failed to fetch')) : window.__fetch(p, o); \
+             return 0;",
+        )
+        .await;
         let s = scan(&c, &id(&b)).await;
         assert_eq!(s.code, "order_opened", "{s:?}");
+        assert_eq!(
+            js(
+                &c,
+                "const n = window.__fails; window.fetch = window.__fetch; return n;"
+            )
+            .await,
+            -1,
+            "two failed tries, then the scan went through"
+        );
+        // B: a wrong item and a wrong waybill are STOP (red, long low beep).
         let s = scan(&c, &item_codes(&a)[1]).await;
         assert_eq!(
             (s.verdict.as_str(), s.code.as_str()),
@@ -567,6 +591,18 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
             "intercept"
         );
         assert_eq!(text(&c, "#order-state").await, "拦截");
+        assert_eq!(text(&c, "#order-reason").await, "买家申请退款");
+        for hidden in ["order-urgent", "gift-box"] {
+            assert!(
+                !c.find(Locator::Id(hidden))
+                    .await
+                    .unwrap()
+                    .is_displayed()
+                    .await
+                    .unwrap(),
+                "#{hidden} shows on an intercepted order"
+            );
+        }
         snap(&c, "bench-intercept").await;
 
         // English by F9, and back.
@@ -609,8 +645,12 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
             ("stop", "changed_after_print"),
             "{s:?}"
         );
+        // No bench printer here: F2 makes the new label and says it did not
+        // print (no server file path), in the bench's colour for "act".
         let s = key(&c, F2).await;
-        assert_eq!(s.verdict, "ok", "F2 reprints: {s:?}");
+        assert_eq!(s.verdict, "stop", "F2 without a printer: {s:?}");
+        assert!(s.text.contains("没有设置打印机"), "{s:?}");
+        assert!(!s.text.contains(".pdf"), "{s:?}");
         let new_wd = text(&c, "#order-tracking").await;
         assert_ne!(new_wd, wd, "a changed order gets a new number");
         assert!(s.text.contains(&new_wd), "{s:?}");

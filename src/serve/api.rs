@@ -96,11 +96,20 @@ pub struct ReprintReq {
     order_id: String,
 }
 
+/// A reprint at the bench, and where it went: the bench's printer, or
+/// nowhere when none is set (then the page says so, not a server's file path).
+#[derive(Serialize)]
+pub struct Reprinted {
+    #[serde(flatten)]
+    printed: PrintedOrder,
+    printer: Option<String>,
+}
+
 pub async fn reprint(
     State(state): State<Arc<AppState>>,
     who: SignedIn,
     Json(req): Json<ReprintReq>,
-) -> Result<Json<PrintedOrder>, ApiError> {
+) -> Result<Json<Reprinted>, ApiError> {
     check_code(&req.order_id)?;
     let out = with_store(&state, move |store, st| {
         let bench = Bench {
@@ -113,7 +122,11 @@ pub async fn reprint(
         packing::reprint(store, &st.config, &bench, &req.order_id, &st.out_dir).map(Ok)
     })
     .await??;
-    Ok(Json(out))
+    let printer = Some(state.config.printers.bench.clone()).filter(|p| !p.is_empty());
+    Ok(Json(Reprinted {
+        printed: out,
+        printer,
+    }))
 }
 
 pub async fn handover_list(

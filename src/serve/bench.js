@@ -23,10 +23,12 @@
       open_batches: '进行中的批次：',
       items_note_optional: '本工作站不要求逐件扫描商品：扫运单号即可打包。',
       who: '{op} · {bench}', lang: 'English (F9)',
-      reprint_none: '没有可重打的订单', reprinted: '已重打：{courier} {no}，文件 {file}',
+      reprint_none: '没有可重打的订单', reprinted: '已重打并送到打印机 {printer}：{courier} {no}',
+      reprinted_no_printer: '新面单已生成（{courier} {no}），但本台没有设置打印机（printers.bench）：请找主管打印',
       confirm_close: '再按一次 F6 确认关闭批次 {id}（关闭后不能修改）',
       closed: '批次 {id} 已关闭：{n} 件。交接单：{path}', no_batch: '没有进行中的批次',
-      accepted: '已加入', network: '无法连接工作站：{e}', signed_out: '已退出',
+      accepted: '已加入', network: '无法连接工作站：{e}',
+      retrying: '与工作站的连接中断，正在重试（第 {n} 次）…', scan_lost: '工作站 30 秒没有响应（{e}）：这次扫描没有记录，请重扫', signed_out: '已退出',
       st_queued: '待打印', st_printed: '已打印', st_packed: '已打包', st_handed_over: '已交接',
       st_shipped: '已发货', st_intercept: '拦截', st_changed_after_print: '打印后有变更', st_left_queue: '已离开队列',
       st_out_of_stock: '缺货', st_rejected: '已拒收',
@@ -70,10 +72,12 @@
       open_batches: 'Open batches: ',
       items_note_optional: 'This station does not require item scans: the waybill packs the parcel.',
       who: '{op} · {bench}', lang: '中文 (F9)',
-      reprint_none: 'no order to reprint', reprinted: 'reprinted: {courier} {no}, file {file}',
+      reprint_none: 'no order to reprint', reprinted: 'reprinted on {printer}: {courier} {no}',
+      reprinted_no_printer: 'new label made ({courier} {no}), but this bench has no printer (printers.bench): ask the supervisor to print it',
       confirm_close: 'press F6 again to close batch {id} (a closed batch cannot change)',
       closed: 'batch {id} closed: {n} parcels. Manifest: {path}', no_batch: 'no open batch',
-      accepted: 'added', network: 'cannot reach the station: {e}', signed_out: 'signed out',
+      accepted: 'added', network: 'cannot reach the station: {e}',
+      retrying: 'lost the connection to the station, trying again ({n})…', scan_lost: 'the station did not answer for 30 s ({e}): this scan was not recorded, scan again', signed_out: 'signed out',
       st_queued: 'queued', st_printed: 'printed', st_packed: 'packed', st_handed_over: 'handed over',
       st_shipped: 'shipped', st_intercept: 'intercept', st_changed_after_print: 'changed after print', st_left_queue: 'left the queue',
       st_out_of_stock: 'out of stock', st_rejected: 'rejected',
@@ -166,10 +170,25 @@
       opt.body = JSON.stringify(body);
     }
     let r;
-    try {
-      r = await fetch(path, opt);
-    } catch (e) {
-      return { ok: false, status: 0, data: { error: t('network', { e: e.message }), error_zh: t('network', { e: e.message }) } };
+    // A scan is never dropped while the station restarts: the request is
+    // tried again (the connection was refused: the station did not see it)
+    // for up to half a minute, saying so; then the operator is told to scan again.
+    const retry = path === '/api/scan' || path === '/api/handover/scan';
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        r = await fetch(path, opt);
+        if (!retry || (r.status !== 502 && r.status !== 503)) break;
+      } catch (e) {
+        if (!retry || Date.now() - started > 30000) {
+          const en = tFor('en', retry ? 'scan_lost' : 'network', { e: e.message });
+          const zh = tFor('zh', retry ? 'scan_lost' : 'network', { e: e.message });
+          return { ok: false, status: 0, data: { error: en, error_zh: zh } };
+        }
+      }
+      if (retry && Date.now() - started > 30000) break;
+      feedback('info', tFor('en', 'retrying', { n: attempt }), tFor('zh', 'retrying', { n: attempt }));
+      await new Promise((done) => setTimeout(done, Math.min(500 * attempt, 3000)));
     }
     let data = null;
     try { data = await r.json(); } catch (e) { data = null; }
@@ -204,8 +223,11 @@
     if (!order) return;
     const o = order;
     setText('order-id', o.id);
-    show('order-urgent', !!o.urgent);
-    $('order-panel').classList.toggle('is-urgent', !!o.urgent);
+    // An order that must not ship (intercepted, set aside, gone) shows no
+    // "pack first" banner and no "put in the parcel" gift note.
+    const live = o.state === 'printed' || o.state === 'packed';
+    show('order-urgent', live && !!o.urgent);
+    $('order-panel').classList.toggle('is-urgent', live && !!o.urgent);
     setText('order-state', t('st_' + o.state));
     $('order-state').dataset.state = o.state;
     setText('order-courier', o.courier || '');
@@ -214,11 +236,11 @@
     setText('order-shop', shop ? t('shop_' + shop) : t('shop_none'));
     $('order-shop').className = shop === 'unreachable' ? 'unreachable' : '';
     const optional = [
-      ['row-reason', 'order-reason', o.reason],
+      ['row-reason', 'order-reason', lang === 'zh' ? (o.reason_zh || o.reason) : o.reason],
       ['row-message', 'buyer-message', o.buyer_message],
       ['row-memo', 'memo', o.memo],
       ['row-invoice', 'invoice-title', o.invoice_title ? t('invoice_line', { title: o.invoice_title }) : null],
-      ['gift-box', 'gift-message', o.gift_message],
+      ['gift-box', 'gift-message', live ? o.gift_message : null],
     ];
     for (const [row, id, v] of optional) {
       show(row, v != null && v !== '');
@@ -272,8 +294,9 @@
     const res = await api('POST', '/api/reprint', { order_id: order.id });
     if (!res.ok) { feedback('stop', errorText(res), errorText(res)); return; }
     const p = res.data;
-    const vars = { courier: p.courier, no: p.tracking_no, file: p.waybill_file };
-    feedback('ok', tFor('en', 'reprinted', vars), tFor('zh', 'reprinted', vars));
+    const vars = { courier: p.courier, no: p.tracking_no, printer: p.printer || '' };
+    const key = p.printer ? 'reprinted' : 'reprinted_no_printer';
+    feedback(p.printer ? 'ok' : 'stop', tFor('en', key, vars), tFor('zh', key, vars));
     canReprint = false;
     await loadBench();
   }

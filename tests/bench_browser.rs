@@ -283,14 +283,30 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
     e["shipping"]["service"] = json!("express");
     e["options"]["invoice_title"] = json!("杭州某某科技有限公司");
     e["options"]["gift_message"] = json!("生日快乐 <3");
-    for o in [&a, &b, &c_, &d, &e] {
+    // F: eight different items, for the screen check at 1366×768.
+    let mut f = pick(9);
+    let mut seen = std::collections::BTreeSet::new();
+    let eight: Vec<Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["items"].as_array().unwrap().clone())
+        .filter(|i| i["barcode"].is_string() && seen.insert(i["sku"].to_string()))
+        .take(8)
+        .map(|mut i| {
+            i["qty"] = json!(1);
+            i
+        })
+        .collect();
+    f["items"] = json!(eight);
+    for o in [&a, &b, &c_, &d, &e, &f] {
         assert!(
             o["shipping"]["courier"].is_null(),
             "fixture orders ship with the default courier"
         );
     }
     let st = Station::new();
-    let orders = st.write("orders.json", &json!([a, b, c_, d, e]).to_string());
+    let orders = st.write("orders.json", &json!([a, b, c_, d, e, f]).to_string());
     let sim = Sim::start(&orders, "tok-browser", &[]);
     let pulled = st.pull(&sim, &[]);
     ok(&pulled);
@@ -661,6 +677,53 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
         assert_eq!(s.verdict, "stop", "the old label is void: {s:?}");
         let s = scan(&c, &new_wd).await;
         assert_eq!(s.code, "packed", "{s:?}");
+
+        // F, eight items, on a 1366×768 and a 1920×1080 bench monitor: after
+        // two scans, the verdict and every item still to scan are on the
+        // screen (above the key strip, no scrolling), first, with the next step.
+        let codes = item_codes(&f);
+        assert_eq!(codes.len(), 8);
+        for (w, h) in [(1366, 768), (1920, 1080)] {
+            c.set_window_size(w, h).await.unwrap();
+            if w == 1366 {
+                assert_eq!(scan(&c, &id(&f)).await.code, "order_opened");
+                let next = text(&c, "#next").await;
+                assert!(next.contains("扫商品") && next.contains('8'), "{next}");
+                for code in &codes[..2] {
+                    assert_eq!(scan(&c, code).await.verdict, "ok");
+                }
+            }
+            let next = text(&c, "#next").await;
+            assert!(next.contains("扫商品") && next.contains('6'), "{next}");
+            let seen = js(
+                &c,
+                r#"
+                const limit = document.getElementById('help').getBoundingClientRect().top;
+                const inside = (e) => { const r = e.getBoundingClientRect();
+                    return r.height > 0 && r.top >= 0 && r.bottom <= limit + 0.5; };
+                const rows = [...document.querySelectorAll('#items-body tr')];
+                const firstDone = rows.findIndex((r) => r.classList.contains('done'));
+                const todo = rows.filter((r) => !r.classList.contains('done'));
+                return {
+                  todo: todo.length,
+                  todo_visible: todo.every(inside),
+                  todo_first: firstDone === -1 || rows.slice(firstDone).every((r) => r.classList.contains('done')),
+                  verdict: inside(document.getElementById('verdict')),
+                  next: inside(document.getElementById('next')),
+                  order: inside(document.getElementById('order-id')),
+                  scrolls: document.scrollingElement.scrollHeight > innerHeight + 1,
+                  width: innerWidth, height: innerHeight,
+                };"#,
+            )
+            .await;
+            snap(&c, &format!("bench-8-items-{w}x{h}")).await;
+            assert_eq!(seen["todo"], 6, "{w}×{h}: {seen}");
+            for k in ["todo_visible", "todo_first", "verdict", "next", "order"] {
+                assert_eq!(seen[k], true, "{w}×{h}: {k}: {seen}");
+            }
+            assert_eq!(seen["scrolls"], false, "{w}×{h}: the page scrolls: {seen}");
+        }
+        c.set_window_size(1280, 1000).await.unwrap();
 
         // Handover: F4, courier code, parcels; C (intercepted) is refused.
         key(&c, F4).await;

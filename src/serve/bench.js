@@ -23,6 +23,8 @@
       open_batches: '进行中的批次：',
       items_note_optional: '本工作站不要求逐件扫描商品：扫运单号即可打包。',
       who: '{op} · {bench}', lang: 'English (F9)',
+      next_slip: '下一步：扫发货单二维码', next_items: '下一步：扫商品（还差 {n} 件）', next_waybill: '下一步：扫运单号 {no}',
+      next_packed: '下一步：放到已打包区，扫下一张发货单', next_intercept: '下一步：把包裹放到拦截区，不要发货；再扫下一张发货单', next_reprint: '下一步：按 F2 重打面单',
       reprint_none: '没有可重打的订单', reprinted: '已重打并送到打印机 {printer}：{courier} {no}',
       reprinted_no_printer: '新面单已生成（{courier} {no}），但本台没有设置打印机（printers.bench）：请找主管打印',
       confirm_close: '再按一次 F6 确认关闭批次 {id}（关闭后不能修改）',
@@ -72,6 +74,8 @@
       open_batches: 'Open batches: ',
       items_note_optional: 'This station does not require item scans: the waybill packs the parcel.',
       who: '{op} · {bench}', lang: '中文 (F9)',
+      next_slip: 'Next: scan a packing slip', next_items: 'Next: scan the items ({n} to go)', next_waybill: 'Next: scan waybill {no}',
+      next_packed: 'Next: put it with the packed parcels, scan the next slip', next_intercept: 'Next: set the parcel aside, do not ship; then scan the next slip', next_reprint: 'Next: press F2 to reprint the label',
       reprint_none: 'no order to reprint', reprinted: 'reprinted on {printer}: {courier} {no}',
       reprinted_no_printer: 'new label made ({courier} {no}), but this bench has no printer (printers.bench): ask the supervisor to print it',
       confirm_close: 'press F6 again to close batch {id} (a closed batch cannot change)',
@@ -215,12 +219,13 @@
     box.dataset.verdict = f.kind;
     setText('verdict', (f.kind === 'ok' || f.kind === 'stop' || f.kind === 'intercept' || f.kind === 'short') ? t(f.kind) : '');
     setText('message', lang === 'zh' ? (f.zh || f.en) : (f.en || f.zh));
+    renderNext();
   }
 
   // ---- the order at the bench
   function renderOrder() {
     show('order-panel', mode === 'bench' && !!order);
-    if (!order) return;
+    if (!order) { renderNext(); return; }
     const o = order;
     setText('order-id', o.id);
     // An order that must not ship (intercepted, set aside, gone) shows no
@@ -249,7 +254,10 @@
     setText('buyer-nick', o.buyer_nick);
     const body = $('items-body');
     clear(body);
-    for (const it of o.items || []) {
+    // What is still to scan comes first (in the order's own order), then what is done.
+    const items = (o.items || []).filter((it) => it.scanned < it.qty)
+      .concat((o.items || []).filter((it) => it.scanned >= it.qty));
+    for (const it of items) {
       const done = it.scanned >= it.qty;
       const tr = el('tr', done ? 'done' : '');
       const name = el('td', 'title');
@@ -263,6 +271,25 @@
       body.appendChild(tr);
     }
     setText('items-note', o.require_item_scans ? '' : t('items_note_optional'));
+    renderNext();
+  }
+
+  // ---- what to scan next, from the state of the bench
+  function renderNext() {
+    let key = null, vars = {};
+    if (mode === 'bench' && !shortFor) {
+      if (!order) key = 'next_slip';
+      else if (order.state === 'printed') {
+        const left = (order.items || []).reduce((n, it) => n + Math.max(0, it.qty - it.scanned), 0);
+        if (left > 0 && order.require_item_scans) { key = 'next_items'; vars = { n: left }; }
+        else { key = 'next_waybill'; vars = { no: order.tracking_no || '' }; }
+      } else if (order.state === 'packed') key = 'next_packed';
+      else if (order.state === 'intercept') key = 'next_intercept';
+      else if (order.state === 'changed_after_print') key = 'next_reprint';
+      else key = 'next_slip';
+    }
+    show('next', key !== null);
+    if (key) setText('next', t(key, vars));
   }
 
   async function loadBench() {

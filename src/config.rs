@@ -287,6 +287,10 @@ pub struct PrintConfig {
     pub chunk_size: usize,
     /// Privacy waybill masking: `standard` (GB/T 41833-2022) or `strict`.
     pub mask: crate::render::mask::MaskLevel,
+    /// No prices on any packing slip (no price column, no total). Per order,
+    /// the shop's `hide_prices` or a buyer message or memo asking for it
+    /// ("不要价格", "#无价格", a gift) hides them too.
+    pub hide_prices: bool,
 }
 
 impl Default for PrintConfig {
@@ -301,6 +305,7 @@ impl Default for PrintConfig {
             out_dir: "labels".into(),
             chunk_size: 100,
             mask: crate::render::mask::MaskLevel::Standard,
+            hide_prices: false,
         }
     }
 }

@@ -222,6 +222,24 @@ impl Order {
             || self.effective_memo().and_then(|m| m.flag) == Some(Flag::Purple)
     }
 
+    /// Whether the slip must show no prices: the shop's `hide_prices`, or the
+    /// buyer's message or the effective memo asking for it (a gift: "送人，不要
+    ///价格", or the tag "#无价格").
+    pub fn wants_no_prices(&self) -> bool {
+        const ASKS: [&str; 6] = [
+            "不要价格",
+            "不显示价格",
+            "不要显示价格",
+            "隐藏价格",
+            "无价格",
+            "不放价格",
+        ];
+        let asks = |t: &str| ASKS.iter().any(|w| t.contains(w));
+        self.options.hide_prices
+            || self.buyer.message.as_deref().is_some_and(asks)
+            || self.effective_memo().is_some_and(|m| asks(&m.text))
+    }
+
     pub fn total_qty(&self) -> u64 {
         self.items.iter().map(|i| u64::from(i.qty)).sum()
     }

@@ -560,3 +560,69 @@ fn a_waybill_without_a_sender_is_never_printed() {
         .unwrap());
     assert!(st.dir.path().join("labels").exists());
 }
+
+#[test]
+fn prices_are_hidden_for_a_gift_that_asks_or_for_the_whole_station() {
+    if !tools() {
+        return;
+    }
+    let st = Station::new();
+    let all = read_json(&data("orders-200.json"));
+    let mut orders: Vec<Value> = all.as_array().unwrap()[..4].to_vec();
+    for o in &mut orders {
+        o["options"]["hide_prices"] = Value::Bool(false);
+    }
+    orders[1]["buyer"]["message"] = Value::from("送朋友的礼物，不要价格");
+    orders[2]["memos"] = serde_json::json!([{"text": "#无价格 客户要求", "author": "客服", "at": "2026-11-11T09:00:00+08:00"}]);
+    let file = st.write("orders.json", &Value::Array(orders.clone()).to_string());
+    ok(&st.cmd().arg("import").arg(&file).output().unwrap());
+    let slip_text = |printed: &Value| -> HashMap<String, String> {
+        let mut by_id = HashMap::new();
+        for p in printed["orders"].as_array().unwrap() {
+            let path = st.dir.path().join(p["slip_file"].as_str().unwrap());
+            let pages = file_text(path.to_str().unwrap());
+            let page = p["slip_page"].as_u64().unwrap() as usize - 1;
+            by_id.insert(
+                p["order_id"].as_str().unwrap().to_string(),
+                pages[page].clone(),
+            );
+        }
+        by_id
+    };
+    let printed: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "print", "--out", "labels"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let text = slip_text(&printed);
+    assert_eq!(text.len(), 4);
+    for (i, o) in orders.iter().enumerate() {
+        let page = &text[o["id"].as_str().unwrap()];
+        let hidden = i == 1 || i == 2;
+        assert_eq!(!page.contains('¥'), hidden, "order {i}: {page}");
+        assert_eq!(!page.contains("单价"), hidden, "order {i}: {page}");
+    }
+
+    // print.hide_prices: no price on any slip.
+    st.write("station.toml", "[print]\nhide_prices = true\n");
+    for o in &orders {
+        let id = o["id"].as_str().unwrap();
+        ok(&st
+            .cmd()
+            .args(["reprint", id, "--out", "labels"])
+            .output()
+            .unwrap());
+    }
+    let reprints = st.dir.path().join("labels/reprints");
+    let mut slips = 0;
+    for f in std::fs::read_dir(&reprints).unwrap().flatten() {
+        let name = f.file_name().to_string_lossy().to_string();
+        if name.contains("slip") {
+            slips += 1;
+            let t = file_text(f.path().to_str().unwrap()).join("\n");
+            assert!(!t.contains('¥') && !t.contains("单价"), "{name}: {t}");
+        }
+    }
+    assert_eq!(slips, 4);
+}

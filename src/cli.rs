@@ -192,6 +192,10 @@ pub enum Command {
         /// Which bench scans (each bench has one open order).
         #[arg(long, default_value = "cli")]
         bench: String,
+        /// The parcel's weight with its waybill scan (称重): 1.25kg or 1250g.
+        /// Checked against the items' weights; sent to the shop with the shipment.
+        #[arg(long)]
+        weight: Option<String>,
     },
     /// Out of stock (缺货): set an order aside because an item is missing; its number is voided and the shop gets the exception flag with a memo.
     Short {

@@ -239,6 +239,12 @@ pub struct BenchConfig {
     /// How long the bench waits for the shop when it re-reads an order before
     /// packing; past it, the bench goes on with the last known state and says so.
     pub shop_check_timeout_ms: u64,
+    /// A weighed parcel may differ from its items' `weight_g` sum by this
+    /// share of the sum plus `weight_tolerance_g` (packing, tape, the slip);
+    /// further off is a STOP (a missing or extra item). Items without a
+    /// weight skip the check.
+    pub weight_tolerance_pct: u32,
+    pub weight_tolerance_g: u64,
 }
 
 impl Default for BenchConfig {
@@ -246,6 +252,8 @@ impl Default for BenchConfig {
         BenchConfig {
             require_item_scans: true,
             shop_check_timeout_ms: 1500,
+            weight_tolerance_pct: 15,
+            weight_tolerance_g: 50,
         }
     }
 }

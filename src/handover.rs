@@ -532,6 +532,18 @@ fn write_manifest(
         })
         .collect();
     let mut context = manifest_context(&docs);
+    // A parcel weighed at the bench shows what the scale said, not the
+    // items' catalogue weights.
+    for (shown, p) in context.parcels.iter_mut().zip(parcels) {
+        if let Some(grams) = store
+            .packings_of(&p.order_id)?
+            .into_iter()
+            .rfind(|k| k.tracking_no == p.tracking_no)
+            .and_then(|k| k.weight_g)
+        {
+            shown.weight_kg = Some(format!("{:.2}", grams as f64 / 1000.0));
+        }
+    }
     context.batch = Some(row.id.clone());
     context.operator = row.closed_by.clone();
     context.courier_code = Some(row.courier.clone());

@@ -78,7 +78,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             &dir,
         )),
-        Command::Scan { code, bench } => runtime()?.block_on(cmd::scan::run(&ctx, &bench, &code)),
+        Command::Scan {
+            code,
+            bench,
+            weight,
+        } => runtime()?.block_on(cmd::scan::run(&ctx, &bench, &code, weight.as_deref())),
         Command::Short {
             order,
             sku,

@@ -230,7 +230,14 @@ async fn ship(
     let deadline = Instant::now() + send_timeout;
     crate::crash::outbox(send.kind.as_str(), "sending");
     let refused = match client
-        .post_shipment(&send.order_id, courier, tracking_no, at, deadline)
+        .post_shipment(
+            &send.order_id,
+            courier,
+            tracking_no,
+            at,
+            send.body.get("weight_g").and_then(Value::as_u64),
+            deadline,
+        )
         .await
     {
         Ok(order) => {
@@ -964,6 +971,7 @@ mod tests {
                     "ZTO",
                     b["tracking_no"].as_str().unwrap(),
                     b["handed_over_at"].as_str().unwrap(),
+                    None,
                     deadline,
                 )
                 .await
@@ -1026,6 +1034,7 @@ mod tests {
                     "ZTO",
                     b["tracking_no"].as_str().unwrap(),
                     b["handed_over_at"].as_str().unwrap(),
+                    None,
                     Instant::now() + Duration::from_secs(2),
                 )
                 .await
@@ -1071,6 +1080,7 @@ mod tests {
                     "ZTO",
                     b["tracking_no"].as_str().unwrap(),
                     b["handed_over_at"].as_str().unwrap(),
+                    None,
                     deadline,
                 )
                 .await
@@ -1114,6 +1124,7 @@ mod tests {
                     "ZTO",
                     b["tracking_no"].as_str().unwrap(),
                     b["handed_over_at"].as_str().unwrap(),
+                    None,
                     deadline,
                 )
                 .await

@@ -114,8 +114,21 @@ pub async fn scan(
     bench: &Bench<'_>,
     code: &str,
 ) -> Result<ScanOutcome> {
+    scan_weighed(store, shop, config, bench, code, None).await
+}
+
+/// One scan at a bench with the parcel's weight (from the scale or typed),
+/// which a waybill scan checks against the items and records with the packing.
+pub async fn scan_weighed(
+    store: &mut Store,
+    shop: Option<&ShopClient>,
+    config: &Config,
+    bench: &Bench<'_>,
+    code: &str,
+    weight_g: Option<u64>,
+) -> Result<ScanOutcome> {
     let code = &resolve(store, config, bench, code)?;
-    let outcome = scan_inner(store, shop, config, bench, code).await?;
+    let outcome = scan_inner(store, shop, config, bench, code, weight_g).await?;
     // An intercepted order leaves the bench at once: the parcel is set aside,
     // and the next scan (the next order's slip) must not meet it again.
     if outcome.verdict == Verdict::Intercept
@@ -181,6 +194,7 @@ async fn scan_inner(
     config: &Config,
     bench: &Bench<'_>,
     code: &str,
+    weight_g: Option<u64>,
 ) -> Result<ScanOutcome> {
     if code.is_empty() {
         return Ok(outcome(
@@ -246,7 +260,7 @@ async fn scan_inner(
                 && number.state == "allocated"
             {
                 let view = bench_order(store, config, &stored)?;
-                return pack(store, shop, config, bench, view).await;
+                return pack(store, shop, config, bench, view, None).await;
             }
             return Ok(outcome(
                 Verdict::Stop,
@@ -286,7 +300,7 @@ async fn scan_inner(
                 )
             });
         }
-        return pack(store, shop, config, bench, order).await;
+        return pack(store, shop, config, bench, order, weight_g).await;
     }
     // Chinese characters where a code was expected: the input method is on.
     if crate::scancode::looks_garbled(code) {
@@ -496,6 +510,7 @@ async fn pack(
     config: &Config,
     bench: &Bench<'_>,
     order: BenchOrder,
+    weight_g: Option<u64>,
 ) -> Result<ScanOutcome> {
     if order.state == State::Packed.as_str() {
         // The waybill scanned twice (a double read, a second press): nothing
@@ -553,6 +568,39 @@ async fn pack(
         out.shop = check;
         return Ok(out);
     }
+    // Weighed: a parcel far off its items' weights misses an item or holds
+    // an extra one (items without a weight skip the check).
+    if let Some(measured) = weight_g {
+        let items = &stored.order.items;
+        if items.iter().all(|i| i.weight_g.is_some()) {
+            let expected: u64 = items
+                .iter()
+                .map(|i| i.weight_g.unwrap_or(0).saturating_mul(u64::from(i.qty)))
+                .sum();
+            let tolerance = crate::scale::Tolerance {
+                pct: config.bench.weight_tolerance_pct,
+                grams: config.bench.weight_tolerance_g,
+            };
+            if !tolerance.accepts(expected, measured) {
+                let (m, e) = (crate::scale::shown(measured), crate::scale::shown(expected));
+                let mut out = outcome(
+                    Verdict::Stop,
+                    "weight_mismatch",
+                    format!(
+                        "order {}: the parcel weighs {m}, its items {e}: an item is missing or extra; check the parcel, then scan the waybill again",
+                        order.id
+                    ),
+                    format!(
+                        "订单 {}：包裹重 {m}，商品应重 {e}：可能少件或多件，请检查后重扫运单",
+                        order.id
+                    ),
+                    Some(order),
+                );
+                out.shop = check;
+                return Ok(out);
+            }
+        }
+    }
     let tracking_no = order.tracking_no.clone().unwrap_or_default();
     let packed = store.mark_packed(
         bench.name,
@@ -561,6 +609,7 @@ async fn pack(
         order.version,
         &tracking_no,
         check != ShopCheck::Unreachable,
+        weight_g,
         &format!(
             "bench {}: {tracking_no}{}",
             bench.name,
@@ -591,11 +640,14 @@ async fn pack(
         }
         return Ok(not_packable(&view));
     }
+    let weighed = weight_g
+        .map(|w| format!(", {}", crate::scale::shown(w)))
+        .unwrap_or_default();
     let mut out = outcome(
         Verdict::Ok,
         "packed",
-        format!("order {} packed ({tracking_no})", order.id),
-        format!("订单 {} 已打包（{tracking_no}）", order.id),
+        format!("order {} packed ({tracking_no}{weighed})", order.id),
+        format!("订单 {} 已打包（{tracking_no}{weighed}）", order.id),
         Some(view),
     );
     out.shop = check;

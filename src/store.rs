@@ -56,6 +56,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/008_wave_lease.sql")),
     M::up(include_str!("store/009_print_jobs.sql")),
     M::up(include_str!("store/010_bench_last_order.sql")),
+    M::up(include_str!("store/011_packing_weight.sql")),
 ];
 
 #[derive(Debug, Error)]

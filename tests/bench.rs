@@ -791,3 +791,73 @@ fn a_scanner_under_a_chinese_input_method_still_scans() {
     assert_eq!(v["accepted"], true, "{v}");
     assert_eq!(v["tracking_no"], number.as_str(), "{v}");
 }
+
+#[test]
+fn weighing_catches_a_missing_item_and_the_weight_reaches_the_shop() {
+    let (st, sim, printed, orders) = printed_bench(4);
+    let bench = Bench { st: &st, sim: &sim };
+    let (id, courier, number) = &printed[0];
+    let expected: u64 = orders[id]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["weight_g"].as_u64().unwrap() * i["qty"].as_u64().unwrap())
+        .sum();
+    assert_eq!(bench.scan(id).0["code"], "order_opened");
+    for code in item_codes(&orders[id]) {
+        assert_eq!(bench.scan(&code).0["verdict"], "ok");
+    }
+    let weighed = |w: &str| {
+        let out = bench
+            .cmd()
+            .args(["--json", "scan", "--bench", "b1", number, "--weight", w])
+            .output()
+            .unwrap();
+        (json_of(&out), out.status.code().unwrap())
+    };
+    // Something extra in the box (an item packed twice, a wrong item): the
+    // scale says so (STOP, both weights named), nothing packed.
+    let heavy = format!("{}g", expected * 2 + 300);
+    let (out, code) = weighed(&heavy);
+    assert_eq!(
+        (out["code"].as_str(), code),
+        (Some("weight_mismatch"), 7),
+        "{out}"
+    );
+    let msg = out["message_zh"].as_str().unwrap();
+    assert!(msg.contains("包裹重") && msg.contains("商品应重"), "{out}");
+    // Not a weight: a usage error naming the option.
+    let bad = bench
+        .cmd()
+        .args(["scan", "--bench", "b1", number, "--weight", "heavy"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--weight"));
+    // Within 15% + 50 g (the box, the tape): packed with its weight.
+    let right = format!("{:.3}kg", (expected + 40) as f64 / 1000.0);
+    let (out, code) = weighed(&right);
+    assert_eq!((out["code"].as_str(), code), (Some("packed"), 0), "{out}");
+    let story = json_of(&ok_out(
+        bench.cmd().args(["--json", "show", id]).output().unwrap(),
+    ));
+    assert_eq!(
+        story[0]["packings"][0]["weight_g"],
+        expected + 40,
+        "{story}"
+    );
+
+    // Handed over and synced: the shop's shipment carries the weight (v1.1).
+    ok(&bench.handover(&["open", "--courier", courier]));
+    ok_out(bench.handover(&["scan", number]));
+    ok_out(bench.handover(&["close"]));
+    ok(&bench.cmd().args(["sync"]).output().unwrap());
+    let shipments = sim.shipments();
+    let ours = shipments
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["tracking_no"] == number.as_str())
+        .unwrap_or_else(|| panic!("no shipment for {number}: {shipments}"));
+    assert_eq!(ours["weight_g"], expected + 40, "{ours}");
+}

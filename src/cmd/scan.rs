@@ -5,7 +5,13 @@ use anyhow::Result;
 use station::shop::client::{Purpose, ShopClient};
 use station::store::Store;
 
-pub async fn run(ctx: &Ctx, bench: &str, code: &str) -> Result<()> {
+pub async fn run(ctx: &Ctx, bench: &str, code: &str, weight: Option<&str>) -> Result<()> {
+    let weight_g = weight
+        .map(|w| {
+            station::scale::parse_weight(w)
+                .map_err(|e| station::error::UsageError(format!("--weight: {e}")))
+        })
+        .transpose()?;
     use station::packing::{self, Bench, ShopCheck, Verdict};
     let mut store = Store::open_existing(&ctx.db)?;
     let shop = ShopClient::from_config(&ctx.config, Purpose::Check).ok();
@@ -13,7 +19,15 @@ pub async fn run(ctx: &Ctx, bench: &str, code: &str) -> Result<()> {
         name: bench,
         operator: &ctx.operator,
     };
-    let out = packing::scan(&mut store, shop.as_ref(), &ctx.config, &bench, code).await?;
+    let out = packing::scan_weighed(
+        &mut store,
+        shop.as_ref(),
+        &ctx.config,
+        &bench,
+        code,
+        weight_g,
+    )
+    .await?;
     if ctx.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {

@@ -261,14 +261,19 @@ impl ShopClient {
         courier: &str,
         tracking_no: &str,
         handed_over_at: &str,
+        weight_g: Option<u64>,
         deadline: Instant,
     ) -> Result<Value, ShopError> {
         let url = format!("{}/v1/orders/{}/shipments", self.base, encode_segment(id));
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "courier": courier,
             "tracking_no": tracking_no,
             "handed_over_at": handed_over_at,
         });
+        // Shop API v1.1: the weight as weighed at the bench, when it was.
+        if let Some(grams) = weight_g {
+            body["weight_g"] = grams.into();
+        }
         let what = format!("the shipment of order {id} ({courier} {tracking_no})");
         self.send(&what, deadline, || self.http.post(&url).json(&body))
             .await

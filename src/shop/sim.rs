@@ -127,6 +127,9 @@ pub struct Shipment {
     pub courier: String,
     pub tracking_no: String,
     pub handed_over_at: String,
+    /// Shop API v1.1: the parcel's weight in grams, when it was weighed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_g: Option<u64>,
 }
 
 /// A handle on one simulated shop; clones share the same state.
@@ -628,6 +631,8 @@ struct ShipmentRequest {
     courier: String,
     tracking_no: String,
     handed_over_at: String,
+    #[serde(default)]
+    weight_g: Option<u64>,
 }
 
 async fn post_shipment(
@@ -636,6 +641,13 @@ async fn post_shipment(
     body: Result<Json<ShipmentRequest>, JsonRejection>,
 ) -> ApiResult {
     let (Path(id), Json(req)) = (id?, body?);
+    if let Some(w) = req.weight_g
+        && !(1..=1_000_000).contains(&w)
+    {
+        return Err(ApiError::bad_request(format!(
+            "weight_g {w} is out of range (1..1000000 grams)"
+        )));
+    }
     let mut guard = sim.state();
     let st = &mut *guard;
     let order = find(&mut st.orders, &id)?;
@@ -668,12 +680,14 @@ async fn post_shipment(
         courier,
         tracking_no,
         handed_over_at,
+        weight_g,
     } = req;
     st.shipments.push(Shipment {
         order_id: id,
         courier,
         tracking_no,
         handed_over_at,
+        weight_g,
     });
     Ok(Json(order))
 }

@@ -23,6 +23,8 @@ pub struct PackingEntry {
     pub operator: String,
     pub packed_at: String,
     pub shop_checked: bool,
+    /// Grams on the bench scale, when the parcel was weighed.
+    pub weight_g: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -90,7 +92,7 @@ impl Store {
 
     pub fn packings_of(&self, order_id: &str) -> Result<Vec<PackingEntry>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT order_version, tracking_no, bench, operator, packed_at, shop_checked
+            "SELECT order_version, tracking_no, bench, operator, packed_at, shop_checked, weight_g
              FROM packings WHERE order_id = ?1 ORDER BY packed_at",
         )?;
         let rows = stmt.query_map([order_id], |r| {
@@ -101,6 +103,7 @@ impl Store {
                 operator: r.get(3)?,
                 packed_at: r.get(4)?,
                 shop_checked: r.get(5)?,
+                weight_g: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -155,11 +155,15 @@ pub(crate) fn enqueue(tx: &Connection, wb: &WriteBack<'_>) -> Result<()> {
         });
     }
     let at = now();
-    let shipment = json!({
+    let mut shipment = json!({
         "courier": wb.courier,
         "tracking_no": wb.tracking_no,
         "handed_over_at": wb.handed_over_at,
     });
+    // Weighed at the bench: the shop gets the weight (Shop API v1.1).
+    if let Some(grams) = super::packing::packed_weight(tx, wb.order_id, wb.tracking_no)? {
+        shipment["weight_g"] = json!(grams);
+    }
     let flag = json!({
         "flag": wb.done_flag,
         "memo": {"text": wb.memo_text, "author": wb.memo_author, "at": wb.memo_at},

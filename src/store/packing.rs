@@ -20,6 +20,21 @@ pub struct BenchSession {
     pub last_order_id: Option<String>,
 }
 
+/// The weight a parcel was packed with, inside a caller's transaction.
+pub(crate) fn packed_weight(
+    tx: &rusqlite::Connection,
+    order_id: &str,
+    tracking_no: &str,
+) -> Result<Option<u64>> {
+    Ok(tx
+        .prepare_cached("SELECT weight_g FROM packings WHERE order_id = ?1 AND tracking_no = ?2")?
+        .query_row(params![order_id, tracking_no], |r| {
+            r.get::<_, Option<u64>>(0)
+        })
+        .optional()?
+        .flatten())
+}
+
 impl Store {
     pub fn bench_session(&self, bench: &str) -> Result<Option<BenchSession>> {
         Ok(self
@@ -120,6 +135,7 @@ impl Store {
         version: u64,
         tracking_no: &str,
         shop_checked: bool,
+        weight_g: Option<u64>,
         detail: &str,
     ) -> Result<bool> {
         let tx = self.write_tx()?;
@@ -134,8 +150,8 @@ impl Store {
         }
         tx.execute(
             "INSERT OR REPLACE INTO packings
-                 (order_id, order_version, tracking_no, bench, operator, packed_at, shop_checked)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (order_id, order_version, tracking_no, bench, operator, packed_at, shop_checked, weight_g)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 order_id,
                 version,
@@ -143,11 +159,13 @@ impl Store {
                 bench,
                 operator,
                 at,
-                shop_checked
+                shop_checked,
+                weight_g
             ],
         )?;
         tx.execute(
-            "UPDATE bench_sessions SET order_id = NULL, order_version = NULL, updated = ?2
+            "UPDATE bench_sessions SET last_order_id = COALESCE(order_id, last_order_id),
+                 order_id = NULL, order_version = NULL, updated = ?2
              WHERE bench = ?1",
             params![bench, at],
         )?;

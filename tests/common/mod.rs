@@ -72,6 +72,11 @@ impl Sim {
             .send("POST", &format!("/admin/orders/{id}/mutate"), Some(body))
     }
 
+    /// The shipments the shop recorded.
+    pub fn shipments(&self) -> Value {
+        self.admin().send("GET", "/admin/shipments", None)
+    }
+
     pub fn log(&self) -> Value {
         self.admin().send("GET", "/admin/log", None)
     }

@@ -57,9 +57,11 @@ fn strip_aim(mut code: &str) -> &str {
 /// numbers and order ids are upper case, and a scanner with Caps Lock on (or
 /// a Shift eaten by an input method) sends them in lower case.
 pub fn upper_variant(code: &str) -> Option<String> {
+    // Normalized again: an upper-case letter can compose with a mark that
+    // follows it (I + U+0307 is İ), which the lower-case one did not.
     code.bytes()
         .any(|b| b.is_ascii_lowercase())
-        .then(|| code.to_ascii_uppercase())
+        .then(|| normalize(&code.to_ascii_uppercase()))
 }
 
 /// Whether a code that matched nothing looks like an input method's doing
@@ -100,6 +102,9 @@ mod tests {
     fn lower_case_and_garbled_codes_are_told_apart() {
         assert_eq!(upper_variant("sf12"), Some("SF12".into()));
         assert_eq!(upper_variant("SF12"), None);
+        // Found by the fuzz target: the upper case composes where the lower did not.
+        let code = normalize("ai\u{307}");
+        assert_eq!(upper_variant(&code), Some("A\u{130}".into()));
         assert!(looks_garbled("是否12"));
         assert!(!looks_garbled("SF12"));
     }

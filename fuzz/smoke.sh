@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run every cargo-fuzz target for a short while (default 60 s each) from the
 # committed seed corpora. Skips (exit 0) when no nightly toolchain or no
-# cargo-fuzz can be had; exits non-zero when any target crashes, hangs or
-# fails to build. Crash inputs land in fuzz/artifacts/<target>/.
+# cargo-fuzz can be had, unless FUZZ_REQUIRE=1 (CI), where that fails; exits
+# non-zero when any target crashes, hangs or fails to build. Crash inputs land
+# in fuzz/artifacts/<target>/.
 #
 #   fuzz/smoke.sh            # 60 s per target
 #   fuzz/smoke.sh 600        # 10 minutes per target
@@ -14,6 +15,10 @@ fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 targets="${FUZZ_TARGETS:-order_intake template_parse scan_input config_parse scan_code}"
 
 skip() {
+    if [ -n "${FUZZ_REQUIRE:-}" ]; then
+        echo "fuzz smoke FAILED: $* (FUZZ_REQUIRE is set)"
+        exit 1
+    fi
     echo "fuzz smoke skipped: $*"
     exit 0
 }

@@ -394,6 +394,12 @@ pub struct PerfScanArgs {
     /// a person with a hand scanner manages a scan every 300 ms or so).
     #[arg(long, default_value_t = 0)]
     pub interval_ms: u64,
+    /// How long the simulated shop takes to answer, in milliseconds. Opening
+    /// an order and packing it re-read the order from the shop, so their
+    /// figures depend on it: the run measures a round with an instant shop
+    /// and a round with this latency (0: only the instant round).
+    #[arg(long, default_value_t = 50)]
+    pub shop_latency_ms: u64,
     /// Where the run writes its database and labels (wiped at the start).
     #[arg(long, default_value = "station-bench-scan")]
     pub dir: PathBuf,

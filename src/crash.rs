@@ -51,9 +51,39 @@ pub const POINTS: &[&str] = &[
 /// The environment variable that arms one point: `NAME` or `NAME@N`.
 pub const ENV: &str = "STATION_CRASH_AT";
 
+/// The environment variables that hold the process at a point instead of
+/// killing it: `STATION_PAUSE_AT=NAME` and `STATION_PAUSE_DIR=DIR`. At the
+/// point's first hit the process creates `DIR/reached` and waits until
+/// `DIR/go` exists, so a test can do something exactly there (take a backup
+/// in the middle of a wave) and then let it go on; no timing involved.
+pub const PAUSE_ENV: &str = "STATION_PAUSE_AT";
+pub const PAUSE_DIR_ENV: &str = "STATION_PAUSE_DIR";
+
+/// Hold here if `STATION_PAUSE_AT` names this point (its first hit only).
+/// Every crash point is also a pause point; a pause-only point (like
+/// `pull.page.stored`) is not a crash point.
+#[cfg(feature = "failpoints")]
+pub fn pause(name: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static PAUSED: AtomicBool = AtomicBool::new(false);
+    if std::env::var(PAUSE_ENV).ok().as_deref() != Some(name) || PAUSED.swap(true, Ordering::SeqCst)
+    {
+        return;
+    }
+    let Some(dir) = std::env::var_os(PAUSE_DIR_ENV).map(std::path::PathBuf::from) else {
+        return;
+    };
+    std::fs::write(dir.join("reached"), name).expect("the pause directory is writable");
+    // Polling a file the test creates: the wait ends on the test's event.
+    while !dir.join("go").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Die here if `STATION_CRASH_AT` names this point (and this is its N-th hit).
 #[cfg(feature = "failpoints")]
 pub fn point(name: &str) {
+    pause(name);
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static ARMED: OnceLock<Option<(String, u64)>> = OnceLock::new();
@@ -83,6 +113,11 @@ pub fn point(name: &str) {
     }
     std::process::abort();
 }
+
+/// Without the `failpoints` feature a pause point is nothing at all.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn pause(_name: &str) {}
 
 /// Without the `failpoints` feature a crash point is nothing at all.
 #[cfg(not(feature = "failpoints"))]

@@ -88,6 +88,9 @@ pub struct Closed {
     pub already_closed: bool,
     /// Whether the shop was asked about the batch's orders before closing.
     pub shop: ShopCheck,
+    /// Orders the shop did not answer about before closing: they closed on
+    /// their last known state.
+    pub unchecked: Vec<String>,
 }
 
 /// Open a batch for `courier` (a configured courier code). A batch already
@@ -313,7 +316,13 @@ fn scan_checked(
         return refuse(store, c, en, zh, Some(order_id));
     }
     if store
-        .add_parcel(&row.id, code, &order_id, operator)?
+        .add_parcel(
+            &row.id,
+            code,
+            &order_id,
+            operator,
+            config.handover.require_packed,
+        )?
         .is_none()
     {
         // Another scanner or process changed something between the checks and
@@ -351,6 +360,7 @@ pub async fn close(
 ) -> Result<Closed> {
     let row = closing_batch(store, batch)?;
     let mut check = ShopCheck::Skipped;
+    let mut unchecked = Vec::new();
     if row.state == "open" {
         let ids: Vec<String> = store
             .handover_parcels(&row.id)?
@@ -361,10 +371,13 @@ pub async fn close(
             operator,
             source: "handover close",
         };
-        check = crate::pull::recheck(store, shop, config, &actor, &ids).await?;
+        (check, unchecked) = crate::pull::recheck_each(store, shop, config, &actor, &ids).await?;
     }
     let mut closed = close_checked(store, config, row, operator, out_dir)?;
     closed.shop = check;
+    // Only those still in the batch matter to the operator.
+    unchecked.retain(|id| closed.order_ids.contains(id));
+    closed.unchecked = unchecked;
     Ok(closed)
 }
 
@@ -423,8 +436,12 @@ fn close_checked(
         let memo_day = local.format("%Y-%m-%d %H:%M").to_string();
         let batch_id = row.id.clone();
         let courier_code = row.courier.clone();
-        let (_, out) =
-            store.close_handover(&row.id, operator, &closed_at, |tx, p: &ClosingParcel| {
+        let (_, out) = store.close_handover(
+            &row.id,
+            operator,
+            &closed_at,
+            config.handover.require_packed,
+            |tx, p: &ClosingParcel| {
                 let memo_text = format!(
                     "已交接 {courier_name} {} · {operator} · {memo_day}",
                     p.tracking_no
@@ -444,7 +461,8 @@ fn close_checked(
                         batch_id: &batch_id,
                     },
                 )
-            })?;
+            },
+        )?;
         removed = out;
         crate::crash::point("handover.closed");
         let row = store.handover(&row.id)?.expect("still there");
@@ -481,7 +499,31 @@ fn close_checked(
         removed,
         already_closed,
         shop: ShopCheck::Skipped,
+        unchecked: Vec::new(),
     })
+}
+
+/// Write a closed batch's manifest again where it is, from the orders as the
+/// store holds them now (after a purge: without the purged personal data).
+/// `None` when the batch has no manifest on disk.
+pub fn rewrite_manifest(store: &Store, config: &Config, batch_id: &str) -> Result<Option<PathBuf>> {
+    let Some(row) = store.handover(batch_id)? else {
+        return Ok(None);
+    };
+    let Some(path) = row.manifest.clone().map(PathBuf::from) else {
+        return Ok(None);
+    };
+    if row.state != "closed" || !path.exists() {
+        return Ok(None);
+    }
+    // `DIR/handovers/BATCH.pdf`: written again under the same DIR.
+    let out_dir = path
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let parcels = store.handover_parcels(&row.id)?;
+    write_manifest(store, config, &row, &parcels, &out_dir).map(Some)
 }
 
 /// Render the manifest of a closed batch and write it atomically.

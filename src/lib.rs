@@ -13,6 +13,7 @@ pub mod printer;
 pub mod pull;
 pub mod render;
 pub mod report;
+pub mod retention;
 pub mod scale;
 pub mod scancode;
 pub mod serve;

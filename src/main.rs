@@ -109,6 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             a.benches,
             a.orders_per_bench,
             std::time::Duration::from_millis(a.interval_ms),
+            a.shop_latency_ms,
             &a.dir,
             ctx.json,
         ),

@@ -299,7 +299,39 @@ mod tests {
             // Same instant as the second, written in another offset: later in the list wins.
             memo("同时, 后写", "2026-11-10T20:04:42+00:00"),
         ];
-        let pick = memos.iter().max_by_key(|m| m.at).unwrap();
-        assert_eq!(pick.text, "同时, 后写");
+        let mut order = fixture_order();
+        order.memos = memos.to_vec();
+        assert_eq!(order.effective_memo().unwrap().text, "同时, 后写");
+        // Order in the list does not matter otherwise: the newest instant wins.
+        order.memos.reverse();
+        assert_eq!(order.effective_memo().unwrap().text, "改发中通");
+        order.memos.clear();
+        assert!(order.effective_memo().is_none());
+    }
+
+    /// The first order of the repository's fixtures, as the shop sends it.
+    fn fixture_order() -> Order {
+        let all: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../tests/data/orders-200.json")).unwrap();
+        serde_json::from_value(all[0].clone()).unwrap()
+    }
+
+    #[test]
+    fn only_the_effective_memo_makes_an_order_urgent() {
+        let mut order = fixture_order();
+        order.flag = Flag::Yellow;
+        order.shipping.service = None;
+        let mut urgent = memo("加急", "2026-11-11T03:00:00+08:00");
+        urgent.flag = Some(Flag::Purple);
+        order.memos = vec![urgent.clone()];
+        assert!(order.is_urgent());
+        // A newer memo without the purple flag overrides it.
+        order
+            .memos
+            .push(memo("不急了", "2026-11-11T05:00:00+08:00"));
+        assert!(!order.is_urgent());
+        // An older one does not.
+        order.memos = vec![memo("旧的", "2026-11-10T05:00:00+08:00"), urgent];
+        assert!(order.is_urgent());
     }
 }

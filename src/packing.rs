@@ -177,7 +177,7 @@ fn resolve(store: &Store, config: &Config, bench: &Bench<'_>, raw: &str) -> Resu
         Ok(open.as_ref().is_some_and(|o| {
             o.items
                 .iter()
-                .any(|i| i.sku == c || i.barcode.as_deref() == Some(c))
+                .any(|i| item_is(&i.sku, i.barcode.as_deref(), c))
         }) || store.order(c)?.is_some()
             || store.tracking(c)?.is_some())
     };
@@ -336,6 +336,13 @@ async fn scan_inner(
     })
 }
 
+/// Whether the normalized scanned `code` names the item with this SKU and
+/// barcode (both compared normalized, as the scanner would send them).
+fn item_is(sku: &str, barcode: Option<&str>, code: &str) -> bool {
+    crate::scancode::matches(sku, code)
+        || barcode.is_some_and(|b| crate::scancode::matches(b, code))
+}
+
 /// Tick an item off, or `None` when the code is not one of the order's items.
 fn scan_item(
     store: &mut Store,
@@ -344,10 +351,7 @@ fn scan_item(
     order: &BenchOrder,
     code: &str,
 ) -> Result<Option<ScanOutcome>> {
-    let matches = |i: &BenchItem| match &i.barcode {
-        Some(b) => b == code || i.sku == code,
-        None => i.sku == code,
-    };
+    let matches = |i: &BenchItem| item_is(&i.sku, i.barcode.as_deref(), code);
     if !order.items.iter().any(matches) {
         return Ok(None);
     }
@@ -515,15 +519,25 @@ async fn pack(
     if order.state == State::Packed.as_str() {
         // The waybill scanned twice (a double read, a second press): nothing
         // is wrong, and the bench must not flash red for it.
+        // A weight given now is not taken: the parcel was packed (and perhaps
+        // weighed) already, and the operator is told so rather than left to
+        // think it was recorded.
         let no = order.tracking_no.clone().unwrap_or_default();
+        let (not_weighed, not_weighed_zh) = match weight_g {
+            Some(_) => ("; the weight given now is not recorded", "；本次称重未记录"),
+            None => ("", ""),
+        };
         return Ok(outcome(
             Verdict::Ok,
             "already_packed",
             format!(
-                "order {} is already packed ({no}): the waybill was scanned again",
+                "order {} is already packed ({no}): the waybill was scanned again{not_weighed}",
                 order.id
             ),
-            format!("订单 {} 已打包（{no}）：重复扫描，无需处理", order.id),
+            format!(
+                "订单 {} 已打包（{no}）：重复扫描，无需处理{not_weighed_zh}",
+                order.id
+            ),
             Some(order),
         ));
     }
@@ -569,14 +583,14 @@ async fn pack(
         return Ok(out);
     }
     // Weighed: a parcel far off its items' weights misses an item or holds
-    // an extra one (items without a weight skip the check).
+    // an extra one (items without a weight, or with weight 0 meaning "not
+    // weighed" in many shop catalogues, skip the check).
     if let Some(measured) = weight_g {
         let items = &stored.order.items;
-        if items.iter().all(|i| i.weight_g.is_some()) {
-            let expected: u64 = items
-                .iter()
-                .map(|i| i.weight_g.unwrap_or(0).saturating_mul(u64::from(i.qty)))
-                .sum();
+        if items.iter().all(|i| i.weight_g.is_some_and(|w| w > 0)) {
+            let expected: u64 = items.iter().fold(0u64, |sum, i| {
+                sum.saturating_add(i.weight_g.unwrap_or(0).saturating_mul(u64::from(i.qty)))
+            });
             let tolerance = crate::scale::Tolerance {
                 pct: config.bench.weight_tolerance_pct,
                 grams: config.bench.weight_tolerance_g,
@@ -892,7 +906,7 @@ pub fn short(
     let items = &stored.order.items;
     let Some(item) = items
         .iter()
-        .find(|i| i.sku == sku || i.barcode.as_deref() == Some(sku))
+        .find(|i| item_is(&i.sku, i.barcode.as_deref(), sku))
     else {
         let skus: Vec<&str> = items.iter().map(|i| i.sku.as_str()).collect();
         anyhow::bail!(UsageError(format!(

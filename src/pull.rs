@@ -187,6 +187,8 @@ pub async fn pull(
             }
         }
         take(store, &batch, &actor, cfg, &mut report)?;
+        // Tests hold a pull here to change the shop between two pages.
+        crate::crash::pause("pull.page.stored");
     }
 
     // The list is complete: ask about every active order it did not contain.
@@ -374,10 +376,23 @@ pub async fn recheck(
     actor: &Actor<'_>,
     ids: &[String],
 ) -> Result<ShopCheck, StoreError> {
+    Ok(recheck_each(store, shop, config, actor, ids).await?.0)
+}
+
+/// [`recheck`], and the ids of the orders the shop did not answer about (they
+/// stay on their last known state).
+pub async fn recheck_each(
+    store: &mut Store,
+    shop: Option<&ShopClient>,
+    config: &Config,
+    actor: &Actor<'_>,
+    ids: &[String],
+) -> Result<(ShopCheck, Vec<String>), StoreError> {
     let Some(shop) = shop else {
-        return Ok(ShopCheck::Skipped);
+        return Ok((ShopCheck::Skipped, Vec::new()));
     };
     let mut answers = Vec::with_capacity(ids.len());
+    let mut unanswered = Vec::new();
     let mut unreachable = false;
     for chunk in ids.chunks(RECHECK_AT_ONCE) {
         let mut reads = tokio::task::JoinSet::new();
@@ -388,11 +403,13 @@ pub async fn recheck(
                 (id, answer)
             });
         }
+        let mut asked: std::collections::HashSet<&String> = chunk.iter().collect();
         while let Some(joined) = reads.join_next().await {
             let Ok((id, answer)) = joined else {
                 unreachable = true;
                 continue;
             };
+            asked.remove(&id);
             match answer {
                 Ok(Some(raw)) => answers.push(match validate(&raw, Origin::Direct) {
                     Ok(order) => Incoming::Valid(order),
@@ -405,18 +422,23 @@ pub async fn recheck(
                 Err(e) => {
                     tracing::warn!(order = %id, source = actor.source, "re-reading the order: {e}");
                     unreachable = true;
+                    unanswered.push(id);
                 }
             }
         }
+        // A read that panicked took its id with it: still unanswered.
+        unanswered.extend(asked.into_iter().cloned());
     }
     if !answers.is_empty() {
         store.ingest(&answers, actor, config.flags.pull)?;
     }
-    Ok(if unreachable {
+    unanswered.sort();
+    let check = if unreachable {
         ShopCheck::Unreachable
     } else {
         ShopCheck::Checked
-    })
+    };
+    Ok((check, unanswered))
 }
 
 #[cfg(test)]

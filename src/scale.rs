@@ -74,8 +74,9 @@ pub struct Tolerance {
 impl Tolerance {
     /// Whether `measured` is within tolerance of `expected` grams.
     pub fn accepts(self, expected: u64, measured: u64) -> bool {
-        let slack = expected * u64::from(self.pct) / 100 + self.grams;
-        measured.abs_diff(expected) <= slack
+        // In u128: a catalogue's absurd weights must not overflow into a pass.
+        let slack = u128::from(expected) * u128::from(self.pct) / 100 + u128::from(self.grams);
+        u128::from(measured.abs_diff(expected)) <= slack
     }
 }
 
@@ -103,6 +104,21 @@ mod tests {
         assert!(parse_weight("0g").is_err());
         assert!(parse_weight("-1kg").is_err());
         assert!(parse_weight("2000kg").is_err());
+    }
+
+    #[test]
+    fn tolerance_is_percent_plus_grams_without_overflow() {
+        let t = Tolerance { pct: 15, grams: 50 };
+        assert!(t.accepts(1000, 1200));
+        assert!(!t.accepts(1000, 1201));
+        assert!(t.accepts(1000, 800));
+        assert!(!t.accepts(1000, 799));
+        let wide = Tolerance {
+            pct: u32::MAX,
+            grams: u64::MAX,
+        };
+        assert!(wide.accepts(u64::MAX, 1));
+        assert!(!Tolerance { pct: 0, grams: 0 }.accepts(u64::MAX, 1));
     }
 
     #[test]

@@ -64,6 +64,14 @@ pub fn upper_variant(code: &str) -> Option<String> {
         .then(|| normalize(&code.to_ascii_uppercase()))
 }
 
+/// Whether a normalized scanned `code` is the stored code `stored` (a SKU,
+/// a barcode, a tracking number as the shop or the pool wrote it). Stored
+/// codes are compared normalized too, so a SKU written with a space or in
+/// full-width characters still matches what the scanner sends for it.
+pub fn matches(stored: &str, code: &str) -> bool {
+    stored == code || normalize(stored) == code
+}
+
 /// Whether a code that matched nothing looks like an input method's doing
 /// (letters or digits turned into Chinese characters) rather than a real
 /// code: then the operator must switch the keyboard to English half-width.
@@ -74,6 +82,14 @@ pub fn looks_garbled(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_codes_are_compared_normalized() {
+        assert!(matches("HM UMB 02", &normalize("HM UMB 02")));
+        assert!(matches("ＨＭ－ＵＭＢ－０２", &normalize("HM-UMB-02")));
+        assert!(matches("HM-UMB-02", "HM-UMB-02"));
+        assert!(!matches("HM-UMB-02", "HM-UMB-03"));
+    }
 
     #[test]
     fn what_scanners_type_becomes_the_code() {

@@ -56,6 +56,11 @@ pub struct AppState {
     schedule: schedule::Shared,
     /// Scans counted for `/metrics`.
     metrics: metrics::Metrics,
+    /// Each bench's latest answered scans by the page's scan id, so that a
+    /// scan the page sends again (its answer was lost) is answered again,
+    /// not counted twice.
+    recent_scans: api::RecentScans<crate::packing::ScanOutcome>,
+    recent_handover_scans: api::RecentScans<crate::handover::HandoverScan>,
 }
 
 impl AppState {
@@ -84,6 +89,8 @@ impl AppState {
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             schedule: schedule::new_status(&config),
             metrics: metrics::Metrics::default(),
+            recent_scans: api::RecentScans::default(),
+            recent_handover_scans: api::RecentScans::default(),
             pool,
             config,
         })

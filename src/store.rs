@@ -40,7 +40,7 @@ pub(crate) use outbox::tests::handed_over as outbox_fixture;
 pub use outbox::{Alert, ClaimedSend, ExceptionWrite, OutboxSummary, SendKind, WriteBack};
 pub use packing::{BenchSession, Shorted};
 pub use print_jobs::{NewPrintJob, PrintJob};
-pub use privacy::Purged;
+pub use privacy::{MixedFile, Purged};
 pub use report::{BatchCount, Gauges, InWarehouse, PackRate};
 pub use tracking::{Allocation, TrackingNumber};
 pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan};

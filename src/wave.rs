@@ -234,9 +234,8 @@ pub fn courier_for<'c>(order: &Order, config: &'c Config) -> Result<&'c Courier>
         })
 }
 
-/// Print a wave: finish an open one first, else plan a new one from the queue.
 /// A waybill without its sender's name, phone and address is refused by the
-/// courier: no wave or reprint prints one.
+/// courier: no wave or reprint prints one (a usage error naming `sender`).
 pub fn check_sender(config: &Config) -> Result<()> {
     let missing = config.sender.missing();
     if missing.is_empty() {
@@ -249,6 +248,7 @@ pub fn check_sender(config: &Config) -> Result<()> {
     )))
 }
 
+/// Print a wave: finish an open one first, else plan a new one from the queue.
 pub fn print(
     store: &mut Store,
     config: &Config,

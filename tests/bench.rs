@@ -109,12 +109,6 @@ fn a_bench_packs_stops_intercepts_and_hands_over() {
             )
         })
         .collect();
-    let courier_of = |id: &str| {
-        printed.iter().find(|p| p["order_id"] == id).unwrap()["courier"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
     let zto: Vec<String> = printed
         .iter()
         .filter(|p| p["courier"] == "ZTO")
@@ -332,7 +326,6 @@ fn a_bench_packs_stops_intercepts_and_hands_over() {
     refused(&number[&sf], "other_courier");
     refused(&number[&c], "intercept");
     refused(&number[&d], "voided");
-    assert_eq!(courier_of(&sf), "SF");
 
     let closed = json_of(&ok_out(bench.handover(&["close"])));
     assert_eq!(closed["batch_id"], batch.as_str());
@@ -689,6 +682,7 @@ fn a_handover_takes_only_packed_parcels_and_asks_the_shop_first() {
     assert_eq!(closed["order_ids"], json!([z]), "{closed}");
     assert_eq!(closed["removed"][0]["order_id"], y.as_str(), "{closed}");
     assert_eq!(closed["shop"], "checked", "{closed}");
+    assert_eq!(closed["unchecked"], json!([]), "{closed}");
 
     // The shop down at a handover scan: the parcel goes in on the last known
     // state, and the answer says so.
@@ -712,6 +706,16 @@ fn a_handover_takes_only_packed_parcels_and_asks_the_shop_first() {
     st.write("station.toml", "[handover]\nrequire_packed = false\n");
     let v = json_of(&ok_out(bench.handover(&["scan", u_no])));
     assert_eq!(v["accepted"], true, "{v}");
+
+    // Closed while the shop is down: the batch closes on the last known
+    // state, and the answer names every order it could not check.
+    sim.set_faults(json!({"force_status": 503}));
+    let closed = json_of(&ok_out(bench.handover(&["close"])));
+    sim.set_faults(json!({}));
+    assert_eq!(closed["shop"], "unreachable", "{closed}");
+    let mut unchecked = vec![w.as_str(), zto[0].0.as_str()];
+    unchecked.sort();
+    assert_eq!(closed["unchecked"], json!(unchecked), "{closed}");
 }
 
 /// What a scanner types under a Chinese input method, as the code it read.
@@ -728,7 +732,27 @@ fn full_width(s: &str) -> String {
 fn a_scanner_under_a_chinese_input_method_still_scans() {
     let (st, sim, printed, orders) = printed_bench(4);
     let bench = Bench { st: &st, sim: &sim };
-    let (id, courier, number) = &printed[0];
+    // An order of several units whose first SKU has letters, so that both
+    // the lower-case scan and the Tab-terminated ones are exercised.
+    let units_of = |id: &str| -> u64 {
+        orders[id]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["qty"].as_u64().unwrap())
+            .sum()
+    };
+    let (id, courier, number) = printed
+        .iter()
+        .find(|(id, _, _)| {
+            units_of(id) >= 2
+                && orders[id.as_str()]["items"][0]["sku"]
+                    .as_str()
+                    .unwrap()
+                    .bytes()
+                    .any(|b| b.is_ascii_alphabetic())
+        })
+        .expect("the printed wave has an order of two or more units with a lettered SKU");
     // The slip's QR with its AIM identifier, in full-width digits (an IME in
     // full-width mode) and CR LF.
     let (out, code) = bench.scan(&format!("]Q1{}\r\n", full_width(id)));
@@ -747,15 +771,14 @@ fn a_scanner_under_a_chinese_input_method_still_scans() {
     }
     for (n, item) in units.iter().enumerate() {
         let sku = item["sku"].as_str().unwrap();
-        let scanned = match item["barcode"].as_str() {
-            Some(b) if n > 0 => format!("{b}\t"),
-            _ => sku.to_lowercase(),
+        let scanned = if n == 0 {
+            sku.to_lowercase()
+        } else {
+            format!("{}\t", item["barcode"].as_str().unwrap_or(sku))
         };
-        assert_ne!(
-            n == 0,
-            scanned == sku,
-            "the first unit is scanned in lower case"
-        );
+        if n == 0 {
+            assert_ne!(scanned, sku, "the first unit is scanned in lower case");
+        }
         let (out, code) = bench.scan(&scanned);
         assert_eq!(
             (out["verdict"].as_str(), code),
@@ -860,4 +883,57 @@ fn weighing_catches_a_missing_item_and_the_weight_reaches_the_shop() {
         .find(|s| s["tracking_no"] == number.as_str())
         .unwrap_or_else(|| panic!("no shipment for {number}: {shipments}"));
     assert_eq!(ours["weight_g"], expected + 40, "{ours}");
+}
+
+/// The handover's two refusals that need history: a parcel already handed
+/// over in another batch, and one whose order changed on the shop after its
+/// label was printed (found by the handover's own re-read of the shop).
+#[test]
+fn a_handover_refuses_a_parcel_of_another_batch_and_a_changed_order() {
+    let (st, sim, printed, orders) = printed_bench(8);
+    let bench = Bench { st: &st, sim: &sim };
+    let zto: Vec<&(String, String, String)> = printed.iter().filter(|p| p.1 == "ZTO").collect();
+    assert!(zto.len() >= 2, "{zto:?}");
+    let (p, _, p_no) = zto[0];
+    let (q, _, q_no) = zto[1];
+    bench.pack(p, p_no, &orders[p]);
+    bench.pack(q, q_no, &orders[q]);
+
+    // P goes out in batch 1.
+    ok(&bench.handover(&["open", "--courier", "ZTO"]));
+    let first = json_of(&ok_out(bench.handover(&["scan", p_no])));
+    let batch_one = first["batch"]["id"].as_str().unwrap().to_string();
+    ok(&bench.handover(&["close"]));
+
+    // Scanned again into batch 2: refused, naming batch 1.
+    ok(&bench.handover(&["open", "--courier", "ZTO"]));
+    let out = bench.handover(&["scan", p_no]);
+    assert_eq!(out.status.code(), Some(7));
+    let v = json_of(&out);
+    assert_eq!(v["code"], "in_other_batch", "{v}");
+    assert!(v["message"].as_str().unwrap().contains(&batch_one), "{v}");
+    assert!(
+        v["message_zh"].as_str().unwrap().contains(&batch_one),
+        "{v}"
+    );
+
+    // Q's address changes on the shop after packing: the handover scan reads
+    // the new version and refuses the old label.
+    sim.mutate(q, json!({"address": "改过的地址 88 号"}));
+    let out = bench.handover(&["scan", q_no]);
+    assert_eq!(out.status.code(), Some(7));
+    let v = json_of(&out);
+    assert_eq!(
+        (v["code"].as_str(), v["shop"].as_str()),
+        (Some("changed_after_print"), Some("checked")),
+        "{v}"
+    );
+    assert!(v["message_zh"].as_str().unwrap().contains("重打"), "{v}");
+    // Neither went into batch 2; both refusals are in the audit trail.
+    let batch = json_of(&ok_out(bench.handover(&["show"])));
+    assert_eq!(batch[0]["count"], 0, "{batch}");
+    let story = json_of(&ok_out(
+        st.cmd().args(["--json", "show", q]).output().unwrap(),
+    ));
+    assert!(story.to_string().contains("handover.refused"), "{story}");
 }

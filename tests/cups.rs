@@ -760,23 +760,27 @@ fn reprint_and_the_handover_manifest_go_to_their_printers() {
     assert!(codes.contains(&format!("QR-Code:{id}")), "{codes:?}");
 
     // A reprint whose job fails says so (exit 8) and names the order.
-    if Path::new("/usr/lib/cups/backend/station-fail").exists() {
-        let broken = queue_or_skip!(cups, "bench-broken", "station-fail:/");
-        let out = st
-            .cmd()
-            .args(["reprint", id, "--printer", &broken.0])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(8), "{err}");
-        assert!(
-            err.contains(&format!("order {id}: the reprint did not come out")),
-            "{err}"
-        );
-        assert!(err.contains("aborted"), "{err}");
+    if !Path::new("/usr/lib/cups/backend/station-fail").exists() {
+        skip("no station-fail test backend (bash tests/cups/setup.sh)");
+        return;
     }
+    let broken = queue_or_skip!(cups, "bench-broken", "station-fail:/");
+    let out = st
+        .cmd()
+        .args(["reprint", id, "--printer", &broken.0])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    assert!(
+        err.contains(&format!("order {id}: the reprint did not come out")),
+        "{err}"
+    );
+    assert!(err.contains("aborted"), "{err}");
 
-    // The handover manifest to its queue.
+    // The handover manifest to a queue that fails: the batch is closed (the
+    // parcels left with the courier), the failed manifest is an error naming
+    // the batch (exit 8), and closing it again prints it on a good queue.
     let courier = first["courier"].as_str().unwrap();
     ok(&st
         .cmd()
@@ -790,11 +794,39 @@ fn reprint_and_the_handover_manifest_go_to_their_printers() {
         .unwrap());
     let out = st
         .cmd()
-        .args(["handover", "close", "--printer", &manifest.0])
+        .args(["handover", "close", "--printer", &broken.0])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    let batch = err
+        .lines()
+        .find_map(|l| l.strip_prefix("closed "))
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no closed batch in: {err}"))
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "batch {batch}: the manifest did not print on {}",
+            broken.0
+        )),
+        "{err}"
+    );
+    let out = st
+        .cmd()
+        .args([
+            "handover",
+            "close",
+            "--batch",
+            &batch,
+            "--printer",
+            &manifest.0,
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("already closed {batch}")), "{err}");
     let job: i64 = err
         .split(&format!("manifest printed on {} (CUPS job ", manifest.0))
         .nth(1)

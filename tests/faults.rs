@@ -371,29 +371,38 @@ fn an_order_changed_between_pages_is_not_skipped() {
     let st = Station::new();
     let file = orders_file(&st, 60);
     st.write("station.toml", "[shop]\npage_size = 10\n");
-    let sim = Sim::start(&file, "faults-mutate", &["--latency-ms", "150"]);
+    let sim = Sim::start(&file, "faults-mutate", &[]);
     let ids: Vec<String> = read_json(&data("orders-200.json")).as_array().unwrap()[..60]
         .iter()
         .map(|o| o["id"].as_str().unwrap().to_string())
         .collect();
-    let child = st
+    // The pull is held right after it stored page 1 (a test pause point), the
+    // shop changes orders behind and ahead of the cursor and moves one off the
+    // pull flag, then the pull goes on: the change falls between two pages by
+    // construction, not by timing.
+    let pause = st.dir.path().join("pause");
+    std::fs::create_dir(&pause).unwrap();
+    let mut child = st
         .cmd()
         .args(["--json", "pull", "--shop-url", &sim.url])
         .env("STATION_SHOP_TOKEN", &sim.token)
+        .env("STATION_PAUSE_AT", "pull.page.stored")
+        .env("STATION_PAUSE_DIR", &pause)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until page 1 has been answered, then change orders behind and ahead
-    // of the cursor, and move one off the pull flag.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while v1(&entries(&sim)).is_empty() {
-        assert!(Instant::now() < deadline, "pull never asked for page 1");
-        std::thread::sleep(Duration::from_millis(10));
+    while !pause.join("reached").exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the pull ended before storing page 1"
+        );
+        std::thread::sleep(Duration::from_millis(5));
     }
     sim.mutate(&ids[3], json!({"address": "已读页上改的地址 1 号"}));
     sim.mutate(&ids[55], json!({"address": "未读页上改的地址 2 号"}));
     sim.mutate(&ids[5], json!({"flag": "red"}));
+    std::fs::write(pause.join("go"), "").unwrap();
     let out = child.wait_with_output().unwrap();
     let report: Value = serde_json::from_str(&ok(&out)).unwrap();
     let log = entries(&sim);

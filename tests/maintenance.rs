@@ -12,11 +12,31 @@ fn a_backup_taken_during_a_wave_is_a_sound_database_and_doctor_says_so() {
     let sim = Sim::start(&orders, "doc-token", &[]);
     ok(&st.pull(&sim, &[]));
 
-    // Back up while a wave prints into the same database.
-    let mut wave = st.cmd().args(["print"]).spawn().unwrap();
+    // Back up in the middle of a wave: the wave is held right after its
+    // first chunk committed (a test pause point), the backup runs, then the
+    // wave goes on.
+    let pause = st.dir.path().join("pause");
+    std::fs::create_dir(&pause).unwrap();
+    let mut wave = st
+        .cmd()
+        .args(["print"])
+        .env("STATION_PAUSE_AT", "wave.chunk.committed")
+        .env("STATION_PAUSE_DIR", &pause)
+        .spawn()
+        .unwrap();
+    wait_for_file(&pause.join("reached"), &mut wave);
     let backup = st.dir.path().join("backup.db");
     ok(&st.cmd().arg("backup").arg(&backup).output().unwrap());
+    std::fs::write(pause.join("go"), "").unwrap();
     assert!(wave.wait().unwrap().success());
+    // The copy holds the wave half printed: open, some orders printed, the
+    // rest planned with their numbers.
+    {
+        let copy = station::store::Store::open(&backup).unwrap();
+        let counts = copy.status().unwrap().counts;
+        let printed = counts.get("printed").copied().unwrap_or(0);
+        assert!(printed > 0 && printed < 180, "mid-wave: {counts:?}");
+    }
 
     // The copy opens, passes SQLite's integrity check, and holds every order.
     let doctor = |db: &std::path::Path| {
@@ -256,4 +276,187 @@ fn verbose_logs_never_show_phone_numbers_or_the_token() {
         assert!(!logs.contains(phone), "phone {phone} in the logs:\n{logs}");
     }
     assert!(!logs.contains("13900001111"));
+}
+
+/// Wait until the paused station says it reached its point (or died).
+fn wait_for_file(path: &std::path::Path, child: &mut std::process::Child) {
+    while !path.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the station ended ({status}) before reaching its pause point");
+        }
+        std::thread::yield_now();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Every file under a directory, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A purge leaves no trace of a purged order's address, buyer message or
+/// nickname in any file of the station: the database and its WAL, the wave
+/// files (deleted, or, shared with an order still kept, with the purged pages
+/// blanked), reprints and the handover manifest. A unique canary string in
+/// each order is searched in every file (PDFs through pdftotext, everything
+/// as raw bytes too). The order still kept keeps its pages where they were.
+#[test]
+fn a_purge_leaves_no_canary_in_any_file() {
+    let have = |t: &str| std::process::Command::new(t).arg("-v").output().is_ok();
+    if !have("pdftotext") {
+        assert!(
+            std::env::var_os("STATION_REQUIRE_TOOLS").is_none(),
+            "install poppler-utils"
+        );
+        eprintln!("skipped: pdftotext not installed");
+        return;
+    }
+    let st = Station::new();
+    let all = read_json(&data("orders-200.json"));
+    let letters = ["甲", "乙", "丙", "丁", "戊", "己"];
+    let chosen: Vec<Value> = all.as_array().unwrap()[..6]
+        .iter()
+        .zip(letters)
+        .map(|(o, l)| {
+            let mut o = o.clone();
+            o["shipping"]["courier"] = "ZTO".into();
+            o["recipient"]["address"] = format!("金丝雀大道{l}段").into();
+            o["buyer"]["message"] = format!("金丝雀留言{l}").into();
+            o["buyer"]["nick"] = format!("金丝雀买家{l}").into();
+            o
+        })
+        .collect();
+    let canaries = |o: &Value| -> Vec<String> {
+        vec![
+            o["recipient"]["address"].as_str().unwrap().to_string(),
+            o["buyer"]["message"].as_str().unwrap().to_string(),
+            o["buyer"]["nick"].as_str().unwrap().to_string(),
+        ]
+    };
+    // The shop's own copy lives outside the station's directory, which is
+    // searched whole.
+    let shop_dir = tempfile::tempdir().unwrap();
+    let file = shop_dir.path().join("orders.jsonl");
+    let text: String = chosen.iter().map(|o| format!("{o}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    let sim = Sim::start(&file, "canary-token", &[]);
+    st.write("station.toml", "[handover]\nrequire_packed = false\n");
+    ok(&st.pull(&sim, &[]));
+    let printed: Value =
+        serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
+    let orders = printed["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 6, "{printed}");
+    // One order stays (not handed over): its wave files are shared.
+    let kept = &orders[2];
+    let kept_id = kept["order_id"].as_str().unwrap();
+    // A purged order was reprinted once.
+    let reprinted = orders[0]["order_id"].as_str().unwrap();
+    ok(&st.cmd().args(["reprint", reprinted]).output().unwrap());
+    ok(&st
+        .cmd()
+        .args(["handover", "open", "--courier", "ZTO"])
+        .output()
+        .unwrap());
+    for p in orders.iter().filter(|p| p["order_id"] != kept_id) {
+        ok(&st
+            .cmd()
+            .args(["handover", "scan", p["tracking_no"].as_str().unwrap()])
+            .output()
+            .unwrap());
+    }
+    ok(&st.cmd().args(["handover", "close"]).output().unwrap());
+
+    // Every canary is somewhere before the purge (so the search can find them).
+    let text_of = |p: &std::path::Path| -> String {
+        let mut text = String::from_utf8_lossy(&std::fs::read(p).unwrap()).to_string();
+        if p.extension().is_some_and(|e| e == "pdf") {
+            let out = std::process::Command::new("pdftotext")
+                .args(["-enc", "UTF-8"])
+                .arg(p)
+                .arg("-")
+                .output()
+                .unwrap();
+            text.push_str(&String::from_utf8_lossy(&out.stdout));
+        }
+        text.split_whitespace().collect()
+    };
+    let everything = || -> Vec<(String, String)> {
+        files_under(st.dir.path())
+            .iter()
+            .map(|p| (p.display().to_string(), text_of(p)))
+            .collect()
+    };
+    let before = everything();
+    for o in &chosen {
+        let address = &canaries(o)[0];
+        assert!(
+            before.iter().any(|(_, t)| t.contains(address.as_str())),
+            "{address} is on no label before the purge"
+        );
+    }
+
+    // The retention boundary: batches closed just now are not a day old.
+    let none: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "purge", "--older-than", "1d"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(none["orders"], serde_json::json!([]), "{none}");
+
+    let out: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "purge", "--older-than", "0d"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(out["orders"].as_array().unwrap().len(), 5, "{out}");
+    assert!(
+        !out["blanked_files"].as_array().unwrap().is_empty(),
+        "{out}"
+    );
+    assert!(
+        !out["rewritten_manifests"].as_array().unwrap().is_empty(),
+        "{out}"
+    );
+    assert_eq!(out["failed"], serde_json::json!([]), "{out}");
+
+    let after = everything();
+    for o in &chosen {
+        let id = o["id"].as_str().unwrap();
+        for canary in canaries(o) {
+            let holders: Vec<&str> = after
+                .iter()
+                .filter(|(_, t)| t.contains(canary.as_str()))
+                .map(|(f, _)| f.as_str())
+                .collect();
+            if id == kept_id {
+                continue;
+            }
+            assert!(holders.is_empty(), "{id}: {canary} is still in {holders:?}");
+        }
+    }
+    // The kept order's waybill is where the database says, still readable.
+    let waybills = st.dir.path().join(kept["waybill_file"].as_str().unwrap());
+    let page = kept["waybill_page"].as_u64().unwrap().to_string();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-enc", "UTF-8", "-f", &page, "-l", &page])
+        .arg(&waybills)
+        .arg("-")
+        .output()
+        .unwrap();
+    let text: String = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect();
+    let kept_order = chosen.iter().find(|o| o["id"] == kept_id).unwrap();
+    assert!(text.contains(&canaries(kept_order)[0]), "{text}");
 }

@@ -626,3 +626,84 @@ fn prices_are_hidden_for_a_gift_that_asks_or_for_the_whole_station() {
     }
     assert_eq!(slips, 4);
 }
+
+/// `--courier` prints only that courier's orders, `--template` picks another
+/// shipped layout, and a `templates/NAME.toml` in the station's directory
+/// wins over the built-in one of that name.
+#[test]
+fn print_flags_and_template_overrides_choose_what_and_how() {
+    if !tools() {
+        return;
+    }
+    let st = Station::new();
+    let file = st.write("orders.jsonl", &fixture_lines(&[]));
+    ok(&st.cmd().arg("import").arg(&file).output().unwrap());
+    // The first page's size in millimetres, as pdfinfo reads it.
+    let page_mm = |pdf: &Path| -> (u32, u32) {
+        let out = Command::new("pdfinfo").arg(pdf).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let size = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Page size:"))
+            .unwrap_or_else(|| panic!("no page size in {text}"));
+        let pts: Vec<f64> = size
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let mm = |pt: f64| (pt * 25.4 / 72.0).round() as u32;
+        (mm(pts[0]), mm(pts[1]))
+    };
+
+    // Only SF, on the 76×130 mm layout.
+    let sf: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args([
+            "--json",
+            "print",
+            "--courier",
+            "SF",
+            "--template",
+            "waybill-76x130",
+        ])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let printed = sf["orders"].as_array().unwrap();
+    assert!(!printed.is_empty(), "{sf}");
+    assert!(printed.iter().all(|p| p["courier"] == "SF"), "{sf}");
+    let waybills = st
+        .dir
+        .path()
+        .join(printed[0]["waybill_file"].as_str().unwrap());
+    assert_eq!(page_mm(&waybills), (76, 130));
+    let status = st.status();
+    assert!(
+        status["counts"]["queued"].as_u64().unwrap() > 0,
+        "the others wait: {status}"
+    );
+
+    // The station's own copy of the default waybill layout: its text shows.
+    let builtin = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/waybill-100x150.toml"),
+    )
+    .unwrap();
+    let own = builtin.replace(
+        "{{ courier_name or '快递' }}",
+        "本仓自定义 {{ courier_name or '快递' }}",
+    );
+    assert_ne!(own, builtin);
+    std::fs::create_dir(st.dir.path().join("templates")).unwrap();
+    st.write("templates/waybill-100x150.toml", &own);
+    let rest: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "print", "--limit", "5"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let first = &rest["orders"][0];
+    assert_ne!(first["courier"], "SF", "{rest}");
+    let waybills = st.dir.path().join(first["waybill_file"].as_str().unwrap());
+    assert_eq!(page_mm(&waybills), (100, 150));
+    let texts = file_text(waybills.to_str().unwrap());
+    assert!(texts[0].contains("本仓自定义"), "{}", texts[0]);
+}

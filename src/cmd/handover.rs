@@ -89,7 +89,13 @@ pub fn run(ctx: &Ctx, cmd: station::cli::HandoverCommand) -> Result<()> {
                 }
                 if c.shop == station::pull::ShopCheck::Unreachable {
                     eprintln!(
-                        "the shop did not answer before the close: the batch closed on the last known state of its orders"
+                        "the shop did not answer before the close: {} closed on their last known state: {}",
+                        if c.unchecked.len() == 1 {
+                            "this order"
+                        } else {
+                            "these orders"
+                        },
+                        c.unchecked.join(", ")
                     );
                 }
                 println!("{}", c.manifest);

@@ -1,7 +1,8 @@
-//! `station purge`: recipients' personal data removed after the retention period.
+//! `station purge`: recipients' personal data removed after the retention
+//! period, from the database and from the files ([`station::retention`]).
 
 use super::Ctx;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use station::error::UsageError;
 use station::store::Store;
 
@@ -14,43 +15,24 @@ pub fn run(ctx: &Ctx, older_than: Option<&str>) -> Result<()> {
             .parse()
             .map_err(|_| UsageError(format!("--older-than {t:?}: give days, e.g. 90d")))?,
     };
-    let before = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut store = Store::open_existing(&ctx.db)?;
-    let purged = store.purge_personal_data(&before, &ctx.operator)?;
-    let mut deleted = Vec::new();
-    let reprints = std::path::Path::new(&ctx.config.print.out_dir).join("reprints");
-    let mut files: Vec<std::path::PathBuf> =
-        purged.files.iter().map(std::path::PathBuf::from).collect();
-    if let Ok(dir) = std::fs::read_dir(&reprints) {
-        for f in dir.flatten() {
-            let name = f.file_name().to_string_lossy().to_string();
-            if purged
-                .orders
-                .iter()
-                .any(|id| name.starts_with(&format!("{id}-")))
-            {
-                files.push(f.path());
-            }
-        }
-    }
-    for f in files {
-        match std::fs::remove_file(&f) {
-            Ok(()) => deleted.push(f.display().to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => eprintln!("warning: cannot delete {}: {e}", f.display()),
-        }
-    }
+    let r = station::retention::purge(&mut store, &ctx.config, days, &ctx.operator)?;
     if ctx.json {
-        println!(
-            "{}",
-            serde_json::json!({"before": before, "orders": purged.orders, "deleted_files": deleted})
-        );
+        println!("{}", serde_json::to_string(&r)?);
     } else {
         println!(
-            "purged personal data of {} orders handed over before {before}; deleted {} PDF files",
-            purged.orders.len(),
-            deleted.len()
+            "purged personal data of {} orders handed over before {}; deleted {} PDF files, blanked their pages in {} shared wave files, rewrote {} manifests",
+            r.orders.len(),
+            r.before,
+            r.deleted_files.len(),
+            r.blanked_files.len(),
+            r.rewritten_manifests.len()
+        );
+    }
+    if !r.failed.is_empty() {
+        bail!(
+            "some files still hold personal data; fix the cause and run `station purge` again: {}",
+            r.failed.join("; ")
         );
     }
     Ok(())

@@ -50,3 +50,29 @@ pub fn save(doc: &PdfDocument, level: u32, warnings: &mut Vec<PdfWarnMsg>) -> Ve
     lo.save_to(&mut bytes).expect("PDF into memory");
     bytes
 }
+
+/// Blank pages `pages` (1-based) of the PDF `bytes`: each keeps its place and
+/// size (so the page numbers of the others stay true) but loses its content
+/// and resources, and whatever only those pages used (text, barcodes, images)
+/// is dropped from the file. For removing personal data from a kept file.
+pub fn blank_pages(bytes: &[u8], pages: &[u32]) -> Result<Vec<u8>, lopdf::Error> {
+    let mut doc = lopdf::Document::load_mem(bytes)?;
+    let ids = doc.get_pages();
+    for n in pages {
+        let Some(&id) = ids.get(n) else { continue };
+        let empty = doc.add_object(lopdf::Stream::new(lopdf::Dictionary::new(), Vec::new()));
+        let page = doc.get_object_mut(id)?.as_dict_mut()?;
+        page.set("Contents", lopdf::Object::Reference(empty));
+        page.set("Resources", lopdf::Dictionary::new());
+        page.remove(b"Annots");
+    }
+    doc.prune_objects();
+    let mut out = Vec::new();
+    doc.save_to(&mut out)?;
+    Ok(out)
+}
+
+/// The number of pages of a PDF.
+pub fn page_count(bytes: &[u8]) -> Result<u32, lopdf::Error> {
+    Ok(lopdf::Document::load_mem(bytes)?.get_pages().len() as u32)
+}

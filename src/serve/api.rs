@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Longer than any barcode a scanner produces; anything longer is a mistake
@@ -43,6 +44,53 @@ fn at_bench(
 #[derive(Deserialize)]
 pub struct ScanReq {
     code: String,
+    /// The page's id for this scan: the same id sent again (the answer was
+    /// lost on the way, the page tried again) gets the first answer again.
+    #[serde(default)]
+    scan_id: Option<String>,
+}
+
+/// How many answered scans each bench remembers by id.
+const REMEMBERED_SCANS: usize = 32;
+
+/// Per bench: a lock that orders its scans, and its latest answers by scan id.
+pub struct RecentScans<T> {
+    benches: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Answers<T>>>>>,
+}
+
+type Answers<T> = VecDeque<(String, T)>;
+
+impl<T> Default for RecentScans<T> {
+    fn default() -> Self {
+        RecentScans {
+            benches: Default::default(),
+        }
+    }
+}
+
+impl<T: Clone> RecentScans<T> {
+    fn bench(&self, bench: &str) -> Arc<tokio::sync::Mutex<Answers<T>>> {
+        let mut benches = self.benches.lock().unwrap_or_else(|e| e.into_inner());
+        benches.entry(bench.to_string()).or_default().clone()
+    }
+}
+
+/// The answer already given to scan `id`, if any.
+fn recall<T: Clone>(answers: &Answers<T>, id: Option<&str>) -> Option<T> {
+    let id = id?;
+    answers
+        .iter()
+        .find(|(seen, _)| seen == id)
+        .map(|(_, out)| out.clone())
+}
+
+fn remember<T: Clone>(answers: &mut Answers<T>, id: Option<String>, out: &T) {
+    if let Some(id) = id {
+        if answers.len() == REMEMBERED_SCANS {
+            answers.pop_front();
+        }
+        answers.push_back((id, out.clone()));
+    }
 }
 
 /// One scan at the bench. It may re-read the order from the shop (short
@@ -53,6 +101,14 @@ pub async fn scan(
     Json(req): Json<ScanReq>,
 ) -> Result<Json<ScanOutcome>, ApiError> {
     check_code(&req.code)?;
+    // One scan of a bench at a time, so a repeat waits for its first try and
+    // then finds its answer.
+    let recent = state.recent_scans.bench(&who.bench);
+    let mut recent = recent.lock().await;
+    if let Some(out) = recall(&recent, req.scan_id.as_deref()) {
+        return Ok(Json(out));
+    }
+    let scan_id = req.scan_id.clone();
     let handle = tokio::runtime::Handle::current();
     let started = std::time::Instant::now();
     let out = with_store(&state, move |store, st| {
@@ -72,7 +128,9 @@ pub async fn scan(
     state
         .metrics
         .scan(out.as_ref().ok().map(|o| o.verdict), started.elapsed());
-    Ok(Json(out?))
+    let out = out?;
+    remember(&mut recent, scan_id, &out);
+    Ok(Json(out))
 }
 
 /// The order open at this bench (after a reload or a sign-in), or `null`.
@@ -165,6 +223,9 @@ pub struct HandoverScanReq {
     code: String,
     #[serde(default)]
     batch: Option<String>,
+    /// As for a bench scan: a repeat gets the first answer, not "duplicate".
+    #[serde(default)]
+    scan_id: Option<String>,
 }
 
 pub async fn handover_scan(
@@ -173,6 +234,12 @@ pub async fn handover_scan(
     Json(req): Json<HandoverScanReq>,
 ) -> Result<Json<HandoverScan>, ApiError> {
     check_code(&req.code)?;
+    let recent = state.recent_handover_scans.bench(&who.bench);
+    let mut recent = recent.lock().await;
+    if let Some(out) = recall(&recent, req.scan_id.as_deref()) {
+        return Ok(Json(out));
+    }
+    let scan_id = req.scan_id.clone();
     let handle = tokio::runtime::Handle::current();
     let out = with_store(&state, move |store, st| {
         let h = handle.block_on(handover::scan(
@@ -188,6 +255,7 @@ pub async fn handover_scan(
         Ok(h)
     })
     .await?;
+    remember(&mut recent, scan_id, &out);
     Ok(Json(out))
 }
 

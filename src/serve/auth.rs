@@ -116,6 +116,8 @@ struct Failures {
 pub struct Sessions {
     idle: Duration,
     inner: Mutex<Inner>,
+    /// What time it is: `Instant::now`, or a test's hand-moved clock.
+    clock: Box<dyn Fn() -> Instant + Send + Sync>,
 }
 
 #[derive(Default)]
@@ -126,9 +128,14 @@ struct Inner {
 
 impl Sessions {
     pub fn new(idle: Duration) -> Sessions {
+        Sessions::with_clock(idle, Instant::now)
+    }
+
+    fn with_clock(idle: Duration, clock: impl Fn() -> Instant + Send + Sync + 'static) -> Sessions {
         Sessions {
             idle,
             inner: Mutex::new(Inner::default()),
+            clock: Box::new(clock),
         }
     }
 
@@ -139,18 +146,36 @@ impl Sessions {
     /// Sign a browser in at `bench`. A bench is one browser's: while another
     /// live session holds it, the answer is `Err(who holds it)`, unless
     /// `take_over` ends that session (its next request must sign in again).
-    fn start(&self, operator: &str, bench: &str, take_over: bool) -> Result<String, String> {
-        let now = Instant::now();
+    /// `replacing`: this browser's own session, which it leaves by signing in
+    /// again (it never holds the bench against itself), only once the new one
+    /// starts. `Ok` gives the new token and whom it took the bench from.
+    fn start(
+        &self,
+        operator: &str,
+        bench: &str,
+        take_over: bool,
+        replacing: Option<&str>,
+    ) -> Result<(String, Option<String>), String> {
+        let now = (self.clock)();
         let mut inner = self.lock();
         let idle = self.idle;
         inner
             .by_token
             .retain(|_, s| now.duration_since(s.last_seen) < idle);
-        if let Some(holder) = inner.by_token.values().find(|s| s.bench == bench) {
+        let mut taken_from = None;
+        if let Some((_, holder)) = inner
+            .by_token
+            .iter()
+            .find(|(t, s)| s.bench == bench && Some(t.as_str()) != replacing)
+        {
             if !take_over {
                 return Err(holder.operator.clone());
             }
+            taken_from = Some(holder.operator.clone());
             inner.by_token.retain(|_, s| s.bench != bench);
+        }
+        if let Some(old) = replacing {
+            inner.by_token.remove(old);
         }
         let bytes: [u8; 32] = rand::rng().random();
         let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -162,12 +187,12 @@ impl Sessions {
                 last_seen: now,
             },
         );
-        Ok(token)
+        Ok((token, taken_from))
     }
 
     /// The session for a token, refreshed; `None` when unknown or idle too long.
     fn touch(&self, token: &str) -> Option<Session> {
-        let now = Instant::now();
+        let now = (self.clock)();
         let mut inner = self.lock();
         let s = inner.by_token.get_mut(token)?;
         if now.duration_since(s.last_seen) >= self.idle {
@@ -186,7 +211,9 @@ impl Sessions {
     fn locked_for(&self, name: &str) -> Option<Duration> {
         let inner = self.lock();
         let until = inner.failures.get(name)?.locked_until?;
-        until.checked_duration_since(Instant::now())
+        until
+            .checked_duration_since((self.clock)())
+            .filter(|left| !left.is_zero())
     }
 
     fn failed(&self, name: &str) {
@@ -199,7 +226,7 @@ impl Sessions {
         if f.count >= FREE_FAILURES {
             let doublings = (f.count - FREE_FAILURES).min(8);
             let wait = (FIRST_LOCKOUT * 2u32.pow(doublings)).min(MAX_LOCKOUT);
-            f.locked_until = Some(Instant::now() + wait);
+            f.locked_until = Some((self.clock)() + wait);
         }
     }
 
@@ -356,13 +383,12 @@ pub async fn login(
         ));
     }
     state.sessions.succeeded(&name);
-    // This browser signing in again leaves its old session first.
-    if let Some(old) = token_from(&headers) {
-        state.sessions.end(&old);
-    }
-    let token = state
+    // This browser signing in again leaves its old session, once the new
+    // one is granted (a refused sign-in keeps it signed in where it was).
+    let old = token_from(&headers);
+    let (token, taken_from) = state
         .sessions
-        .start(&name, &bench, req.take_over)
+        .start(&name, &bench, req.take_over, old.as_deref())
         .map_err(|holder| {
             ApiError::new(
                 StatusCode::CONFLICT,
@@ -372,10 +398,15 @@ pub async fn login(
                 format!("打包台 {bench} 正被 {holder} 在另一个浏览器使用：请在那边退出、换一个台号，或接管此台"),
             )
         })?;
-    if req.take_over {
+    if let Some(holder) = taken_from {
         let (op, b) = (name.clone(), bench.clone());
         with_store(&state, move |store, _| {
-            Ok(store.record(&op, None, "bench.taken_over", &format!("bench {b}"))?)
+            Ok(store.record(
+                &op,
+                None,
+                "bench.taken_over",
+                &format!("bench {b} from {holder}"),
+            )?)
         })
         .await?;
     }
@@ -450,26 +481,66 @@ mod tests {
         assert!(Operators::from_config(&[op("小王", &h), op("阿珍", &h)]).is_ok());
     }
 
+    /// Sessions on a clock the test moves by hand: no sleeping, no luck.
+    fn on_a_test_clock(idle: Duration) -> (Sessions, Arc<Mutex<Instant>>) {
+        let now = Arc::new(Mutex::new(Instant::now()));
+        let clock = now.clone();
+        (
+            Sessions::with_clock(idle, move || *clock.lock().unwrap()),
+            now,
+        )
+    }
+
     #[test]
-    fn wrong_pins_lock_the_name_out_and_sessions_expire() {
-        let s = Sessions::new(Duration::from_millis(50));
+    fn wrong_pins_lock_the_name_out_until_the_lockout_expires() {
+        let (s, now) = on_a_test_clock(Duration::from_secs(600));
         for _ in 0..FREE_FAILURES - 1 {
             s.failed("小王");
         }
         assert!(s.locked_for("小王").is_none());
         s.failed("小王");
-        assert!(s.locked_for("小王").unwrap() > Duration::from_secs(50));
+        assert_eq!(s.locked_for("小王"), Some(FIRST_LOCKOUT));
         assert!(s.locked_for("阿珍").is_none());
+        // The lockout runs out on its own ...
+        *now.lock().unwrap() += FIRST_LOCKOUT - Duration::from_secs(1);
+        assert_eq!(s.locked_for("小王"), Some(Duration::from_secs(1)));
+        *now.lock().unwrap() += Duration::from_secs(1);
+        assert!(s.locked_for("小王").is_none(), "the lockout expired");
+        // ... and the next wrong PIN locks for twice as long.
+        s.failed("小王");
+        assert_eq!(s.locked_for("小王"), Some(FIRST_LOCKOUT * 2));
         s.succeeded("小王");
         assert!(s.locked_for("小王").is_none());
+    }
 
-        let t = s.start("小王", "1号台", false).unwrap();
-        assert_eq!(t.len(), 64);
+    #[test]
+    fn one_browser_per_bench_and_idle_sessions_end() {
+        let idle = Duration::from_secs(600);
+        let (s, now) = on_a_test_clock(idle);
+        let (t, from) = s.start("小王", "1号台", false, None).unwrap();
+        assert_eq!((t.len(), from), (64, None));
         // One browser per bench, unless it takes the bench over.
-        assert_eq!(s.start("阿珍", "1号台", false), Err("小王".to_string()));
-        assert_eq!(s.touch(&t).unwrap().bench, "1号台");
-        std::thread::sleep(Duration::from_millis(80));
-        assert!(s.touch(&t).is_none(), "an idle session ends");
+        assert_eq!(
+            s.start("阿珍", "1号台", false, None),
+            Err("小王".to_string())
+        );
+        assert_eq!(
+            s.touch(&t).unwrap().bench,
+            "1号台",
+            "a refusal keeps the holder"
+        );
+        // The same browser signing in again is not in its own way.
+        let (t2, from) = s.start("小王", "1号台", false, Some(&t)).unwrap();
+        assert_eq!(from, None);
+        assert!(s.touch(&t).is_none(), "the browser's old session ended");
+        let (t3, from) = s.start("阿珍", "1号台", true, None).unwrap();
+        assert_eq!(from.as_deref(), Some("小王"));
+        assert!(s.touch(&t2).is_none(), "taken over");
+        // Idle just under the limit: alive (and touched again); at it: ended.
+        *now.lock().unwrap() += idle - Duration::from_millis(1);
+        assert!(s.touch(&t3).is_some());
+        *now.lock().unwrap() += idle;
+        assert!(s.touch(&t3).is_none(), "an idle session ends");
     }
 
     #[test]

@@ -167,6 +167,14 @@
   }
 
   // ---- the server
+  // Each scan gets an id of its own; when the page sends a scan again (the
+  // station's answer was lost), the station answers it again instead of
+  // counting the item twice.
+  let scanCounter = 0;
+  function scanId() {
+    scanCounter += 1;
+    return Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10) + '-' + scanCounter;
+  }
   async function api(method, path, body) {
     const opt = { method, headers: { 'Accept': 'application/json' }, credentials: 'same-origin' };
     if (body !== undefined) {
@@ -175,8 +183,9 @@
     }
     let r;
     // A scan is never dropped while the station restarts: the request is
-    // tried again (the connection was refused: the station did not see it)
-    // for up to half a minute, saying so; then the operator is told to scan again.
+    // tried again for up to half a minute, saying so; then the operator is
+    // told to scan again. A scan the station did see (its answer was lost)
+    // carries the same scan id and gets the same answer, not a second count.
     const retry = path === '/api/scan' || path === '/api/handover/scan';
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
@@ -298,7 +307,7 @@
   }
 
   async function benchScan(code) {
-    const res = await api('POST', '/api/scan', { code });
+    const res = await api('POST', '/api/scan', { code, scan_id: scanId() });
     if (!res.ok) { feedback('stop', errorText(res), errorText(res)); return; }
     const out = res.data;
     if (out.order) {
@@ -400,7 +409,7 @@
       renderHandover();
       return;
     }
-    const res = await api('POST', '/api/handover/scan', { code, batch: batch.id });
+    const res = await api('POST', '/api/handover/scan', { code, batch: batch.id, scan_id: scanId() });
     if (!res.ok) { feedback('stop', errorText(res), errorText(res)); return; }
     const out = res.data;
     batch = out.batch;
@@ -864,7 +873,8 @@
     keys = '';
     // Searching types Chinese on purpose; elsewhere anything but printable
     // ASCII in the field is the input method's doing: the keys are the code.
-    if (mode !== 'search' && typed && /^[\x21-\x7e]+$/.test(typed) && !/^[\x20-\x7e]*$/.test(code)) {
+    // An empty field with keys typed: the IME still holds them uncommitted.
+    if (mode !== 'search' && typed && /^[\x21-\x7e]+$/.test(typed) && (!code || !/^[\x20-\x7e]*$/.test(code))) {
       code = typed;
     }
     $('scan').value = '';

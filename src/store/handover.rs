@@ -209,21 +209,24 @@ impl Store {
     /// what another process may have changed since (batch closed, number
     /// voided, order intercepted or set aside, parcel scanned elsewhere).
     /// `None`: something changed; nothing was written — check again.
+    /// `require_packed`: only a packed order's parcel (`[handover]
+    /// require_packed`); else a printed one too.
     pub fn add_parcel(
         &mut self,
         batch_id: &str,
         tracking_no: &str,
         order_id: &str,
         operator: &str,
+        require_packed: bool,
     ) -> Result<Option<ParcelRow>> {
         let tx = self.write_tx()?;
         let still: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM handovers h, tracking_numbers t, orders o
                 WHERE h.id = ?1 AND h.state = 'open' AND t.number = ?2 AND t.state = 'allocated'
                   AND t.courier = h.courier AND t.order_id = ?3 AND o.id = ?3
-                  AND o.state IN ('printed', 'packed'))
+                  AND (o.state = 'packed' OR (o.state = 'printed' AND NOT ?4)))
              AND NOT EXISTS (SELECT 1 FROM handover_parcels WHERE tracking_no = ?2 OR order_id = ?3)",
-            params![batch_id, tracking_no, order_id],
+            params![batch_id, tracking_no, order_id, require_packed],
             |r| r.get(0),
         )?;
         if !still {
@@ -256,12 +259,14 @@ impl Store {
     /// Close a batch in one transaction. A parcel whose order must no longer
     /// ship (intercepted, label outdated) is taken out and returned in
     /// `Removed`; every other order becomes `handed_over` and `enqueue` writes
-    /// its write-back inside the same transaction.
+    /// its write-back inside the same transaction. With `require_packed`, a
+    /// parcel whose order is not packed (any more) is taken out too.
     pub fn close_handover(
         &mut self,
         batch_id: &str,
         operator: &str,
         closed_at: &str,
+        require_packed: bool,
         mut enqueue: impl FnMut(&Connection, &ClosingParcel) -> Result<()>,
     ) -> Result<(Vec<ClosingParcel>, Vec<Removed>)> {
         let tx = self.write_tx()?;
@@ -290,7 +295,11 @@ impl Store {
         for (seq, tracking_no, order_id, version, state, reason, number_state) in parcels {
             let problem = match (state.as_str(), number_state.as_deref()) {
                 (_, Some("voided")) => Some("its tracking number was voided".to_string()),
-                ("printed" | "packed", _) => None,
+                ("packed", _) => None,
+                ("printed", _) if !require_packed => None,
+                ("printed", _) => {
+                    Some("it was never checked at a packing bench (handover.require_packed)".into())
+                }
                 (other, _) => Some(match reason {
                     Some(r) => format!("order is {other}: {r}"),
                     None => format!("order is {other}"),

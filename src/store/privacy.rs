@@ -5,12 +5,46 @@ use super::{Result, Store, event};
 use rusqlite::params;
 use serde_json::Value;
 
-/// What a purge removed.
+/// What a purge removed, and the files the caller must clean.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Purged {
     pub orders: Vec<String>,
     /// Wave PDF files whose every order was purged: the caller deletes them.
     pub files: Vec<String>,
+    /// Wave PDF files that also hold orders not purged: where each order's
+    /// pages start, and whether it was purged (ever, not only now). The
+    /// caller blanks the purged orders' pages.
+    pub mixed: Vec<MixedFile>,
+    /// Every order ever purged: their reprint files go too.
+    pub all_purged: Vec<String>,
+    /// Where waves wrote their files (reprints live under `DIR/reprints`).
+    pub out_dirs: Vec<String>,
+    /// Handover batches holding an order purged now: their manifests are
+    /// written again from the purged data.
+    pub batches: Vec<String>,
+}
+
+/// A wave file shared by purged and kept orders.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct MixedFile {
+    pub file: String,
+    /// (first page, purged) per order, by page.
+    pub starts: Vec<(u32, bool)>,
+}
+
+impl MixedFile {
+    /// The pages of purged orders: each order's pages run to the next
+    /// order's first page, the last one to the end of the file (`pages`).
+    pub fn purged_pages(&self, pages: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (i, &(start, purged)) in self.starts.iter().enumerate() {
+            let end = self.starts.get(i + 1).map_or(pages, |&(next, _)| next - 1);
+            if purged {
+                out.extend(start..=end.max(start));
+            }
+        }
+        out
+    }
 }
 
 /// Blank the personal fields of one stored order JSON: recipient, buyer, memo
@@ -89,6 +123,49 @@ impl Store {
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         drop(stmt);
+        let purged_ever = "EXISTS (SELECT 1 FROM events e WHERE e.order_id = w.o AND e.action = 'privacy.purged')";
+        let pages: Vec<(String, u32, bool)> = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT w.f, w.p, {purged_ever} FROM
+                   (SELECT waybill_file AS f, waybill_page AS p, order_id AS o FROM wave_orders WHERE waybill_file IS NOT NULL
+                    UNION ALL SELECT slip_file, slip_page, order_id FROM wave_orders WHERE slip_file IS NOT NULL) w
+                 WHERE w.f IN (SELECT f FROM (SELECT waybill_file AS f, order_id AS o FROM wave_orders
+                                              UNION ALL SELECT slip_file, order_id FROM wave_orders) w
+                               WHERE f IS NOT NULL GROUP BY f
+                               HAVING SUM({purged_ever}) > 0 AND SUM(NOT {purged_ever}) > 0)
+                 ORDER BY w.f, w.p"
+            ))?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for (file, page, purged) in pages {
+            match out.mixed.last_mut() {
+                Some(m) if m.file == file => m.starts.push((page, purged)),
+                _ => out.mixed.push(MixedFile {
+                    file,
+                    starts: vec![(page, purged)],
+                }),
+            }
+        }
+        out.all_purged = tx
+            .prepare("SELECT DISTINCT order_id FROM events WHERE action = 'privacy.purged' AND order_id IS NOT NULL")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        out.out_dirs = tx
+            .prepare("SELECT DISTINCT out_dir FROM waves")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        {
+            let mut stmt =
+                tx.prepare("SELECT DISTINCT batch_id FROM handover_parcels WHERE order_id = ?1")?;
+            let mut batches = std::collections::BTreeSet::new();
+            for id in &out.orders {
+                for b in stmt.query_map([id], |r| r.get::<_, String>(0))? {
+                    batches.insert(b?);
+                }
+            }
+            out.batches = batches.into_iter().collect();
+        }
         tx.commit()?;
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;

@@ -7,7 +7,10 @@
 //! the server's threads), signs N benches in, and has each pack its share of
 //! orders as fast as it can: slip, every item, waybill. Every scan's round trip
 //! (request sent → JSON answer read) is timed. Opening an order and packing it
-//! include the shop re-read (`GET /v1/orders/{id}`) against the simulator.
+//! include the shop re-read (`GET /v1/orders/{id}`) against the simulator,
+//! so the run has two rounds on fresh orders: the shop answering at once, and
+//! the shop answering after `--shop-latency-ms` (default 50 ms, a shop on the
+//! internet). Any scan that is not OK fails the run (exit 1) after the report.
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -71,9 +74,15 @@ pub fn run(
     benches: usize,
     per_bench: usize,
     interval: Duration,
+    shop_latency_ms: u64,
     dir: &Path,
     json: bool,
 ) -> Result<()> {
+    let latencies: Vec<u64> = if shop_latency_ms == 0 {
+        vec![0]
+    } else {
+        vec![0, shop_latency_ms]
+    };
     if benches == 0 || per_bench == 0 {
         bail!(station::error::UsageError(
             "give at least one bench and one order per bench".into()
@@ -99,20 +108,19 @@ pub fn run(
     // The shop, the pull and the print wave.
     let token = format!("bench-scan-{}", std::process::id());
     let mut config = config.clone();
-    let (jobs, _sim) = client_rt.block_on(async {
-        let raw = generate::generate_json(&GenerateOptions {
-            count: benches * per_bench,
+    let simulator = Simulator::new(
+        generate::generate_json(&GenerateOptions {
+            count: benches * per_bench * latencies.len(),
             seed: 7,
             ..Default::default()
-        });
-        let simulator = Simulator::new(
-            raw,
-            SimConfig {
-                token: token.clone(),
-                faults: Faults::default(),
-            },
-        );
-        let (addr, server) = sim::spawn(simulator, "127.0.0.1:0".parse()?).await?;
+        }),
+        SimConfig {
+            token: token.clone(),
+            faults: Faults::default(),
+        },
+    );
+    let (jobs, _sim) = client_rt.block_on(async {
+        let (addr, server) = sim::spawn(simulator.clone(), "127.0.0.1:0".parse()?).await?;
         config.shop.url = format!("http://{addr}");
         config.shop.token = Secret::new(token.clone());
         if !config.sender.missing().is_empty() {
@@ -175,29 +183,106 @@ pub fn run(
         });
     });
 
-    // The benches.
+    // The benches: signed in once, then a round per shop latency, each on
+    // orders of its own.
     let base = format!("http://{addr}");
-    let mut shares: Vec<Vec<Job>> = (0..benches).map(|_| Vec::new()).collect();
-    for (i, job) in jobs.into_iter().enumerate() {
-        shares[i % benches].push(job);
-    }
-    let started = Instant::now();
-    let results = client_rt.block_on(async {
-        let mut tasks = Vec::new();
-        for (i, share) in shares.into_iter().enumerate() {
-            let base = base.clone();
-            tasks.push(tokio::spawn(async move {
-                bench(&base, i + 1, pin, share, interval).await
-            }));
+    let cookies = client_rt.block_on(async {
+        let mut cookies = Vec::new();
+        for n in 1..=benches {
+            cookies.push(sign_in(&base, n, pin).await?);
         }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.push(t.await.context("a bench task failed")??);
-        }
-        anyhow::Ok(all)
+        anyhow::Ok(cookies)
     })?;
-    let wall = started.elapsed();
+    let mut jobs = jobs.into_iter();
+    let mut rounds = Vec::new();
+    let mut failed = 0;
+    for &latency in &latencies {
+        simulator.set_faults(Faults {
+            latency_ms: latency,
+            ..Faults::default()
+        });
+        let mut shares: Vec<Vec<Job>> = (0..benches).map(|_| Vec::new()).collect();
+        for (i, job) in jobs.by_ref().take(benches * per_bench).enumerate() {
+            shares[i % benches].push(job);
+        }
+        let started = Instant::now();
+        let results = client_rt.block_on(async {
+            let mut tasks = Vec::new();
+            for (share, cookie) in shares.into_iter().zip(&cookies) {
+                let (base, cookie) = (base.clone(), cookie.clone());
+                tasks.push(tokio::spawn(async move {
+                    bench(&base, &cookie, share, interval).await
+                }));
+            }
+            let mut all = Vec::new();
+            for t in tasks {
+                all.push(t.await.context("a bench task failed")??);
+            }
+            anyhow::Ok(all)
+        })?;
+        let round = round_report(latency, results, started.elapsed());
+        failed +=
+            round["scans"].as_u64().unwrap_or(0) - round["verdicts"]["ok"].as_u64().unwrap_or(0);
+        rounds.push(round);
+    }
 
+    let report = json!({
+        "benches": benches,
+        "interval_ms": interval.as_millis() as u64,
+        "orders_per_round": benches * per_bench,
+        "rounds": rounds,
+        "not_ok": failed,
+    });
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        for round in &rounds {
+            writeln!(
+                out,
+                "bench-scan, shop answering in {} ms: {benches} benches scanning at once ({}), {} orders, {} scans over HTTP in {} s ({} scans/s)",
+                round["shop_latency_ms"],
+                if interval.is_zero() {
+                    "flat out".to_string()
+                } else {
+                    format!("a scan every {} ms each", interval.as_millis())
+                },
+                report["orders_per_round"],
+                round["scans"],
+                round["seconds"],
+                round["scans_per_second"]
+            )?;
+            for (name, key) in [
+                ("every scan", "all"),
+                ("slip (opens the order, re-reads the shop)", "slip"),
+                ("item", "item"),
+                ("waybill (packs, re-reads the shop)", "waybill"),
+            ] {
+                let f = &round[key];
+                writeln!(
+                    out,
+                    "  {name:<44} n={:<6} p50 {} ms  p90 {} ms  p99 {} ms  max {} ms",
+                    f["scans"], f["p50_ms"], f["p90_ms"], f["p99_ms"], f["max_ms"]
+                )?;
+            }
+            writeln!(out, "  verdicts: {}", round["verdicts"])?;
+            for s in round["not_ok_examples"].as_array().into_iter().flatten() {
+                writeln!(out, "    e.g. {s}")?;
+            }
+        }
+    }
+    out.flush()?;
+    if failed > 0 {
+        bail!(
+            "{failed} scans were not OK (see the verdicts above): the figures do not measure a working bench"
+        );
+    }
+    Ok(())
+}
+
+/// The figures of one round.
+fn round_report(latency_ms: u64, results: Vec<Vec<Timed>>, wall: Duration) -> Value {
     let mut by_kind: BTreeMap<Kind, Vec<f64>> = BTreeMap::new();
     let mut all = Vec::new();
     let mut verdicts: BTreeMap<String, usize> = BTreeMap::new();
@@ -211,10 +296,8 @@ pub fn run(
         }
     }
     let total = all.len();
-    let report = json!({
-        "benches": benches,
-        "interval_ms": interval.as_millis() as u64,
-        "orders": benches * per_bench,
+    json!({
+        "shop_latency_ms": latency_ms,
         "scans": total,
         "seconds": (wall.as_secs_f64() * 100.0).round() / 100.0,
         "scans_per_second": (total as f64 / wall.as_secs_f64()).round(),
@@ -224,43 +307,7 @@ pub fn run(
         "waybill": figures(by_kind.remove(&Kind::Waybill).unwrap_or_default()),
         "verdicts": verdicts,
         "not_ok_examples": surprises,
-    });
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer(&mut out, &report)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "bench-scan: {benches} benches scanning at once ({}), {} orders, {total} scans over HTTP in {} s ({} scans/s)",
-        if interval.is_zero() {
-            "flat out".to_string()
-        } else {
-            format!("a scan every {} ms each", interval.as_millis())
-        },
-        report["orders"],
-        report["seconds"],
-        report["scans_per_second"]
-    )?;
-    for (name, key) in [
-        ("every scan", "all"),
-        ("slip (opens the order, re-reads the shop)", "slip"),
-        ("item", "item"),
-        ("waybill (packs, re-reads the shop)", "waybill"),
-    ] {
-        let f = &report[key];
-        writeln!(
-            out,
-            "  {name:<44} n={:<6} p50 {} ms  p90 {} ms  p99 {} ms  max {} ms",
-            f["scans"], f["p50_ms"], f["p90_ms"], f["p99_ms"], f["max_ms"]
-        )?;
-    }
-    writeln!(out, "  verdicts: {}", report["verdicts"])?;
-    for s in report["not_ok_examples"].as_array().into_iter().flatten() {
-        writeln!(out, "    e.g. {s}")?;
-    }
-    Ok(())
+    })
 }
 
 struct Timed {
@@ -270,14 +317,8 @@ struct Timed {
     message: String,
 }
 
-/// One bench: sign in, then pack every order of its share, timing each scan.
-async fn bench(
-    base: &str,
-    n: usize,
-    pin: &str,
-    share: Vec<Job>,
-    interval: Duration,
-) -> Result<Vec<Timed>> {
+/// Sign bench `n` in: its session cookie.
+async fn sign_in(base: &str, n: usize, pin: &str) -> Result<String> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -297,6 +338,19 @@ async fn bench(
         .and_then(|v| v.split(';').next())
         .context("no session cookie")?
         .to_string();
+    Ok(cookie)
+}
+
+/// One bench packs every order of its share, timing each scan.
+async fn bench(
+    base: &str,
+    cookie: &str,
+    share: Vec<Job>,
+    interval: Duration,
+) -> Result<Vec<Timed>> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let mut out = Vec::new();
     for job in share {
         for (kind, code) in job.scans {
@@ -307,7 +361,7 @@ async fn bench(
             let resp = http
                 .post(format!("{base}/api/scan"))
                 .header("Origin", base)
-                .header("Cookie", &cookie)
+                .header("Cookie", cookie)
                 .json(&json!({ "code": code }))
                 .send()
                 .await?;

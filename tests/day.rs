@@ -336,3 +336,51 @@ fn admin_get(sim: &Sim, path: &str) -> Value {
             .unwrap()
     })
 }
+
+/// The day report's day is a local day of the configured time zone: the
+/// same wave, printed a moment ago, is "today" in each zone's own date and
+/// in no other date. Two zones 25 hours apart (UTC+14 and UTC−11) never
+/// share a date, so each one's today is the other's yesterday or tomorrow.
+#[test]
+fn the_report_day_follows_the_configured_time_zone() {
+    use chrono_tz::Tz;
+    let st = Station::new();
+    let all = read_json(&data("orders-200.json"));
+    let text: String = all.as_array().unwrap()[..3]
+        .iter()
+        .map(|o| format!("{o}\n"))
+        .collect();
+    let file = st.write("orders.jsonl", &text);
+    ok(&st.cmd().arg("import").arg(&file).output().unwrap());
+    ok(&st.cmd().arg("print").output().unwrap());
+    let printed_on = |zone: &str, date: chrono::NaiveDate| -> (u64, String) {
+        st.write("station.toml", &format!("time_zone = \"{zone}\"\n"));
+        let out = st
+            .cmd()
+            .args(["--json", "report", "--date", &date.to_string()])
+            .output()
+            .unwrap();
+        let v: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        assert_eq!(v["time_zone"], zone, "{v}");
+        (
+            v["printed"].as_u64().unwrap(),
+            v["from"].as_str().unwrap().to_string(),
+        )
+    };
+    let now = chrono::Utc::now();
+    let east: Tz = "Pacific/Kiritimati".parse().unwrap();
+    let west: Tz = "Pacific/Pago_Pago".parse().unwrap();
+    let east_today = now.with_timezone(&east).date_naive();
+    let west_today = now.with_timezone(&west).date_naive();
+    assert_ne!(east_today, west_today);
+    let (n, from) = printed_on("Pacific/Kiritimati", east_today);
+    assert_eq!(n, 3, "east's today holds the wave");
+    // Its day starts at local midnight: 10:00 UTC the day before.
+    assert!(from.ends_with("T10:00:00.000Z"), "{from}");
+    assert_eq!(printed_on("Pacific/Kiritimati", west_today).0, 0);
+    let (n, from) = printed_on("Pacific/Pago_Pago", west_today);
+    assert_eq!(n, 3, "west's today holds the wave");
+    assert!(from.ends_with("T11:00:00.000Z"), "{from}");
+    assert_eq!(printed_on("Pacific/Pago_Pago", east_today).0, 0);
+}

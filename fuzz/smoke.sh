@@ -8,6 +8,7 @@
 #   fuzz/smoke.sh            # 60 s per target
 #   fuzz/smoke.sh 600        # 10 minutes per target
 #   FUZZ_TARGETS="scan_input" fuzz/smoke.sh 30
+#   fuzz/smoke.sh build      # only install cargo-fuzz if needed and build the targets
 set -uo pipefail
 
 secs="${1:-60}"
@@ -36,6 +37,10 @@ echo "building fuzz targets ($(cargo +nightly --version))"
 if ! cargo +nightly fuzz build -O; then
     echo "fuzz smoke FAILED: the targets do not build"
     exit 1
+fi
+if [ "$secs" = "build" ]; then
+    echo "fuzz targets built"
+    exit 0
 fi
 
 work="$(mktemp -d)"

@@ -77,15 +77,18 @@ impl<T: Clone> RecentScans<T> {
 
 /// The answer already given to scan `id`, if any.
 fn recall<T: Clone>(answers: &Answers<T>, id: Option<&str>) -> Option<T> {
-    let id = id?;
+    let id = id.filter(|id| id.len() <= MAX_SCAN_ID)?;
     answers
         .iter()
         .find(|(seen, _)| seen == id)
         .map(|(_, out)| out.clone())
 }
 
+/// A page's scan id is short; a longer one is not remembered (memory).
+const MAX_SCAN_ID: usize = 64;
+
 fn remember<T: Clone>(answers: &mut Answers<T>, id: Option<String>, out: &T) {
-    if let Some(id) = id {
+    if let Some(id) = id.filter(|id| id.len() <= MAX_SCAN_ID) {
         if answers.len() == REMEMBERED_SCANS {
             answers.pop_front();
         }

@@ -392,17 +392,11 @@ fn an_order_changed_between_pages_is_not_skipped() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    while !pause.join("reached").exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the pull ended before storing page 1"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_paused(&pause, &mut child);
     sim.mutate(&ids[3], json!({"address": "已读页上改的地址 1 号"}));
     sim.mutate(&ids[55], json!({"address": "未读页上改的地址 2 号"}));
     sim.mutate(&ids[5], json!({"flag": "red"}));
-    std::fs::write(pause.join("go"), "").unwrap();
+    release_pause(&pause);
     let out = child.wait_with_output().unwrap();
     let report: Value = serde_json::from_str(&ok(&out)).unwrap();
     let log = entries(&sim);

@@ -24,10 +24,10 @@ fn a_backup_taken_during_a_wave_is_a_sound_database_and_doctor_says_so() {
         .env("STATION_PAUSE_DIR", &pause)
         .spawn()
         .unwrap();
-    wait_for_file(&pause.join("reached"), &mut wave);
+    wait_paused(&pause, &mut wave);
     let backup = st.dir.path().join("backup.db");
     ok(&st.cmd().arg("backup").arg(&backup).output().unwrap());
-    std::fs::write(pause.join("go"), "").unwrap();
+    release_pause(&pause);
     assert!(wave.wait().unwrap().success());
     // The copy holds the wave half printed: open, some orders printed, the
     // rest planned with their numbers.
@@ -276,17 +276,6 @@ fn verbose_logs_never_show_phone_numbers_or_the_token() {
         assert!(!logs.contains(phone), "phone {phone} in the logs:\n{logs}");
     }
     assert!(!logs.contains("13900001111"));
-}
-
-/// Wait until the paused station says it reached its point (or died).
-fn wait_for_file(path: &std::path::Path, child: &mut std::process::Child) {
-    while !path.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the station ended ({status}) before reaching its pause point");
-        }
-        std::thread::yield_now();
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
 }
 
 /// Every file under a directory, recursively.

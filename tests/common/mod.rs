@@ -328,3 +328,19 @@ pub fn operators_toml(ops: &[(&str, &str)]) -> String {
     }
     text
 }
+
+/// Wait until a station started with `STATION_PAUSE_AT`/`STATION_PAUSE_DIR=dir`
+/// reached its pause point (it writes `dir/reached`); fails if it ended first.
+pub fn wait_paused(dir: &Path, child: &mut std::process::Child) {
+    while !dir.join("reached").exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the station ended ({status}) before reaching its pause point");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Let a paused station go on.
+pub fn release_pause(dir: &Path) {
+    std::fs::write(dir.join("go"), "").unwrap();
+}

@@ -24,8 +24,8 @@ pub mod exit {
     pub const DATABASE: i32 = 5;
     /// An input file could not be read or parsed.
     pub const INPUT: i32 = 6;
-    /// A scan was answered STOP or INTERCEPT, or a parcel was refused at handover:
-    /// the reason is on stderr (and in the JSON with --json).
+    /// A scan was answered STOP or INTERCEPT, a parcel was refused at handover,
+    /// or a return was refused: the reason is on stderr (and in the JSON with --json).
     pub const REFUSED: i32 = 7;
     /// A print job failed or stalled in CUPS: the orders it held are listed and
     /// not counted as printed (the next `station print` sends them again).
@@ -210,6 +210,9 @@ pub enum Command {
         #[arg(long, default_value = "cli")]
         bench: String,
     },
+    /// Returns intake (退货登记): record what came back in a returned parcel; the order moves to the returns flag with a memo.
+    #[command(subcommand)]
+    Returns(ReturnsCommand),
     /// Where is this order? State, waves, tracking numbers (current and void), packing, handover, pending write-backs and the audit timeline.
     Show {
         /// An order id, a tracking number, or a buyer's nick (every order of that buyer).
@@ -288,6 +291,7 @@ impl Command {
             Command::Demo { .. } => "demo",
             Command::Scan { .. } => "scan",
             Command::Short { .. } => "short",
+            Command::Returns(_) => "returns",
             Command::Show { .. } => "show",
             Command::Report { .. } => "report",
             Command::Handover(_) => "handover",
@@ -300,6 +304,27 @@ impl Command {
             Command::Manpage { .. } => "manpage",
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReturnsCommand {
+    /// Record a returned parcel: who received which items, why and in what condition. Refused (exit 7) for an unknown code, an item not in the order, or more than the parcel held.
+    Receive {
+        /// The parcel's tracking number (our waybill) or its order id.
+        code: String,
+        /// An item that came back: SKU or barcode, with `:QTY` when more than one (`--item SKU-1:2`); repeat for each.
+        #[arg(long = "item", value_name = "SKU[:QTY]")]
+        items: Vec<String>,
+        /// Why it came back (the buyer's reason, as after-sales gave it).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// ok (resellable) or damaged (破损).
+        #[arg(long, default_value = "ok", value_parser = ["ok", "damaged"])]
+        condition: String,
+        /// The bench receiving it (recorded with the operator).
+        #[arg(long, default_value = "cli")]
+        bench: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -385,6 +385,9 @@ pub struct FlagConfig {
     /// Orders set aside at the bench (out of stock, 缺货) are moved to this flag,
     /// so customer service can call the buyer.
     pub exception: Flag,
+    /// Orders whose parcel came back at returns intake (退货登记) are moved to
+    /// this flag (the after-sales flag) with a memo saying what came back.
+    pub returns: Flag,
 }
 
 /// `[sender]`: who ships (printed on every waybill). Defined by `render`, which prints it.
@@ -481,6 +484,7 @@ impl Default for FlagConfig {
             pull: Flag::Yellow,
             done: Flag::Green,
             exception: Flag::Blue,
+            returns: Flag::Blue,
         }
     }
 }
@@ -576,6 +580,7 @@ impl Config {
             ("STATION_PULL_FLAG", &mut config.flags.pull),
             ("STATION_DONE_FLAG", &mut config.flags.done),
             ("STATION_EXCEPTION_FLAG", &mut config.flags.exception),
+            ("STATION_RETURNS_FLAG", &mut config.flags.returns),
         ] {
             if let Some(v) = env(var) {
                 *slot = Flag::parse(&v).ok_or_else(|| ConfigError::Invalid {
@@ -686,6 +691,12 @@ impl Config {
         if self.flags.exception == self.flags.pull {
             return Err(invalid(format!(
                 "flags.exception and flags.pull are both {}: out-of-stock orders would be pulled again at once",
+                self.flags.pull
+            )));
+        }
+        if self.flags.returns == self.flags.pull {
+            return Err(invalid(format!(
+                "flags.returns and flags.pull are both {}: returned orders would be pulled and printed again",
                 self.flags.pull
             )));
         }

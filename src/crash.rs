@@ -42,10 +42,12 @@ pub const POINTS: &[&str] = &[
     "outbox.shipment.sending",
     "outbox.flag.sending",
     "outbox.exception.sending",
+    "outbox.return.sending",
     // outbox::sync_once: the shop answered, before the acknowledgement is recorded.
     "outbox.shipment.answered",
     "outbox.flag.answered",
     "outbox.exception.answered",
+    "outbox.return.answered",
 ];
 
 /// The environment variable that arms one point: `NAME` or `NAME@N`.

@@ -14,6 +14,7 @@ pub mod pull;
 pub mod render;
 pub mod report;
 pub mod retention;
+pub mod returns;
 pub mod scale;
 pub mod scancode;
 pub mod serve;

@@ -89,6 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             qty,
             bench,
         } => cmd::short::run(&ctx, &order, &sku, qty, &bench),
+        Command::Returns(r) => cmd::returns::run(&ctx, r),
         Command::Show { query } => cmd::show::run(&ctx, &query),
         Command::Report {
             date,

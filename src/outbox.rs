@@ -91,7 +91,7 @@ pub async fn sync_once(
     while let Some(send) = store.outbox_claim_due(Utc::now(), lease)? {
         let step = match send.kind {
             SendKind::Shipment => ship(store, client, send_timeout, &send).await?,
-            SendKind::Flag | SendKind::Exception => {
+            SendKind::Flag | SendKind::Exception | SendKind::Return => {
                 flag(store, client, send_timeout, &send).await?
             }
         };
@@ -407,6 +407,20 @@ fn after_flag_conflict(current: &Value, memo: Option<&Value>, send: &ClaimedSend
     {
         return Resolution::Moot(why);
     }
+    // A returned parcel's order is often refunded: the returns flag is for
+    // exactly that, so nothing on the order stops it.
+    if send.kind == SendKind::Return {
+        return match version_of(current) {
+            Some(v) => Resolution::Resend(v),
+            None => Resolution::Alert(Alert {
+                reason: format!(
+                    "the shop answered a version conflict for order {} without the order's version: the returns flag was not set; set it on the shop by hand",
+                    send.order_id
+                ),
+                intercept: false,
+            }),
+        };
+    }
     if let Some(why) = stop_reason(current) {
         return Resolution::Alert(intercept(
             why,
@@ -489,6 +503,15 @@ fn intercept(why: &str, send: &ClaimedSend, written: &str) -> Alert {
 }
 
 fn gone(send: &ClaimedSend) -> Step {
+    if send.kind == SendKind::Return {
+        return Step::Alert(Alert {
+            reason: format!(
+                "the shop no longer knows order {} (404): its returns flag was not set; the return is recorded here (`station show {}`)",
+                send.order_id, send.order_id
+            ),
+            intercept: false,
+        });
+    }
     if send.kind == SendKind::Exception {
         return Step::Alert(Alert {
             reason: format!(
@@ -539,6 +562,15 @@ fn failed(e: ShopError, send: &ClaimedSend) -> Step {
             Step::Alert(Alert {
                 reason: format!(
                     "{e}. Order {} is out of stock in the warehouse: tell customer service by hand",
+                    send.order_id
+                ),
+                intercept: false,
+            })
+        }
+        ShopError::Refused { .. } | ShopError::Conflict { .. } if send.kind == SendKind::Return => {
+            Step::Alert(Alert {
+                reason: format!(
+                    "{e}. The return of order {} is recorded here but the shop did not take the returns flag: tell after-sales by hand",
                     send.order_id
                 ),
                 intercept: false,

@@ -338,7 +338,7 @@ async fn scan_inner(
 
 /// Whether the normalized scanned `code` names the item with this SKU and
 /// barcode (both compared normalized, as the scanner would send them).
-fn item_is(sku: &str, barcode: Option<&str>, code: &str) -> bool {
+pub(crate) fn item_is(sku: &str, barcode: Option<&str>, code: &str) -> bool {
     crate::scancode::matches(sku, code)
         || barcode.is_some_and(|b| crate::scancode::matches(b, code))
 }

@@ -170,6 +170,8 @@ pub struct DayReport {
     pub intercepted: Vec<String>,
     pub out_of_stock: Vec<String>,
     pub changed_after_print: Vec<String>,
+    /// Returned items received this day (退货登记), one entry per SKU of a receipt.
+    pub returns: Vec<crate::store::ReturnEntry>,
     pub rejected: u64,
     pub write_backs_pending: u64,
     pub oldest_pending_secs: Option<u64>,
@@ -294,6 +296,7 @@ pub fn day_report(store: &Store, config: &Config, date: Option<NaiveDate>) -> Re
         intercepted: changed_to("intercept")?,
         out_of_stock: changed_to("out_of_stock")?,
         changed_after_print: changed_to("changed_after_print")?,
+        returns: store.returns_between(&f, &t)?,
         recall_from_courier: store
             .recall_from_courier()?
             .into_iter()
@@ -397,6 +400,17 @@ pub fn write_text(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
         r.changed_after_print.len(),
         list(&r.changed_after_print)
     )?;
+    let returned: u64 = r.returns.iter().map(|x| x.qty).sum();
+    writeln!(
+        out,
+        "  returns received    {:>6}{}",
+        receipts(&r.returns),
+        if returned > 0 {
+            format!("  ({returned} items)")
+        } else {
+            String::new()
+        }
+    )?;
     writeln!(out, "  rejected            {:>6}", r.rejected)?;
     match r.oldest_pending_secs {
         Some(age) if r.write_backs_pending > 0 => writeln!(
@@ -417,6 +431,27 @@ pub fn write_text(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
         )?;
         for x in &r.recall_from_courier {
             writeln!(out, "  {}  batch {}  {}", x.order_id, x.batch_id, x.reason)?;
+        }
+    }
+    if !r.returns.is_empty() {
+        writeln!(out, "\nReturns received (退货登记)")?;
+        for x in &r.returns {
+            writeln!(
+                out,
+                "  #{:<4} {}  {} ×{}  {}{}  {} @ {}",
+                x.receipt,
+                x.order_id,
+                crate::order::terminal_safe(&x.sku),
+                x.qty,
+                x.condition,
+                if x.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", crate::order::terminal_safe(&x.reason))
+                },
+                crate::order::terminal_safe(&x.operator),
+                x.bench
+            )?;
         }
     }
     writeln!(
@@ -456,6 +491,14 @@ pub fn write_text(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How many receipts (receives) the returned lines come from.
+fn receipts(lines: &[crate::store::ReturnEntry]) -> u64 {
+    let mut ids: Vec<u64> = lines.iter().map(|x| x.receipt).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.len() as u64
+}
+
 /// The report as CSV rows `section,key,count,detail` (one header line).
 pub fn write_csv(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
     use self::csv_field as q;
@@ -473,6 +516,7 @@ pub fn write_csv(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
         ("intercepted", r.intercepted.len() as u64),
         ("out_of_stock", r.out_of_stock.len() as u64),
         ("changed_after_print", r.changed_after_print.len() as u64),
+        ("returns_received", receipts(&r.returns)),
         ("rejected", r.rejected),
         ("write_backs_pending", r.write_backs_pending),
         ("write_back_alerts", r.write_back_alerts),
@@ -501,6 +545,17 @@ pub fn write_csv(out: &mut dyn Write, r: &DayReport) -> std::io::Result<()> {
         for id in ids {
             row(section, id, String::new(), "")?;
         }
+    }
+    for x in &r.returns {
+        row(
+            "return",
+            &x.order_id,
+            x.qty.to_string(),
+            &format!(
+                "#{} {} {} {} {} {}",
+                x.receipt, x.sku, x.condition, x.reason, x.operator, x.bench
+            ),
+        )?;
     }
     for x in &r.recall_from_courier {
         row(

@@ -61,6 +61,7 @@ pub struct AppState {
     /// not counted twice.
     recent_scans: api::RecentScans<crate::packing::ScanOutcome>,
     recent_handover_scans: api::RecentScans<crate::handover::HandoverScan>,
+    recent_receives: api::RecentScans<crate::returns::Received>,
 }
 
 impl AppState {
@@ -91,6 +92,7 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             recent_scans: api::RecentScans::default(),
             recent_handover_scans: api::RecentScans::default(),
+            recent_receives: api::RecentScans::default(),
             pool,
             config,
         })
@@ -188,6 +190,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/handover/scan", post(api::handover_scan))
         .route("/api/handover/close", post(api::handover_close))
         .route("/api/short", post(api::short))
+        .route("/api/returns/parcel", get(api::returns_parcel))
+        .route("/api/returns", post(api::returns_receive))
         .route("/api/show", get(api::show))
         .route("/api/report", get(api::report))
         .route("/api/dispatch", get(api::dispatch))

@@ -5,7 +5,8 @@
 //! audit timeline (who did what, when).
 
 use crate::store::{
-    Event, HandoverEntry, PackingEntry, Store, TrackingNumber, WaveEntry, WriteBackEntry,
+    Event, HandoverEntry, PackingEntry, ReturnEntry, Store, TrackingNumber, WaveEntry,
+    WriteBackEntry,
 };
 use anyhow::Result;
 use serde::Serialize;
@@ -26,6 +27,8 @@ pub struct OrderStory {
     pub tracking_numbers: Vec<TrackingNumber>,
     pub packings: Vec<PackingEntry>,
     pub handover: Vec<HandoverEntry>,
+    /// What came back at returns intake (退货登记), one entry per SKU of a receipt.
+    pub returns: Vec<ReturnEntry>,
     pub write_backs: Vec<WriteBackEntry>,
     pub timeline: Vec<Event>,
 }
@@ -40,9 +43,10 @@ pub fn show(store: &Store, query: &str) -> Result<Vec<OrderStory>> {
         let o = &stored.order;
         let write_backs = store.write_backs_of(&id)?;
         let handover = store.handover_of(&id)?;
+        let returns = store.returns_of(&id)?;
         let state = stored.state.as_str().to_string();
         out.push(OrderStory {
-            summary: summary(&state, &handover, &write_backs),
+            summary: summary(&state, &handover, &write_backs, &returns),
             id: id.clone(),
             version: o.version,
             state,
@@ -54,6 +58,7 @@ pub fn show(store: &Store, query: &str) -> Result<Vec<OrderStory>> {
             tracking_numbers: store.tracking_numbers(&id)?,
             packings: store.packings_of(&id)?,
             handover,
+            returns,
             write_backs,
             timeline: store.events(Some(&id))?,
         });
@@ -61,7 +66,18 @@ pub fn show(store: &Store, query: &str) -> Result<Vec<OrderStory>> {
     Ok(out)
 }
 
-fn summary(state: &str, handover: &[HandoverEntry], write_backs: &[WriteBackEntry]) -> String {
+fn summary(
+    state: &str,
+    handover: &[HandoverEntry],
+    write_backs: &[WriteBackEntry],
+    returns: &[ReturnEntry],
+) -> String {
+    if !returns.is_empty() {
+        let items: u64 = returns.iter().map(|r| r.qty).sum();
+        return format!(
+            "handed to the courier, then came back: {items} item(s) received at returns intake (退货登记)"
+        );
+    }
     let pending = write_backs.iter().filter(|w| w.state == "pending").count();
     let batch = handover
         .first()
@@ -159,6 +175,24 @@ fn write_raw_text(out: &mut dyn Write, stories: &[OrderStory]) -> std::io::Resul
                 out,
                 "  handover {} ({}, {}) scanned {} by {}",
                 h.batch_id, h.courier, h.batch_state, h.scanned_at, h.scanned_by
+            )?;
+        }
+        for r in &s.returns {
+            writeln!(
+                out,
+                "  returned #{} {} ×{} ({}{}) at {} by {} {}",
+                r.receipt,
+                r.sku,
+                r.qty,
+                r.condition,
+                if r.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", r.reason)
+                },
+                r.bench,
+                r.operator,
+                r.received_at
             )?;
         }
         for w in &s.write_backs {

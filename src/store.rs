@@ -29,19 +29,23 @@ mod packing;
 mod print_jobs;
 mod privacy;
 mod report;
+mod returns;
 mod tracking;
 mod waves;
 pub use handover::{ClosingParcel, HandoverRow, ParcelRow, Removed};
 pub use lookup::{HandoverEntry, PackingEntry, WaveEntry, WriteBackEntry};
 pub(crate) use outbox::enqueue as enqueue_write_back;
-pub(crate) use outbox::enqueue_exception;
 #[cfg(test)]
 pub(crate) use outbox::tests::handed_over as outbox_fixture;
-pub use outbox::{Alert, ClaimedSend, ExceptionWrite, OutboxSummary, SendKind, WriteBack};
+pub use outbox::{
+    Alert, ClaimedSend, ExceptionWrite, OutboxSummary, ReturnWrite, SendKind, WriteBack,
+};
+pub(crate) use outbox::{enqueue_exception, enqueue_return};
 pub use packing::{BenchSession, Shorted};
 pub use print_jobs::{NewPrintJob, PrintJob};
 pub use privacy::{MixedFile, Purged};
 pub use report::{BatchCount, Gauges, InWarehouse, PackRate};
+pub use returns::{NewReturn, Recorded, ReturnEntry, ReturnLine, ReturnRefused};
 pub use tracking::{Allocation, TrackingNumber};
 pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan};
 
@@ -57,6 +61,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/009_print_jobs.sql")),
     M::up(include_str!("store/010_bench_last_order.sql")),
     M::up(include_str!("store/011_packing_weight.sql")),
+    M::up(include_str!("store/012_returns.sql")),
 ];
 
 #[derive(Debug, Error)]

@@ -937,3 +937,154 @@ fn a_handover_refuses_a_parcel_of_another_batch_and_a_changed_order() {
     ));
     assert!(story.to_string().contains("handover.refused"), "{story}");
 }
+
+/// Returns intake (退货登记): a parcel the courier took comes back. What came
+/// back is recorded with who, why and in what condition; an unknown code, an
+/// item not in the parcel, more than it held and an order that never left are
+/// refused; the shop's order moves to the returns flag with the memo, after
+/// its green flag, and even when the buyer was refunded meanwhile.
+#[test]
+fn a_returned_parcel_is_received_and_the_shop_gets_the_returns_flag() {
+    let (st, sim, printed, orders) = printed_bench(8);
+    let bench = Bench { st: &st, sim: &sim };
+    let zto: Vec<&Printed> = printed.iter().filter(|p| p.1 == "ZTO").collect();
+    assert!(zto.len() >= 3, "{zto:?}");
+    let ((a, courier, a_no), (b, _, b_no)) = (zto[0], zto[1]);
+    let (never, _, never_no) = zto[2];
+    bench.pack(a, a_no, &orders[a]);
+    bench.pack(b, b_no, &orders[b]);
+    ok(&bench.handover(&["open", "--courier", courier]));
+    ok_out(bench.handover(&["scan", a_no]));
+    ok_out(bench.handover(&["scan", b_no]));
+    ok_out(bench.handover(&["close"]));
+
+    let receive = |code: &str, args: &[&str]| -> (Value, i32) {
+        let out = bench
+            .cmd()
+            .args([
+                "--json",
+                "--operator",
+                "退货员小李",
+                "returns",
+                "receive",
+                code,
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        (json_of(&out), out.status.code().unwrap())
+    };
+    let item = &orders[a]["items"][0];
+    let sku = item["sku"].as_str().unwrap();
+    let qty = item["qty"].as_u64().unwrap();
+    let code_of_item = item["barcode"].as_str().unwrap_or(sku);
+
+    // Refusals name what is wrong, exit 7, and record nothing.
+    let (out, code) = receive("NOT-OURS-123", &["--item", sku]);
+    assert_eq!((out["code"].as_str(), code), (Some("unknown_code"), 7));
+    let (out, code) = receive(never_no, &["--item", sku]);
+    assert_eq!((out["code"].as_str(), code), (Some("not_shipped"), 7));
+    assert!(out["message"].as_str().unwrap().contains(never.as_str()));
+    let (out, code) = receive(a_no, &["--item", "NOT-IN-THE-ORDER"]);
+    assert_eq!((out["code"].as_str(), code), (Some("unknown_item"), 7));
+    let too_many = format!("{code_of_item}:{}", qty + 1);
+    let (out, code) = receive(a_no, &["--item", &too_many]);
+    assert_eq!((out["code"].as_str(), code), (Some("too_many"), 7), "{out}");
+    let (out, code) = receive(a_no, &[]);
+    assert_eq!((out["code"].as_str(), code), (Some("no_items"), 7), "{out}");
+
+    // Received by its waybill, the item by its barcode, damaged, with a reason.
+    let all = format!("{code_of_item}:{qty}");
+    let (got, code) = receive(
+        a_no,
+        &[
+            "--item",
+            &all,
+            "--reason",
+            "质量问题",
+            "--condition",
+            "damaged",
+            "--bench",
+            "r1",
+        ],
+    );
+    assert_eq!(code, 0, "{got}");
+    assert_eq!(got["order_id"], a.as_str());
+    assert_eq!(got["lines"][0]["sku"], sku);
+    assert_eq!(got["lines"][0]["qty"], qty);
+    let memo = got["memo"].as_str().unwrap().to_string();
+    for part in [
+        format!("退货已收 #{}", got["receipt"]),
+        format!("{sku} ×{qty}"),
+        "破损".into(),
+        "质量问题".into(),
+        "退货员小李".into(),
+    ] {
+        assert!(memo.contains(&part), "{part:?} not in {memo:?}");
+    }
+    // All of that SKU is back: one more is more than the parcel held.
+    let (out, code) = receive(a, &["--item", sku]);
+    assert_eq!((out["code"].as_str(), code), (Some("too_many"), 7), "{out}");
+
+    // `show` and the day report list it, with who and where.
+    let story = json_of(&ok_out(
+        bench.cmd().args(["--json", "show", a]).output().unwrap(),
+    ));
+    let r = &story[0]["returns"];
+    assert_eq!(r.as_array().unwrap().len(), 1, "{story}");
+    assert_eq!(
+        (
+            r[0]["sku"].as_str(),
+            r[0]["qty"].as_u64(),
+            r[0]["condition"].as_str()
+        ),
+        (Some(sku), Some(qty), Some("damaged"))
+    );
+    assert_eq!(
+        (r[0]["operator"].as_str(), r[0]["bench"].as_str()),
+        (Some("退货员小李"), Some("r1"))
+    );
+    assert!(
+        story[0]["summary"].as_str().unwrap().contains("came back"),
+        "{story}"
+    );
+    let report = json_of(&ok_out(
+        bench.cmd().args(["--json", "report"]).output().unwrap(),
+    ));
+    assert_eq!(report["returns"][0]["order_id"], a.as_str(), "{report}");
+    let text = ok(&bench.cmd().args(["report"]).output().unwrap());
+    assert!(
+        text.contains("returns received") && text.contains(sku),
+        "{text}"
+    );
+
+    // The write-back: the handover's shipment and green flag first, then the
+    // returns flag with its memo, one of each.
+    ok(&bench.cmd().args(["sync"]).output().unwrap());
+    let shop = sim.order(a);
+    assert_eq!(shop["flag"], "blue", "{shop}");
+    let memos: Vec<&str> = shop["memos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    let done = memos.iter().position(|m| m.starts_with("已交接"));
+    let back = memos.iter().position(|m| *m == memo);
+    assert!(done.is_some() && back.is_some() && done < back, "{memos:?}");
+    assert_eq!(memos.iter().filter(|m| **m == memo).count(), 1, "{memos:?}");
+
+    // B shipped and synced, then refunded on the shop (the buyer returned it):
+    // the return is still received and the returns flag still set.
+    sim.mutate(b, json!({"refund": "refunded"}));
+    let b_item = orders[b]["items"][0]["sku"].as_str().unwrap();
+    let (got, code) = receive(b, &["--item", b_item]);
+    assert_eq!(code, 0, "{got}");
+    ok(&bench.cmd().args(["sync"]).output().unwrap());
+    let shop = sim.order(b);
+    assert_eq!(shop["flag"], "blue", "{shop}");
+    let last = shop["memos"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["text"], got["memo"], "{shop}");
+    let status = st.status();
+    assert_eq!(status["outbox"]["pending"], 0, "{status}");
+}

@@ -24,6 +24,7 @@ const F6: &str = "\u{E036}";
 const F7: &str = "\u{E037}";
 const F9: &str = "\u{E039}";
 const F10: &str = "\u{E03A}";
+const F1: &str = "\u{E031}";
 
 fn tools() -> bool {
     let have = |t: &str| {
@@ -794,9 +795,65 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
         assert!(manifest.ends_with(".pdf"), "{manifest}");
         assert!(s.text.contains(&manifest), "{s:?}");
         snap(&c, "handover-closed").await;
+
+        // A comes back (退货登记, F1) at 1366×768: its waybill shows what
+        // the parcel held; a code not in it is a STOP; its items, reason 2
+        // (质量问题), F3 damaged, F6 records it.
+        c.set_window_size(1366, 768).await.unwrap();
+        key(&c, F1).await;
+        assert_eq!(js(&c, "return document.body.dataset.mode;").await, "returns");
+        assert!(text(&c, "#hint").await.contains("退货登记"));
+        let s = scan(&c, &wc).await;
+        assert_eq!((s.verdict.as_str(), s.code.as_str()), ("stop", "return_refused"), "C never left: {s:?}");
+        let s = scan(&c, &wa).await;
+        assert_eq!(s.code, "return_parcel", "{s:?}");
+        let panel = text(&c, "#ret-parcel").await;
+        assert!(panel.contains(&id(&a)) && panel.contains(&wa), "{panel}");
+        let s = scan(&c, "NOT-IN-THIS-PARCEL").await;
+        assert_eq!((s.verdict.as_str(), s.code.as_str()), ("stop", "return_unknown_item"), "{s:?}");
+        let codes = item_codes(&a);
+        for code in &codes {
+            let s = scan(&c, code).await;
+            assert_eq!((s.verdict.as_str(), s.code.as_str()), ("ok", "return_item"), "{s:?}");
+        }
+        let s = scan(&c, &codes[0]).await;
+        assert_eq!(s.code, "return_too_many", "one more than the parcel held: {s:?}");
+        scan(&c, "2").await;
+        assert_eq!(text(&c, "#ret-reason").await, "质量问题");
+        key(&c, F3).await;
+        assert_eq!(text(&c, "#ret-condition").await, "破损");
+        let visible = js(
+            &c,
+            "const r = document.getElementById('ret-items').getBoundingClientRect(); return r.bottom <= window.innerHeight;",
+        )
+        .await;
+        assert_eq!(visible, true, "the returned parcel's items fit at 1366×768");
+        snap(&c, "returns").await;
+        let s = key(&c, F6).await;
+        assert_eq!((s.verdict.as_str(), s.code.as_str()), ("ok", "returned"), "{s:?}");
+        assert!(s.text.contains("退货 #1 已登记") && s.text.contains(&id(&a)), "{s:?}");
+        key(&c, F1).await;
+        assert_eq!(js(&c, "return document.body.dataset.mode;").await, "bench");
         c.close().await.unwrap();
         manifest
     });
+    // The return as recorded: who, where, what, and the memo the shop gets.
+    let story: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "show", &id(&a)])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let returned = story[0]["returns"].as_array().unwrap();
+    let back: u64 = returned.iter().map(|r| r["qty"].as_u64().unwrap()).sum();
+    assert_eq!(back as usize, item_codes(&a).len(), "{story}");
+    assert!(
+        returned.iter().all(|r| r["operator"] == "小王"
+            && r["bench"] == "1号台"
+            && r["condition"] == "damaged"
+            && r["reason"] == "质量问题"),
+        "{story}"
+    );
 
     let path = std::path::Path::new(&manifest);
     let path = if path.is_absolute() {

@@ -598,6 +598,8 @@ const OUTBOX_POINTS: &[&str] = &[
 
 const EXCEPTION_POINTS: &[&str] = &["outbox.exception.sending", "outbox.exception.answered"];
 
+const RETURN_POINTS: &[&str] = &["outbox.return.sending", "outbox.return.answered"];
+
 #[test]
 fn every_crash_point_has_a_test() {
     let tested: BTreeSet<&str> = [
@@ -606,6 +608,7 @@ fn every_crash_point_has_a_test() {
         HANDOVER_POINTS,
         OUTBOX_POINTS,
         EXCEPTION_POINTS,
+        RETURN_POINTS,
     ]
     .concat()
     .iter()
@@ -785,6 +788,39 @@ fn an_out_of_stock_flag_killed_mid_send_reaches_the_shop_once() {
         assert_eq!(w.events(&order, "outbox.sent"), 1, "{point}");
         assert_eq!(w.events(&order, "bench.short"), 1, "{point}");
         check_numbers(&w);
+    });
+}
+
+#[test]
+fn a_returns_flag_killed_mid_send_reaches_the_shop_once() {
+    each(RETURN_POINTS, |point| {
+        let w = World::fixtures(3, CONFIG);
+        ok(&w.run(&["print"]));
+        let live = w.live();
+        let (order, (courier, _)) = live.iter().next().unwrap();
+        let parcel: BTreeMap<String, (String, String)> =
+            [(order.clone(), live[order].clone())].into();
+        let batch = w.scan_in(&parcel).remove(0);
+        ok(&w.run(&["handover", "close", "--batch", &batch]));
+        w.sync_until_done();
+        let shop = w.get(&format!("/v1/orders/{order}"));
+        let sku = shop["items"][0]["sku"].as_str().unwrap().to_string();
+        let got = w.json(&["returns", "receive", order, "--item", &sku]);
+        let memo = got["memo"].as_str().unwrap_or_else(|| panic!("{got}"));
+        w.crash(point, &["sync"]);
+        w.sync_until_done();
+        let shop = w.get(&format!("/v1/orders/{order}"));
+        assert_eq!(shop["flag"], "blue", "{point} ({courier}): {shop}");
+        let ours: Vec<&Value> = shop["memos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["text"] == memo)
+            .collect();
+        assert_eq!(ours.len(), 1, "{point}: {shop}");
+        // Shipment, done flag, returns flag: each acknowledged once.
+        assert_eq!(w.events(order, "outbox.sent"), 3, "{point}");
+        assert_eq!(w.events(order, "returns.received"), 1, "{point}");
     });
 }
 

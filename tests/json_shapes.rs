@@ -173,6 +173,21 @@ fn every_json_output_keeps_its_shape() {
     run.record("handover show", &["handover", "show"], 0);
     run.record("handover close", &["handover", "close"], 0);
     run.record("sync", &["sync"], 0);
+    // The parcel comes back (退货登记); then one more than it held (refused).
+    let returned = order["items"][0]["sku"].as_str().unwrap();
+    let held = order["items"][0]["qty"].as_u64().unwrap();
+    let all = format!("{returned}:{held}");
+    let receive = [
+        "returns",
+        "receive",
+        &id,
+        "--item",
+        &all,
+        "--reason",
+        "质量问题",
+    ];
+    run.record("returns receive", &receive, 0);
+    run.record("returns receive", &receive, 7);
     run.record("show", &["show", &id], 0);
 
     // Exceptions: out of stock, a voided number, a reprint.

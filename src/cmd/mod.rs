@@ -21,6 +21,7 @@ pub mod pull;
 pub mod purge;
 pub mod report;
 pub mod reprint;
+pub mod returns;
 pub mod scan;
 pub mod serve;
 pub mod shop_sim;

@@ -361,6 +361,133 @@ pub async fn short(
     Ok(Json(out))
 }
 
+/// A returns refusal (unknown code, item not in the parcel, more than it
+/// held, never shipped): the operator's to fix, nothing recorded.
+fn return_refused(r: crate::returns::Refusal) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, r.message, r.message_zh)
+}
+
+#[derive(Deserialize)]
+pub struct ParcelReq {
+    code: String,
+}
+
+/// Returns intake (退货登记): what a returned parcel held, by its waybill or order id.
+pub async fn returns_parcel(
+    State(state): State<Arc<AppState>>,
+    _who: SignedIn,
+    Query(req): Query<ParcelReq>,
+) -> Result<Json<crate::returns::Parcel>, ApiError> {
+    check_code(&req.code)?;
+    let out = with_store(&state, move |store, _| {
+        crate::returns::parcel(store, &req.code)
+    })
+    .await?;
+    out.map(Json).map_err(return_refused)
+}
+
+#[derive(Deserialize)]
+pub struct ReceiveItem {
+    code: String,
+    #[serde(default = "one")]
+    qty: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Deserialize)]
+pub struct ReceiveReq {
+    code: String,
+    items: Vec<ReceiveItem>,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    condition: Option<String>,
+    /// As for a scan: the same id sent again gets the first answer, not a
+    /// second receipt.
+    #[serde(default)]
+    receive_id: Option<String>,
+}
+
+/// Longer than any reason an operator types at a bench.
+const MAX_REASON: usize = 200;
+/// More lines than any parcel holds.
+const MAX_RETURN_LINES: usize = 200;
+
+/// Record a returned parcel at this bench; the returns flag goes to the shop
+/// at once (the worker is woken).
+pub async fn returns_receive(
+    State(state): State<Arc<AppState>>,
+    who: SignedIn,
+    Json(req): Json<ReceiveReq>,
+) -> Result<Json<crate::returns::Received>, ApiError> {
+    check_code(&req.code)?;
+    for i in &req.items {
+        check_code(&i.code)?;
+    }
+    if req.reason.chars().count() > MAX_REASON || req.items.len() > MAX_RETURN_LINES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a reason of at most {MAX_REASON} characters and at most {MAX_RETURN_LINES} items"
+            ),
+            format!("原因最多 {MAX_REASON} 个字，商品最多 {MAX_RETURN_LINES} 行"),
+        ));
+    }
+    let condition = match req.condition.as_deref() {
+        None | Some("") => crate::returns::Condition::Ok,
+        Some(c) => crate::returns::Condition::parse(c).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("condition {c:?}: ok or damaged"),
+                format!("状态 {c}：完好（ok）或破损（damaged）"),
+            )
+        })?,
+    };
+    let mut items = Vec::with_capacity(req.items.len());
+    for i in &req.items {
+        let code = crate::scancode::normalize(&i.code);
+        if code.is_empty() || i.qty == 0 {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "every item needs a code and a quantity of at least 1",
+                "每件商品都要有条码和至少 1 的数量",
+            ));
+        }
+        items.push((code, i.qty));
+    }
+    let recent = state.recent_receives.bench(&who.bench);
+    let mut recent = recent.lock().await;
+    if let Some(out) = recall(&recent, req.receive_id.as_deref()) {
+        return Ok(Json(out));
+    }
+    let receive_id = req.receive_id.clone();
+    let out = with_store(&state, move |store, st| {
+        let bench = Bench {
+            name: &who.bench,
+            operator: &who.operator,
+        };
+        crate::returns::receive(
+            store,
+            &st.config,
+            &bench,
+            &crate::returns::Receive {
+                code: &req.code,
+                items: &items,
+                reason: &req.reason,
+                condition,
+            },
+        )
+    })
+    .await?
+    .map_err(return_refused)?;
+    remember(&mut recent, receive_id, &out);
+    state.outbox_wake.notify_one();
+    Ok(Json(out))
+}
+
 #[derive(Deserialize)]
 pub struct ShowReq {
     #[serde(default)]

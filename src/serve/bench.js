@@ -14,7 +14,7 @@
       reason: '原因', buyer: '买家', buyer_message: '买家留言', memo: '备注', gift_message: '贺卡留言（随包裹放入）',
       invoice: '发票', invoice_line: '需开发票 · 抬头 {title}', item: '商品', code: '条码 / SKU', qty: '数量', scanned: '已扫',
       handover: '交接', count: '已扫', parcels: '本批包裹', waiting: '该快递未扫包裹', manifest: '交接单',
-      keys: 'F2 重打 · F3 缺货 · F4 交接模式 · F6 关闭交接批次 · F7 查单 · F8 退出 · F9 English · F10 日报 · Esc 清空/返回',
+      keys: 'F1 退货登记 · F2 重打 · F3 缺货 · F4 交接模式 · F6 关闭交接批次 · F7 查单 · F8 退出 · F9 English · F10 日报 · Esc 清空/返回',
       ok: '通过 OK', stop: '停 STOP', intercept: '拦截 — 不要发货', short: '缺货 — 已搁置',
       shop_checked: '已向店铺核对', shop_unreachable: '店铺无法连接，按上次状态处理', shop_none: '未向店铺核对',
       hint_bench: '扫发货单二维码打开订单，再扫商品条码，最后扫运单号。',
@@ -56,6 +56,14 @@
       q_queued: '待打印 {n} 单', q_pull_every: '自动拉单：每 {m} 分钟', q_pull_off: '自动拉单：关闭',
       q_wave_every: '自动打印：每 {m} 分钟', q_wave_off: '自动打印：关闭', q_last: '上次 {at} {ok}：{summary}',
       q_ok: '成功', q_failed: '失败', q_inactive: '自动拉单未运行：{why}', q_running: '正在运行…',
+      returns_title: '退货登记',
+      hint_returns: '退货登记：扫退回包裹上的运单号（或输入订单号），回车。F1 或 Esc 返回验货。',
+      hint_returns_items: '退货登记（订单 {id}）：逐件扫退回的商品；输入 1–5 选原因；F3 切换完好/破损；F6 确认登记；Esc 换包裹。',
+      ret_parcel: '订单 {id} · {courier} {no}', ret_shipped: '发出', ret_returned: '已退', ret_now: '本次退回',
+      ret_condition: '状态', ret_reason: '原因', ret_condition_ok: '完好', ret_condition_damaged: '破损',
+      ret_item: '+1 {sku} {title}', ret_item_unknown: '{code} 不是这个包裹里的商品：不要登记',
+      ret_too_many: '{sku} 这个包裹最多退 {n} 件，已经扫够了', ret_none: '先扫退回的商品，再按 F6 确认登记',
+      ret_done: '退货 #{n} 已登记：订单 {id}，{what}；店铺将标记 {flag} 旗并备注「{memo}」',
     },
     en: {
       title: 'Packing bench', sign_in_title: 'Sign in at a bench', name: 'Name', pin: 'PIN', bench: 'Bench',
@@ -65,7 +73,7 @@
       reason: 'Reason', buyer: 'Buyer', buyer_message: 'Buyer message', memo: 'Memo', gift_message: 'Gift message (put in the parcel)',
       invoice: 'Invoice', invoice_line: 'Invoice requested · title {title}', item: 'Item', code: 'Barcode / SKU', qty: 'Qty', scanned: 'Scanned',
       handover: 'Handover', count: 'scanned', parcels: 'Parcels in this batch', waiting: 'Labelled for this courier, not scanned', manifest: 'Manifest',
-      keys: 'F2 reprint · F3 out of stock · F4 handover mode · F6 close batch · F7 find an order · F8 sign out · F9 中文 · F10 day report · Esc clear/back',
+      keys: 'F1 returns · F2 reprint · F3 out of stock · F4 handover mode · F6 close batch · F7 find an order · F8 sign out · F9 中文 · F10 day report · Esc clear/back',
       ok: 'OK', stop: 'STOP', intercept: 'INTERCEPT — do not ship', short: 'OUT OF STOCK — set aside',
       shop_checked: 'checked with the shop', shop_unreachable: 'shop unreachable — going on with the last known state', shop_none: 'not checked with the shop',
       hint_bench: 'Scan the packing slip QR to open an order, then each item, then the waybill.',
@@ -107,12 +115,21 @@
       q_queued: '{n} order(s) waiting to be printed', q_pull_every: 'scheduled pull: every {m} min', q_pull_off: 'scheduled pull: off',
       q_wave_every: 'auto-wave: every {m} min', q_wave_off: 'auto-wave: off', q_last: 'last {at} {ok}: {summary}',
       q_ok: 'ok', q_failed: 'FAILED', q_inactive: 'scheduled pulls not running: {why}', q_running: 'running…',
+      returns_title: 'Returns',
+      hint_returns: 'Returns: scan the waybill on the returned parcel (or type its order id) and Enter. F1 or Esc back to packing.',
+      hint_returns_items: 'Returns (order {id}): scan each returned item; type 1–5 for the reason; F3 toggles ok/damaged; F6 records it; Esc for another parcel.',
+      ret_parcel: 'order {id} · {courier} {no}', ret_shipped: 'Shipped', ret_returned: 'Returned before', ret_now: 'Back now',
+      ret_condition: 'Condition', ret_reason: 'Reason', ret_condition_ok: 'ok', ret_condition_damaged: 'damaged',
+      ret_item: '+1 {sku} {title}', ret_item_unknown: '{code} is not an item of this parcel: do not record it',
+      ret_too_many: 'only {n} of {sku} can come back from this parcel: all are scanned', ret_none: 'scan the returned items first, then F6 to record them',
+      ret_done: 'Return #{n} recorded: order {id}, {what}; the shop gets flag {flag} with memo “{memo}”',
     },
   };
 
   let lang = localStorage.getItem('station.lang') === 'en' ? 'en' : 'zh';
   let me = null;            // {operator, bench, couriers, require_item_scans}
-  let mode = 'bench';       // 'bench' | 'handover' | 'search' | 'report'
+  let mode = 'bench';       // 'bench' | 'handover' | 'returns' | 'search' | 'report'
+  let ret = null;           // returns: {parcel, now: {sku: n}, reason, condition, id}
   let shortFor = null;      // order id while F3 (out of stock) waits for the item
   let stories = null;       // the last search: {q, list}
   let report = null;        // the DayReport shown
@@ -372,6 +389,7 @@
     document.body.dataset.mode = m;
     show('order-panel', m === 'bench' && !!order);
     show('handover-panel', m === 'handover');
+    show('returns-panel', m === 'returns' && !!ret);
     show('search-panel', m === 'search');
     show('report-panel', m === 'report');
   }
@@ -482,6 +500,104 @@
     feedback('short', tFor('en', 'short_done', vars('en')), tFor('zh', 'short_done', vars('zh')));
     await loadBench();
     refreshStrips();
+  }
+
+  // ---- returns intake (退货登记, F1): the returned parcel's waybill, then its items
+  // The reasons an operator picks with 1–5; the memo on the shop is in Chinese.
+  const REASONS = {
+    zh: ['七天无理由', '质量问题', '发错货', '拒收', '拦截退回'],
+    en: ['7-day no-reason return', 'quality problem', 'wrong item sent', 'refused by the buyer', 'intercepted, came back'],
+  };
+  // As the server compares codes (scancode::normalize): width-folded, no spaces, any case.
+  function norm(c) { return String(c || '').normalize('NFKC').replace(/\s+/g, '').toUpperCase(); }
+  function enterReturns() {
+    ret = null;
+    setMode('returns');
+    renderReturns();
+    feedback('info', '', '');
+  }
+  function renderReturns() {
+    show('returns-panel', mode === 'returns' && !!ret);
+    if (mode !== 'returns') return;
+    setText('hint', ret ? t('hint_returns_items', { id: ret.parcel.order_id }) : t('hint_returns'));
+    if (!ret) return;
+    const p = ret.parcel;
+    setText('ret-parcel', t('ret_parcel', { id: p.order_id, courier: p.courier, no: p.tracking_no }));
+    const body = $('ret-items-body');
+    clear(body);
+    for (const it of p.items) {
+      const n = ret.now[it.sku] || 0;
+      const tr = el('tr', n > 0 ? 'done' : '');
+      const name = el('td', 'title');
+      name.appendChild(el('span', '', it.title));
+      if (it.spec) name.appendChild(el('span', 'spec', it.spec));
+      tr.appendChild(name);
+      tr.appendChild(el('td', 'code', it.barcode || it.sku));
+      tr.appendChild(el('td', 'num', it.shipped));
+      tr.appendChild(el('td', 'num', it.returned));
+      tr.appendChild(el('td', 'num scanned', n));
+      body.appendChild(tr);
+    }
+    setText('ret-condition', t('ret_condition_' + ret.condition));
+    $('ret-condition').className = ret.condition;
+    setText('ret-reason', ret.reason === null ? '—' : REASONS[lang][ret.reason]);
+    setText('ret-reasons', REASONS[lang].map((r, i) => (i + 1) + ' ' + r).join(' · '));
+  }
+  async function returnsCode(code) {
+    if (!ret) {
+      const res = await api('GET', '/api/returns/parcel?code=' + encodeURIComponent(code));
+      if (!res.ok) { document.body.dataset.code = 'return_refused'; feedback('stop', errorText(res), errorText(res)); return; }
+      ret = { parcel: res.data, now: {}, reason: null, condition: 'ok', id: scanId() };
+      document.body.dataset.code = 'return_parcel';
+      feedback('info', '', '');
+      renderReturns();
+      return;
+    }
+    if (/^[1-5]$/.test(code)) { ret.reason = Number(code) - 1; renderReturns(); return; }
+    const c = norm(code);
+    const it = ret.parcel.items.find((x) => norm(x.sku) === c || (x.barcode && norm(x.barcode) === c));
+    if (!it) {
+      document.body.dataset.code = 'return_unknown_item';
+      feedback('stop', tFor('en', 'ret_item_unknown', { code }), tFor('zh', 'ret_item_unknown', { code }));
+      return;
+    }
+    const room = it.shipped - it.returned;
+    if ((ret.now[it.sku] || 0) >= room) {
+      document.body.dataset.code = 'return_too_many';
+      const vars = { sku: it.sku, n: Math.max(0, room) };
+      feedback('stop', tFor('en', 'ret_too_many', vars), tFor('zh', 'ret_too_many', vars));
+      return;
+    }
+    ret.now[it.sku] = (ret.now[it.sku] || 0) + 1;
+    document.body.dataset.code = 'return_item';
+    const vars = { sku: it.sku, title: it.title };
+    feedback('ok', tFor('en', 'ret_item', vars), tFor('zh', 'ret_item', vars));
+    renderReturns();
+  }
+  function toggleCondition() {
+    if (!ret) return;
+    ret.condition = ret.condition === 'ok' ? 'damaged' : 'ok';
+    renderReturns();
+  }
+  async function confirmReturn() {
+    if (!ret) { feedback('stop', T.en.hint_returns, T.zh.hint_returns); return; }
+    const items = Object.keys(ret.now).filter((k) => ret.now[k] > 0).map((k) => ({ code: k, qty: ret.now[k] }));
+    if (!items.length) { feedback('stop', T.en.ret_none, T.zh.ret_none); return; }
+    const body = {
+      code: ret.parcel.order_id, items, condition: ret.condition, receive_id: ret.id,
+      reason: ret.reason === null ? '' : REASONS.zh[ret.reason],
+    };
+    const res = await api('POST', '/api/returns', body);
+    if (!res.ok) { document.body.dataset.code = 'return_refused'; feedback('stop', errorText(res), errorText(res)); return; }
+    const r = res.data;
+    ret = null;
+    const vars = {
+      n: r.receipt, id: r.order_id, flag: r.returns_flag, memo: r.memo,
+      what: r.lines.map((l) => l.sku + ' ×' + l.qty).join(', '),
+    };
+    document.body.dataset.code = 'returned';
+    feedback('ok', tFor('en', 'ret_done', vars), tFor('zh', 'ret_done', vars));
+    renderReturns();
   }
 
   // ---- dates: shown in the browser's local time
@@ -720,6 +836,7 @@
         if (typeof job === 'function') await job();
         else if (shortFor) await shortCode(job);
         else if (mode === 'handover') await handoverCode(job);
+        else if (mode === 'returns') await returnsCode(job);
         else if (mode === 'search') await search(job);
         else if (mode === 'report') await loadReport(job);
         else await benchScan(job);
@@ -797,6 +914,7 @@
     renderReport();
     renderStrips();
     if (mode === 'handover') renderHandover();
+    else if (mode === 'returns') renderReturns();
     else if (mode === 'search') setText('hint', t('hint_search'));
     else if (mode === 'report') setText('hint', t('hint_report'));
     else if (shortFor) setText('hint', t('hint_short', { id: shortFor }));
@@ -812,10 +930,11 @@
       return;
     }
     if (!me) return;
-    if (k === 'F2') { ev.preventDefault(); queueAction(reprint); }
-    else if (k === 'F3') { ev.preventDefault(); queueAction(async () => startShort()); }
+    if (k === 'F1') { ev.preventDefault(); queueAction(async () => (mode !== 'returns' ? enterReturns() : leaveHandover())); }
+    else if (k === 'F2') { ev.preventDefault(); queueAction(reprint); }
+    else if (k === 'F3') { ev.preventDefault(); queueAction(async () => (mode === 'returns' ? toggleCondition() : startShort())); }
     else if (k === 'F4') { ev.preventDefault(); queueAction(() => (mode !== 'handover' ? enterHandover() : leaveHandover())); }
-    else if (k === 'F6') { ev.preventDefault(); queueAction(closeBatch); }
+    else if (k === 'F6') { ev.preventDefault(); queueAction(() => (mode === 'returns' ? confirmReturn() : closeBatch())); }
     else if (k === 'F7') { ev.preventDefault(); queueAction(async () => (mode !== 'search' ? enterSearch() : leaveHandover())); }
     else if (k === 'F8') { ev.preventDefault(); queueAction(logout); }
     else if (k === 'F10') { ev.preventDefault(); queueAction(() => (mode !== 'report' ? enterReport() : leaveHandover())); }
@@ -824,7 +943,8 @@
       $('scan').value = '';
       queueAction(async () => {
         if (shortFor) cancelShort();
-        else if (mode === 'search' || mode === 'report') leaveHandover();
+        else if (mode === 'returns' && ret) { ret = null; renderReturns(); }
+        else if (mode === 'search' || mode === 'report' || mode === 'returns') leaveHandover();
         feedback('info', '', '');
       });
     }

@@ -58,6 +58,9 @@ pub enum SendKind {
     Flag,
     /// Out of stock: `PUT /v1/orders/{id}/flag` with the exception flag and a memo.
     Exception,
+    /// Returns intake: `PUT /v1/orders/{id}/flag` with the returns flag and a
+    /// memo, after the order's handover write-back (never before its green flag).
+    Return,
 }
 
 impl SendKind {
@@ -66,6 +69,7 @@ impl SendKind {
             SendKind::Shipment => "shipment",
             SendKind::Flag => "flag",
             SendKind::Exception => "exception",
+            SendKind::Return => "return",
         }
     }
 
@@ -73,6 +77,7 @@ impl SendKind {
         match s {
             "flag" => SendKind::Flag,
             "exception" => SendKind::Exception,
+            "return" => SendKind::Return,
             _ => SendKind::Shipment,
         }
     }
@@ -259,9 +264,60 @@ pub(crate) fn enqueue_exception(tx: &Connection, ex: &ExceptionWrite<'_>) -> Res
     Ok(())
 }
 
+/// A receive at returns intake (退货登记): the returns flag and its memo.
+pub struct ReturnWrite<'a> {
+    pub order_id: &'a str,
+    pub order_version: u64,
+    pub flag: Flag,
+    /// "退货已收: SKU ×1 · reason · 小王 · 2026-11-20 10:02".
+    pub memo_text: &'a str,
+    pub memo_author: &'a str,
+    /// RFC 3339 with offset.
+    pub memo_at: &'a str,
+    /// The number the parcel left under, for messages.
+    pub courier: &'a str,
+    pub tracking_no: &'a str,
+}
+
+/// Enqueue a returns flag inside the caller's transaction. Its `if_version`
+/// is left unset: the order has changed on the shop since (our own green flag
+/// at least), so the send reads the current version first.
+pub(crate) fn enqueue_return(tx: &Connection, rw: &ReturnWrite<'_>) -> Result<()> {
+    let at = now();
+    let body = json!({
+        "flag": rw.flag,
+        "memo": {"text": rw.memo_text, "author": rw.memo_author, "at": rw.memo_at},
+    });
+    tx.prepare_cached(
+        "INSERT INTO outbox (order_id, kind, batch_id, courier, tracking_no, body, order_version,
+                             state, next_attempt_at, created_at)
+         VALUES (?1, 'return', '', ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+    )?
+    .execute(params![
+        rw.order_id,
+        rw.courier,
+        rw.tracking_no,
+        body.to_string(),
+        rw.order_version,
+        at
+    ])?;
+    event(
+        tx,
+        rw.memo_author,
+        Some(rw.order_id),
+        "outbox.enqueued",
+        &format!(
+            "flag {} with memo “{}” waits to be sent to the shop",
+            rw.flag, rw.memo_text
+        ),
+    )?;
+    Ok(())
+}
+
 impl Store {
-    /// Claim the next send that is due at `at`: pending, its time has come, and
-    /// for a flag, its shipment acknowledged. The claim counts the attempt and
+    /// Claim the next send that is due at `at`: pending, its time has come; for
+    /// a flag, its shipment acknowledged; for a returns flag, nothing of its
+    /// order's handover write-back or earlier returns still pending. The claim counts the attempt and
     /// leases the row until `at + lease`, so a concurrent worker leaves it alone
     /// and a crash only delays it.
     pub fn outbox_claim_due(
@@ -276,9 +332,15 @@ impl Store {
                         o.if_version, o.attempts, o.courier, o.tracking_no
                  FROM outbox o
                  WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
-                   AND (o.kind IN ('shipment', 'exception') OR EXISTS (
-                        SELECT 1 FROM outbox s WHERE s.order_id = o.order_id
-                          AND s.kind = 'shipment' AND s.state = 'done'))
+                   AND (o.kind IN ('shipment', 'exception')
+                        OR (o.kind = 'flag' AND EXISTS (
+                            SELECT 1 FROM outbox s WHERE s.order_id = o.order_id
+                              AND s.kind = 'shipment' AND s.state = 'done'))
+                        OR (o.kind = 'return' AND NOT EXISTS (
+                            SELECT 1 FROM outbox s WHERE s.order_id = o.order_id
+                              AND s.state = 'pending'
+                              AND (s.kind IN ('shipment', 'flag')
+                                   OR (s.kind = 'return' AND s.id < o.id)))))
                  ORDER BY o.next_attempt_at, o.id LIMIT 1",
                 [stamp(at)],
                 |r| {

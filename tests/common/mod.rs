@@ -77,6 +77,11 @@ impl Sim {
         self.admin().send("GET", "/admin/shipments", None)
     }
 
+    /// The order as the shop holds it now (the Shop API's own GET).
+    pub fn order(&self, id: &str) -> Value {
+        self.admin().send("GET", &format!("/v1/orders/{id}"), None)
+    }
+
     pub fn log(&self) -> Value {
         self.admin().send("GET", "/admin/log", None)
     }

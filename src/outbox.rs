@@ -1032,7 +1032,9 @@ mod tests {
             r.sim.set_faults(Faults::default());
             let cs = serde_json::json!({"text": "客户来电", "author": "客服", "at": "2026-11-12T09:00:00+08:00"});
             let url = format!("{}/admin/orders/{id}/mutate", r.client.url());
-            let resp = reqwest::Client::new()
+            let resp = crate::shop::client::http()
+                .build()
+                .unwrap()
                 .post(url)
                 .bearer_auth(TOKEN)
                 .json(&serde_json::json!({"memo": cs}))
@@ -1073,7 +1075,9 @@ mod tests {
                 .unwrap();
             // The buyer asks for a refund before the station sends again.
             let url = format!("{}/admin/orders/{id}/mutate", r.client.url());
-            let resp = reqwest::Client::new()
+            let resp = crate::shop::client::http()
+                .build()
+                .unwrap()
                 .post(url)
                 .bearer_auth(TOKEN)
                 .json(&serde_json::json!({"refund": "requested"}))
@@ -1121,7 +1125,9 @@ mod tests {
                 .outbox_ack(ship.id, version_of(&answer), "w", "shipped")
                 .unwrap();
             let url = format!("{}/admin/orders/{id}/mutate", r.client.url());
-            reqwest::Client::new()
+            crate::shop::client::http()
+                .build()
+                .unwrap()
                 .post(url)
                 .bearer_auth(TOKEN)
                 .json(&serde_json::json!({"refund": "requested"}))
@@ -1165,7 +1171,9 @@ mod tests {
                 .outbox_ack(ship.id, version_of(&answer), "w", "shipped")
                 .unwrap();
             let url = format!("{}/admin/orders/{id}/mutate", r.client.url());
-            reqwest::Client::new()
+            crate::shop::client::http()
+                .build()
+                .unwrap()
                 .post(url)
                 .bearer_auth(TOKEN)
                 .json(&serde_json::json!({"address": "新地址 1 号"}))

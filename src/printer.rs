@@ -177,7 +177,7 @@ impl IppLine {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the IPP runtime: {e}"))?;
-        let client = reqwest::Client::builder()
+        let client = crate::shop::client::http()
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("station/", env!("CARGO_PKG_VERSION")))
             .build()

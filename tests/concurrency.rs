@@ -20,7 +20,9 @@ fn admin_put_order(sim: &Sim, order: &Value) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let r = reqwest::Client::new()
+        let r = station::shop::client::http()
+            .build()
+            .unwrap()
             .put(format!("{}/admin/orders", sim.url))
             .bearer_auth(&sim.token)
             .json(order)
@@ -39,7 +41,7 @@ struct Scan {
 
 /// One bench: sign in, then pack each order (slip, every item, waybill).
 async fn bench(base: String, n: usize, jobs: Vec<Vec<String>>) -> Vec<Scan> {
-    let http = reqwest::Client::builder()
+    let http = station::shop::client::http()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();

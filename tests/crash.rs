@@ -552,7 +552,9 @@ impl World {
             .build()
             .unwrap();
         rt.block_on(async {
-            reqwest::Client::new()
+            station::shop::client::http()
+                .build()
+                .unwrap()
                 .get(format!("{}{path}", self.sim.url))
                 .bearer_auth(&self.sim.token)
                 .send()

@@ -325,7 +325,9 @@ fn admin_get(sim: &Sim, path: &str) -> Value {
         .build()
         .unwrap();
     rt.block_on(async {
-        reqwest::Client::new()
+        station::shop::client::http()
+            .build()
+            .unwrap()
             .get(format!("{}{}", sim.url, path))
             .bearer_auth(&sim.token)
             .send()

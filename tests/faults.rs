@@ -527,7 +527,9 @@ fn shop_get(sim: &Sim, path: &str) -> Value {
         .build()
         .unwrap()
         .block_on(async {
-            reqwest::Client::new()
+            station::shop::client::http()
+                .build()
+                .unwrap()
                 .get(format!("{}{path}", sim.url))
                 .bearer_auth(&sim.token)
                 .send()

@@ -85,7 +85,9 @@ impl Shop {
             .build()
             .unwrap();
         rt.block_on(async {
-            reqwest::Client::new()
+            station::shop::client::http()
+                .build()
+                .unwrap()
                 .get(format!("{}{path}", self.sim.url))
                 .bearer_auth(&self.sim.token)
                 .send()

@@ -45,7 +45,7 @@ struct Http {
 impl Http {
     fn new(base: &str) -> Http {
         Http {
-            c: reqwest::Client::new(),
+            c: station::shop::client::http().build().unwrap(),
             base: base.into(),
             cookie: None,
         }

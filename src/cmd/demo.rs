@@ -98,7 +98,7 @@ pub async fn run(
     // refund request. The bench catches both when it re-reads the orders.
     let mut cs_actions = Vec::new();
     if printed.orders.len() >= 2 {
-        let admin = reqwest::Client::new();
+        let admin = station::shop::client::http().build()?;
         let (a, b) = (&printed.orders[0].order_id, &printed.orders[1].order_id);
         let changes = [
             (

@@ -147,6 +147,17 @@ pub struct Page {
     pub orders: Vec<Value>,
 }
 
+/// Every HTTP client of the station (the shop, CUPS's IPP, the tools) is built
+/// from here: TLS through rustls with the `ring` provider, installed once per
+/// process (a provider some other code installed first is kept).
+pub fn http() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}
+
 #[derive(Clone)]
 pub struct ShopClient {
     http: reqwest::Client,
@@ -193,7 +204,7 @@ impl ShopClient {
             url: url.into(),
             message: e.to_string(),
         })?;
-        let http = reqwest::Client::builder()
+        let http = http()
             .timeout(policy.request_timeout)
             .connect_timeout(policy.request_timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("station/", env!("CARGO_PKG_VERSION")))
@@ -563,6 +574,28 @@ fn encode_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn clients_speak_tls_through_the_ring_provider() {
+        // Without a crypto provider installed, reqwest panics while building.
+        let client = http().build().expect("a TLS-capable client");
+        // A TLS handshake against a listener that answers plain text fails as
+        // an error (the handshake ran), never a panic.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt as _;
+            if let Ok((mut s, _)) = listener.accept().await {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\nnot tls").await;
+            }
+        });
+        let err = client
+            .get(format!("https://{addr}/"))
+            .send()
+            .await
+            .expect_err("plain text is no TLS server");
+        assert!(err.is_connect(), "{err:?}");
+    }
 
     #[test]
     fn refusals_that_are_the_setup_say_what_to_check() {

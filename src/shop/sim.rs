@@ -783,7 +783,10 @@ mod tests {
         let (addr, _server) = spawn(sim.clone(), ([127, 0, 0, 1], 0).into())
             .await
             .unwrap();
-        let (base, http) = (format!("http://{addr}"), reqwest::Client::new());
+        let (base, http) = (
+            format!("http://{addr}"),
+            crate::shop::client::http().build().unwrap(),
+        );
         Shop { sim, base, http }
     }
 

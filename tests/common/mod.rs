@@ -230,7 +230,7 @@ mod admin_http {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let c = reqwest::Client::new();
+                let c = station::shop::client::http().build().unwrap();
                 let url = format!("{}{}", self.base, path);
                 let mut req = c
                     .request(method.parse().unwrap(), url)

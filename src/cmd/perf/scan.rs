@@ -319,7 +319,7 @@ struct Timed {
 
 /// Sign bench `n` in: its session cookie.
 async fn sign_in(base: &str, n: usize, pin: &str) -> Result<String> {
-    let http = reqwest::Client::builder()
+    let http = station::shop::client::http()
         .timeout(Duration::from_secs(30))
         .build()?;
     let resp = http
@@ -348,7 +348,7 @@ async fn bench(
     share: Vec<Job>,
     interval: Duration,
 ) -> Result<Vec<Timed>> {
-    let http = reqwest::Client::builder()
+    let http = station::shop::client::http()
         .timeout(Duration::from_secs(30))
         .build()?;
     let mut out = Vec::new();

@@ -245,6 +245,8 @@ pub struct BenchConfig {
     /// weight skip the check.
     pub weight_tolerance_pct: u32,
     pub weight_tolerance_g: u64,
+    /// `[bench.scale]`: a scale on a serial port of the machine `serve` runs on.
+    pub scale: Option<ScaleConfig>,
 }
 
 impl Default for BenchConfig {
@@ -254,6 +256,46 @@ impl Default for BenchConfig {
             shop_check_timeout_ms: 1500,
             weight_tolerance_pct: 15,
             weight_tolerance_g: 50,
+            scale: None,
+        }
+    }
+}
+
+/// Every key a config file may have: those of the defaults, plus the optional
+/// tables and keys that are absent by default (and so not in the defaults).
+fn known_keys() -> toml::Table {
+    let mut known = toml::Table::try_from(Config::default()).expect("defaults serialise");
+    let mut scale = toml::Table::try_from(ScaleConfig::default()).expect("defaults serialise");
+    scale.insert("bench".into(), toml::Value::String(String::new()));
+    if let Some(toml::Value::Table(bench)) = known.get_mut("bench") {
+        bench.insert("scale".into(), toml::Value::Table(scale));
+    }
+    known
+}
+
+/// `[bench.scale]`: a bench scale sending its reading continuously over a
+/// serial port (`ST,GS,+0001.25kg`, `+  1.250 kg`, …). `serve` reads it, the
+/// page shows the live weight, and a waybill scan at that bench packs with
+/// the latest steady reading.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScaleConfig {
+    /// The serial port: `/dev/ttyUSB0`, `/dev/ttyS0`, `/dev/serial/by-id/…`.
+    pub device: String,
+    pub baud: u32,
+    /// The bench the scale stands at; absent: every bench of this `serve`.
+    pub bench: Option<String>,
+    /// A reading older than this is not used (the scale stopped sending).
+    pub max_age_ms: u64,
+}
+
+impl Default for ScaleConfig {
+    fn default() -> ScaleConfig {
+        ScaleConfig {
+            device: String::new(),
+            baud: 9600,
+            bench: None,
+            max_age_ms: 2000,
         }
     }
 }
@@ -642,8 +684,7 @@ impl Config {
                 path.display()
             ));
         }
-        let known = toml::Table::try_from(Config::default()).expect("defaults serialise");
-        prune_unknown(&mut value, &known, "", path, warnings);
+        prune_unknown(&mut value, &known_keys(), "", path, warnings);
         Config::deserialize(toml::Value::Table(value)).map_err(|e| ConfigError::Invalid {
             origin: path.display().to_string(),
             message: e.to_string().trim().to_string(),
@@ -693,6 +734,19 @@ impl Config {
                 "flags.exception and flags.pull are both {}: out-of-stock orders would be pulled again at once",
                 self.flags.pull
             )));
+        }
+        if let Some(scale) = &self.bench.scale {
+            if scale.device.trim().is_empty() {
+                return Err(invalid(
+                    "bench.scale.device must name the scale's serial port, e.g. \"/dev/ttyUSB0\""
+                        .into(),
+                ));
+            }
+            if scale.baud == 0 || scale.max_age_ms == 0 {
+                return Err(invalid(
+                    "bench.scale.baud and bench.scale.max_age_ms must be positive".into(),
+                ));
+            }
         }
         if self.flags.returns == self.flags.pull {
             return Err(invalid(format!(
@@ -922,5 +976,34 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         let d = Config::default();
         assert_eq!(format!("{c:?}"), format!("{d:?}"));
+        // Its commented-out scale, switched on, is a known table with known keys.
+        let on = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with("[bench.scale]")
+                        || l.starts_with("# device")
+                        || l.starts_with("# baud")
+                        || l.starts_with("# bench =")
+                        || l.starts_with("# max_age_ms") =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::from_toml(&on, Path::new("station.example.toml"), &mut warnings).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let scale = c.bench.scale.expect("[bench.scale] read");
+        assert_eq!(
+            (
+                scale.device.as_str(),
+                scale.baud,
+                scale.bench.as_deref(),
+                scale.max_age_ms
+            ),
+            ("/dev/ttyUSB0", 9600, Some("1号台"), 2000)
+        );
     }
 }

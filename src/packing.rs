@@ -785,6 +785,15 @@ fn outcome(
 }
 
 /// The order open at a bench, with its tallies.
+/// Whether scanning `raw` at this bench now is the waybill that packs its
+/// open order (printed, not packed yet): the one scan a bench scale weighs.
+pub fn would_pack(store: &Store, config: &Config, bench: &Bench<'_>, raw: &str) -> Result<bool> {
+    let code = resolve(store, config, bench, raw)?;
+    Ok(current(store, config, bench)?.is_some_and(|o| {
+        o.state == State::Printed.as_str() && o.tracking_no.as_deref() == Some(code.as_str())
+    }))
+}
+
 pub fn current(store: &Store, config: &Config, bench: &Bench<'_>) -> Result<Option<BenchOrder>> {
     let Some(session) = store.bench_session(bench.name)? else {
         return Ok(None);

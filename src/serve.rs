@@ -22,6 +22,7 @@ mod api;
 mod auth;
 mod guard;
 pub mod metrics;
+mod scale;
 mod schedule;
 
 use crate::config::{Config, ConfigError};
@@ -62,6 +63,8 @@ pub struct AppState {
     recent_scans: api::RecentScans<crate::packing::ScanOutcome>,
     recent_handover_scans: api::RecentScans<crate::handover::HandoverScan>,
     recent_receives: api::RecentScans<crate::returns::Received>,
+    /// The bench scale's latest reading (`[bench.scale]`), when there is one.
+    scale: Option<Arc<scale::Live>>,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
             recent_scans: api::RecentScans::default(),
             recent_handover_scans: api::RecentScans::default(),
             recent_receives: api::RecentScans::default(),
+            scale: config.bench.scale.clone().map(scale::Live::new),
             pool,
             config,
         })
@@ -192,6 +196,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/short", post(api::short))
         .route("/api/returns/parcel", get(api::returns_parcel))
         .route("/api/returns", post(api::returns_receive))
+        .route("/api/scale", get(api::scale))
         .route("/api/show", get(api::show))
         .route("/api/report", get(api::report))
         .route("/api/dispatch", get(api::dispatch))
@@ -310,6 +315,10 @@ pub fn run(
             },
             stopped.clone(),
         );
+        let weighing = match &state.scale {
+            Some(live) => Some(scale::start(live.clone(), stopped.clone())?),
+            None => None,
+        };
         let worker = start_outbox(&state, db, operator, stopped);
         // Tests and scripts wait for this line: it means the port is open.
         println!(
@@ -331,6 +340,10 @@ pub fn run(
         }
         if let Some(w) = scheduled {
             // A pull in flight is dropped at once; a wave being rendered finishes.
+            let _ = tokio::task::spawn_blocking(move || w.join()).await;
+        }
+        if let Some(w) = weighing {
+            // It looks at the stop signal at least once a second.
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
         served?;

@@ -707,3 +707,82 @@ fn print_flags_and_template_overrides_choose_what_and_how() {
     let texts = file_text(waybills.to_str().unwrap());
     assert!(texts[0].contains("本仓自定义"), "{}", texts[0]);
 }
+
+/// Labels that always fit (issue 14, item 9): an address whose buyer typed a
+/// paragraph of instructions into it does not fit the waybill's address box
+/// even at its smallest size. The waybill prints the address without them and
+/// "※备注见发货单"; the slip carries them ("地址备注"); nobody is warned about a
+/// label that is complete. An emoji nickname prints (Noto Emoji) instead of
+/// being reported missing.
+#[test]
+fn a_long_address_moves_its_instructions_to_the_slip_and_emoji_print() {
+    if !tools() {
+        return;
+    }
+    let st = Station::new();
+    let all = read_json(&data("orders-200.json"));
+    let mut orders: Vec<Value> = all.as_array().unwrap()[..3].to_vec();
+    // As buyers write them: 200 characters and more, repeating themselves.
+    let note = "请放到门口快递柜，如快递柜已满请放在一楼保安亭，不要放驿站，驿站太远老人取不了，\
+                送货前请务必提前半小时电话联系，保安亭电话白天有人接，晚上请联系收件人，\
+                小区门禁需要刷卡，按门铃报房号即可，谢谢师傅"
+        .repeat(2);
+    let note = note.as_str();
+    orders[0]["recipient"]["address"] =
+        Value::from(format!("科技园路526号绿城桂花苑6栋4单元2703室（{note}）"));
+    orders[0]["options"]["gift_message"] = Value::Null;
+    orders[0]["options"]["invoice_title"] = Value::Null;
+    orders[1]["recipient"]["address"] = Value::from("长江路100号15层1502室（放快递柜）");
+    orders[2]["buyer"]["nick"] = Value::from("奶茶🧋少糖😀");
+    let file = st.write("orders.json", &Value::Array(orders.clone()).to_string());
+    ok(&st.cmd().arg("import").arg(&file).output().unwrap());
+    let printed: Value = serde_json::from_str(&ok(&st
+        .cmd()
+        .args(["--json", "print", "--out", "labels"])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(printed["warnings"], serde_json::json!([]), "{printed}");
+    let page = |id: &str, kind: &str| -> String {
+        let p = printed["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["order_id"] == id)
+            .unwrap();
+        let path = st
+            .dir
+            .path()
+            .join(p[format!("{kind}_file")].as_str().unwrap());
+        let pages = file_text(path.to_str().unwrap());
+        pages[p[format!("{kind}_page")].as_u64().unwrap() as usize - 1].clone()
+    };
+    let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let id = |i: usize| orders[i]["id"].as_str().unwrap().to_string();
+
+    // The long one: the waybill has the street and the pointer, not the note;
+    // the slip has the whole note.
+    let waybill = squash(&page(&id(0), "waybill"));
+    assert!(
+        waybill.contains("科技园路526号") && waybill.contains("※备注见发货单"),
+        "{waybill}"
+    );
+    assert!(!waybill.contains("驿站太远"), "{waybill}");
+    let slip = squash(&page(&id(0), "slip"));
+    assert!(slip.contains("地址备注"), "{slip}");
+    assert!(
+        slip.contains(&squash(note)),
+        "the whole note on the slip: {slip}"
+    );
+
+    // A short note fits the waybill as it is: no pointer there.
+    let waybill = squash(&page(&id(1), "waybill"));
+    assert!(
+        waybill.contains("（放快递柜）") && !waybill.contains("※"),
+        "{waybill}"
+    );
+
+    // Emoji in the nickname are printed, not dropped.
+    let slip = squash(&page(&id(2), "slip"));
+    assert!(slip.contains("奶茶🧋少糖😀"), "{slip}");
+}

@@ -34,7 +34,7 @@ fn fixture_order() -> Value {
 // ---------------------------------------------------------------------------
 
 /// Pieces of label text: hanzi (common and Ext-B), Latin words, digits, CJK
-/// punctuation, emoji (missing from every font) with ZWJ, spaces, newlines,
+/// punctuation, emoji (the emoji font's) with ZWJ, spaces, newlines,
 /// controls and long unbreakable runs.
 fn text_piece() -> impl Strategy<Value = String> {
     prop_oneof![

@@ -910,3 +910,186 @@ fn a_scan_sent_again_with_its_id_is_answered_again_not_counted_twice() {
         }
     });
 }
+
+/// A pseudo-terminal standing in for a scale's serial port: the test writes
+/// what the scale sends into the master side; `serve` opens the slave path.
+struct FakeScale {
+    master: std::fs::File,
+    _slave: std::fs::File,
+    path: String,
+}
+
+impl FakeScale {
+    fn open() -> FakeScale {
+        use std::os::fd::FromRawFd;
+        let (mut master, mut slave) = (0, 0);
+        let mut name = [0 as libc::c_char; 128];
+        // SAFETY: openpty writes two descriptors and the slave's name (at most
+        // a few dozen bytes) into the buffers given; null termios/winsize are allowed.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                name.as_mut_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: the name is NUL-terminated by openpty.
+        let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: both descriptors were just opened by openpty and are owned here.
+        let (master, slave) = unsafe {
+            (
+                std::fs::File::from_raw_fd(master),
+                std::fs::File::from_raw_fd(slave),
+            )
+        };
+        FakeScale {
+            master,
+            _slave: slave,
+            path,
+        }
+    }
+
+    /// The scale's next line of continuous output.
+    fn send(&mut self, line: &str) {
+        use std::io::Write;
+        self.master
+            .write_all(format!("{line}\r\n").as_bytes())
+            .unwrap();
+    }
+}
+
+/// Weighing with a scale on a serial port (`[bench.scale]`, a pseudo-terminal
+/// here): the page sees the live weight, a waybill scan packs with the steady
+/// reading (a parcel too heavy for its items is a STOP naming both weights),
+/// an unsteady reading is not taken, and another bench has no scale.
+#[test]
+fn a_bench_scale_on_a_serial_port_weighs_the_parcel() {
+    let (st, printed) = printed_station(4);
+    let mut scale = FakeScale::open();
+    let config = format!(
+        "{}\n[bench.scale]\ndevice = \"{}\"\nbench = \"1号台\"\nmax_age_ms = 60000\n",
+        operators_toml(&[("小王", "2468"), ("阿珍", "1357")]),
+        scale.path
+    );
+    st.write("station.toml", &config);
+    let orders = read_json(&data("orders-200.json"));
+    let order = |id: &str| {
+        orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let serve = Serve::start(&st, None);
+    rt().block_on(async {
+        let mut h = Http::new(&serve.url);
+        assert_eq!(h.login("小王", "2468", "1号台").await, StatusCode::OK);
+        let (_, me) = h.page("GET", "/api/me", None).await;
+        assert_eq!(me["scale"], true, "{me}");
+        // Another bench of the same serve has no scale.
+        let mut other = Http::new(&serve.url);
+        assert_eq!(other.login("阿珍", "1357", "2号台").await, StatusCode::OK);
+        let (_, me2) = other.page("GET", "/api/me", None).await;
+        assert_eq!(me2["scale"], false, "{me2}");
+        let (s, _) = other.page("GET", "/api/scale", None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        // Wait (by polling the page's own endpoint) until the scale's line arrived.
+        let reading = |h: Http, want: Value| async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let (_, s) = h.page("GET", "/api/scale", None).await;
+                if s["grams"] == want["grams"] && s["stable"] == want["stable"] {
+                    return s;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "scale shows {s}, want {want}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        };
+        let (_, before) = h.page("GET", "/api/scale", None).await;
+        assert_eq!(before["grams"], Value::Null, "{before}");
+
+        let pack = |h: Http, id: String| async move {
+            let o = order(&id);
+            let (_, out) = h.page("POST", "/api/scan", Some(json!({"code": id}))).await;
+            assert_eq!(out["code"], "order_opened", "{out}");
+            for i in o["items"].as_array().unwrap() {
+                let code = i["barcode"].as_str().or(i["sku"].as_str()).unwrap();
+                for _ in 0..i["qty"].as_u64().unwrap() {
+                    let (_, out) = h
+                        .page("POST", "/api/scan", Some(json!({"code": code})))
+                        .await;
+                    assert_eq!(out["verdict"], "ok", "{out}");
+                }
+            }
+            o["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["weight_g"].as_u64().unwrap() * i["qty"].as_u64().unwrap())
+                .sum::<u64>()
+        };
+        let parcel = |n: usize| {
+            let p = &printed["orders"][n];
+            (
+                p["order_id"].as_str().unwrap().to_string(),
+                p["tracking_no"].as_str().unwrap().to_string(),
+            )
+        };
+
+        // A: the parcel weighs what its items do (plus the box): packed with it.
+        let (a, a_no) = parcel(0);
+        let expected = pack(h.clone(), a.clone()).await;
+        let weight = expected + 40;
+        scale.send(&format!("ST,GS,+{:08.3}kg", weight as f64 / 1000.0));
+        let shown = reading(h.clone(), json!({"grams": weight, "stable": true})).await;
+        assert_eq!(shown["problem"], Value::Null, "{shown}");
+        let (_, out) = h
+            .page("POST", "/api/scan", Some(json!({"code": a_no})))
+            .await;
+        assert_eq!(out["code"], "packed", "{out}");
+
+        // B: something extra in the box: the scale's weight is a STOP.
+        let (b, b_no) = parcel(1);
+        let expected_b = pack(h.clone(), b.clone()).await;
+        let heavy = expected_b * 2 + 300;
+        scale.send(&format!("+ {:8.3} kg", heavy as f64 / 1000.0));
+        reading(h.clone(), json!({"grams": heavy, "stable": true})).await;
+        let (_, out) = h
+            .page("POST", "/api/scan", Some(json!({"code": b_no})))
+            .await;
+        assert_eq!(out["code"], "weight_mismatch", "{out}");
+
+        // C: still settling (unsteady): packed, but not with that weight.
+        let (c, c_no) = parcel(2);
+        pack(h.clone(), c.clone()).await;
+        scale.send("US,GS,+0009.99kg");
+        reading(h.clone(), json!({"grams": 9990, "stable": false})).await;
+        let (_, out) = h
+            .page("POST", "/api/scan", Some(json!({"code": c_no})))
+            .await;
+        assert_eq!(out["code"], "packed", "{out}");
+
+        let show = |id: &str| -> Value {
+            serde_json::from_str(&ok(&st
+                .cmd()
+                .args(["--json", "show", id])
+                .output()
+                .unwrap()))
+            .unwrap()
+        };
+        assert_eq!(show(&a)[0]["packings"][0]["weight_g"], weight);
+        assert_eq!(show(&b)[0]["state"], "printed");
+        assert_eq!(show(&c)[0]["packings"][0]["weight_g"], Value::Null);
+    });
+}

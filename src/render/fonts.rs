@@ -1,6 +1,6 @@
 //! The embedded fonts, the per-character fallback chain and text measuring.
 //!
-//! This module owns the three font files committed under `fonts/` (see
+//! This module owns the four font files committed under `fonts/` (see
 //! `fonts/README.md` for where each came from and how the Noto subset was made),
 //! parses them once per process, and answers three questions for the renderers:
 //! which face draws which part of a string (`FontChain::runs`), how wide a string
@@ -40,6 +40,7 @@ pub const FIT_STEP_PT: f32 = 0.5;
 const DROID: &[u8] = include_bytes!("../../fonts/DroidSansFallbackFull.ttf");
 const ROBOTO: &[u8] = include_bytes!("../../fonts/Roboto-Regular.ttf");
 const NOTO_SUPPLEMENT: &[u8] = include_bytes!("../../fonts/NotoSansCJKsc-Supplement.otf");
+const NOTO_EMOJI: &[u8] = include_bytes!("../../fonts/NotoEmoji-Regular.ttf");
 
 /// One face of the chain, in fallback order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,11 +54,20 @@ pub enum FaceId {
     /// A small subset of Noto Sans CJK SC: CJK Ext-B and later, compatibility
     /// ideographs and the CJK punctuation and symbols the first two lack.
     NotoSupplement,
+    /// Noto Emoji, the monochrome one: emoji in buyers' nicknames and
+    /// messages, drawn as outlines (one glyph per code point: a ZWJ sequence
+    /// shows as its parts, the joiners and variation selectors are dropped).
+    Emoji,
 }
 
 impl FaceId {
     /// All faces in the order the chain tries them.
-    pub const ALL: [FaceId; 3] = [FaceId::Droid, FaceId::Roboto, FaceId::NotoSupplement];
+    pub const ALL: [FaceId; 4] = [
+        FaceId::Droid,
+        FaceId::Roboto,
+        FaceId::NotoSupplement,
+        FaceId::Emoji,
+    ];
 
     /// A short human-readable name, for logs and test messages.
     pub fn name(self) -> &'static str {
@@ -65,6 +75,7 @@ impl FaceId {
             FaceId::Droid => "Droid Sans Fallback Full",
             FaceId::Roboto => "Roboto Regular",
             FaceId::NotoSupplement => "Noto Sans CJK SC (supplement subset)",
+            FaceId::Emoji => "Noto Emoji (monochrome)",
         }
     }
 
@@ -189,6 +200,7 @@ impl FontChain {
                 Face::parse(FaceId::Droid, DROID),
                 Face::parse(FaceId::Roboto, ROBOTO),
                 Face::parse(FaceId::NotoSupplement, NOTO_SUPPLEMENT),
+                Face::parse(FaceId::Emoji, NOTO_EMOJI),
             ])
         })
     }
@@ -721,9 +733,25 @@ mod tests {
     }
 
     #[test]
-    fn emoji_are_reported_missing_and_left_out_of_runs() {
-        let shaped = chain().runs("王😀明😀🚚");
-        assert_eq!(shaped.missing, vec!['😀', '🚚']);
+    fn emoji_are_drawn_with_the_emoji_font() {
+        let shaped = chain().runs("王😀明🚚❤\u{fe0f}👨\u{200d}👩\u{200d}👧");
+        assert!(shaped.missing.is_empty(), "{:?}", shaped.missing);
+        let parts: Vec<(FaceId, &str)> = shaped.runs.iter().map(|r| (r.face, r.text)).collect();
+        assert_eq!(parts[0], (FaceId::Droid, "王"));
+        assert_eq!(parts[1], (FaceId::Emoji, "😀"));
+        for ch in ['😀', '🚚', '👨', '🧧', '🐱'] {
+            assert_eq!(chain().face_for(ch), Some(FaceId::Emoji), "{ch}");
+        }
+        // The joiners and the variation selector draw nothing; the parts do.
+        let drawn: String = shaped.runs.iter().map(|r| r.text).collect();
+        assert_eq!(drawn, "王😀明🚚❤👨👩👧");
+    }
+
+    #[test]
+    fn a_character_in_no_font_is_reported_missing_and_left_out_of_runs() {
+        // Linear B and a private-use code point: in none of the four fonts.
+        let shaped = chain().runs("王\u{10000}明\u{e000}");
+        assert_eq!(shaped.missing, vec!['\u{10000}', '\u{e000}']);
         let drawn: String = shaped.runs.iter().map(|r| r.text).collect();
         assert_eq!(drawn, "王明");
     }

@@ -165,6 +165,9 @@ struct RawElement {
     x2_mm: Option<f32>,
     y2_mm: Option<f32>,
     text: Option<Spanned<String>>,
+    /// Text elements: drawn instead of `text` when `text` does not fit its box
+    /// even at `min_pt` (the address without the buyer's instructions).
+    fallback: Option<Spanned<String>>,
     data: Option<Spanned<String>>,
     when: Option<Spanned<String>>,
     #[serde(default)]
@@ -244,6 +247,7 @@ struct Element {
     y2: f32,
     /// Compiled template names in `env`.
     text: Option<String>,
+    fallback: Option<String>,
     when: Option<String>,
     pages: Pages,
     size_pt: f32,
@@ -440,6 +444,17 @@ impl Template {
                 }
                 None => None,
             };
+            let fallback = match (&r.fallback, r.kind) {
+                (Some(f), Kind::Text) => Some(compile(&mut env, "fallback", f, false, &[])?),
+                (Some(_), _) => {
+                    return Err(err(
+                        el_line,
+                        field("fallback"),
+                        "only a text element has a `fallback`".into(),
+                    ));
+                }
+                (None, _) => None,
+            };
             let (w, h) = match r.kind {
                 Kind::Text | Kind::Rect | Kind::Code128 | Kind::Items => {
                     (need("w_mm", r.w_mm)?, need("h_mm", r.h_mm)?)
@@ -535,6 +550,7 @@ impl Template {
                 x2: r.x2_mm.unwrap_or(r.x_mm + w),
                 y2: r.y2_mm.unwrap_or(r.y_mm + h),
                 text,
+                fallback,
                 when,
                 pages: r.pages,
                 size_pt,
@@ -1333,7 +1349,18 @@ fn draw_element(
                 return Ok(());
             }
             check_missing(cx, text, &el.label);
-            let placed = place_field(cx.chain, text, &TextBox::of(el));
+            let mut placed = place_field(cx.chain, text, &TextBox::of(el));
+            // Too long even at its smallest size: the template's shorter form
+            // (e.g. the address without the instructions, which the slip carries).
+            if placed.fitted.overflow
+                && let Some(key) = el.fallback.as_deref()
+            {
+                let short = cx.eval(key, &format!("{}.fallback", el.label), value)?;
+                let short = short.trim();
+                if !short.is_empty() && short != text {
+                    placed = place_field(cx.chain, short, &TextBox::of(el));
+                }
+            }
             if placed.fitted.overflow {
                 cx.warn(format!("field {} overflows its box", el.label));
             }

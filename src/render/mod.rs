@@ -7,6 +7,7 @@
 //! invariant: render never touches the store and knows no configuration type:
 //! it is handed what it prints (`Sender` lives here, and `config` reuses it).
 
+pub mod address;
 pub mod barcode;
 pub mod fonts;
 pub mod layout;

@@ -114,17 +114,30 @@ pub async fn scan(
     let scan_id = req.scan_id.clone();
     let handle = tokio::runtime::Handle::current();
     let started = std::time::Instant::now();
+    // The bench's scale, read now: what the parcel weighs as its waybill is scanned.
+    let scale = state
+        .scale
+        .as_ref()
+        .filter(|s| s.serves(&who.bench))
+        .and_then(|s| s.steady_grams());
     let out = with_store(&state, move |store, st| {
         let bench = Bench {
             name: &who.bench,
             operator: &who.operator,
         };
-        handle.block_on(packing::scan(
+        // Only a waybill that is about to pack takes the weight: a slip, an
+        // item or a waybill scanned again is not weighed.
+        let weight = match scale {
+            Some(g) if packing::would_pack(store, &st.config, &bench, &req.code)? => Some(g),
+            _ => None,
+        };
+        handle.block_on(packing::scan_weighed(
             store,
             st.shop.as_ref(),
             &st.config,
             &bench,
             &req.code,
+            weight,
         ))
     })
     .await;
@@ -134,6 +147,21 @@ pub async fn scan(
     let out = out?;
     remember(&mut recent, scan_id, &out);
     Ok(Json(out))
+}
+
+/// The bench scale's live weight (`[bench.scale]`); 404 when this bench has none.
+pub async fn scale(
+    State(state): State<Arc<AppState>>,
+    who: SignedIn,
+) -> Result<Json<super::scale::Shown>, ApiError> {
+    match state.scale.as_ref().filter(|s| s.serves(&who.bench)) {
+        Some(live) => Ok(Json(live.shown())),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("bench {} has no scale ([bench.scale])", who.bench),
+            format!("工作台 {} 没有电子秤（[bench.scale]）", who.bench),
+        )),
+    }
 }
 
 /// The order open at this bench (after a reload or a sign-in), or `null`.

@@ -291,6 +291,8 @@ pub struct Me {
     bench: String,
     couriers: Vec<CourierName>,
     require_item_scans: bool,
+    /// This bench weighs with the scale of `[bench.scale]` (the page shows it live).
+    scale: bool,
 }
 
 #[derive(Serialize)]
@@ -302,7 +304,6 @@ struct CourierName {
 fn me_for(state: &AppState, operator: String, bench: String) -> Me {
     Me {
         operator,
-        bench,
         couriers: state
             .config
             .couriers
@@ -313,6 +314,8 @@ fn me_for(state: &AppState, operator: String, bench: String) -> Me {
             })
             .collect(),
         require_item_scans: state.config.bench.require_item_scans,
+        scale: state.scale.as_ref().is_some_and(|s| s.serves(&bench)),
+        bench,
     }
 }
 

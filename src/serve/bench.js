@@ -56,6 +56,8 @@
       q_queued: '待打印 {n} 单', q_pull_every: '自动拉单：每 {m} 分钟', q_pull_off: '自动拉单：关闭',
       q_wave_every: '自动打印：每 {m} 分钟', q_wave_off: '自动打印：关闭', q_last: '上次 {at} {ok}：{summary}',
       q_ok: '成功', q_failed: '失败', q_inactive: '自动拉单未运行：{why}', q_running: '正在运行…',
+      scale_stable: '电子秤 {w}（稳定：扫运单时记录）', scale_unstable: '电子秤 {w}（不稳定，请等读数稳定）',
+      scale_none: '电子秤没有读数：{p}',
       returns_title: '退货登记',
       hint_returns: '退货登记：扫退回包裹上的运单号（或输入订单号），回车。F1 或 Esc 返回验货。',
       hint_returns_items: '退货登记（订单 {id}）：逐件扫退回的商品；输入 1–5 选原因；F3 切换完好/破损；F6 确认登记；Esc 换包裹。',
@@ -115,6 +117,8 @@
       q_queued: '{n} order(s) waiting to be printed', q_pull_every: 'scheduled pull: every {m} min', q_pull_off: 'scheduled pull: off',
       q_wave_every: 'auto-wave: every {m} min', q_wave_off: 'auto-wave: off', q_last: 'last {at} {ok}: {summary}',
       q_ok: 'ok', q_failed: 'FAILED', q_inactive: 'scheduled pulls not running: {why}', q_running: 'running…',
+      scale_stable: 'Scale {w} (steady: recorded with the waybill scan)', scale_unstable: 'Scale {w} (unsteady: wait for it to settle)',
+      scale_none: 'No reading from the scale: {p}',
       returns_title: 'Returns',
       hint_returns: 'Returns: scan the waybill on the returned parcel (or type its order id) and Enter. F1 or Esc back to packing.',
       hint_returns_items: 'Returns (order {id}): scan each returned item; type 1–5 for the reason; F3 toggles ok/damaged; F6 records it; Esc for another parcel.',
@@ -203,7 +207,7 @@
     // tried again for up to half a minute, saying so; then the operator is
     // told to scan again. A scan the station did see (its answer was lost)
     // carries the same scan id and gets the same answer, not a second count.
-    const retry = path === '/api/scan' || path === '/api/handover/scan';
+    const retry = path === '/api/scan' || path === '/api/handover/scan' || path === '/api/returns';
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -824,6 +828,32 @@
     document.body.dataset.strips = String(Number(document.body.dataset.strips || 0) + 1);
   }
 
+  // ---- the bench scale ([bench.scale]): its live weight, twice a second
+  let scaleTimer = null;
+  function kg(g) { return g >= 1000 ? (g / 1000).toFixed(3) + ' kg' : g + ' g'; }
+  async function pollScale() {
+    if (!me || !me.scale) return;
+    const res = await api('GET', '/api/scale');
+    if (!res.ok || !me) { show('scale-strip', false); return; }
+    const s = res.data;
+    const box = $('scale-strip');
+    show('scale-strip', true);
+    box.classList.toggle('warn', s.grams == null || !s.stable);
+    box.dataset.grams = s.grams == null ? '' : String(s.grams);
+    box.dataset.stable = s.stable ? '1' : '0';
+    if (s.grams == null) setText('scale-strip', t('scale_none', { p: s.problem || '' }));
+    else setText('scale-strip', t(s.stable ? 'scale_stable' : 'scale_unstable', { w: kg(s.grams) }));
+  }
+  function startScale() {
+    stopScale();
+    if (me && me.scale) { pollScale(); scaleTimer = setInterval(pollScale, 500); }
+  }
+  function stopScale() {
+    if (scaleTimer) clearInterval(scaleTimer);
+    scaleTimer = null;
+    show('scale-strip', false);
+  }
+
   // ---- scanning: codes (and function keys) queue up and run in order, so a
   // fast scanner never loses a code and a key never overtakes a scan.
   async function pump() {
@@ -867,6 +897,7 @@
     setText('who', t('who', { op: me.operator, bench: me.bench }));
     if (mode === 'handover') enterHandover(); else leaveHandover();
     refreshStrips();
+    startScale();
     $('scan').focus();
   }
 
@@ -893,6 +924,7 @@
 
   async function logout() {
     await api('POST', '/api/logout');
+    stopScale();
     order = null;
     batch = null;
     stories = null;

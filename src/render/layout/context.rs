@@ -121,6 +121,13 @@ pub struct RecipientContext {
     pub phone_masked: String,
     /// Province, city, district and the street address with the unit/room part hidden.
     pub address_masked: String,
+    /// `address_masked` without the buyer's instructions typed into the address
+    /// (a waybill's `fallback` when the whole line does not fit).
+    pub address_core_masked: String,
+    /// The buyer's instructions typed into the address ("（放快递柜）", "送货前
+    ///请电话联系"), phone numbers masked; absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
     pub province: String,
     pub city: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,17 +193,31 @@ pub fn context(input: &DocInput) -> DocContext {
         .map(|i| i.weight_g.map(|w| u128::from(w) * u128::from(i.qty)))
         .sum();
     let district = r.district.clone().filter(|d| !d.trim().is_empty());
-    let address_masked = [
-        r.province.as_str(),
-        r.city.as_str(),
-        district.as_deref().unwrap_or(""),
-        &mask::mask_address(&r.address, input.mask),
-    ]
-    .iter()
-    .filter(|s| !s.is_empty())
-    .copied()
-    .collect::<Vec<_>>()
-    .join(" ");
+    let full = |street: &str| {
+        [
+            r.province.as_str(),
+            r.city.as_str(),
+            district.as_deref().unwrap_or(""),
+            &mask::mask_address(street, input.mask),
+        ]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+    };
+    let address_masked = full(&r.address);
+    let (core, note) = crate::render::address::split_instructions(&r.address);
+    let address_core_masked = full(core);
+    // Masked as a delivery note (in brackets): only phone numbers in it.
+    let instructions = note.map(|n| {
+        let masked = mask::mask_address(&format!("（{n}）"), input.mask);
+        masked
+            .strip_prefix('（')
+            .and_then(|m| m.strip_suffix('）'))
+            .unwrap_or(&masked)
+            .to_string()
+    });
     DocContext {
         order_id: order.id.clone(),
         paid_at: order.paid_at.map(|at| local(at, input.time_zone)),
@@ -209,6 +230,8 @@ pub fn context(input: &DocInput) -> DocContext {
             name_masked: mask::mask_name(&r.name, input.mask),
             phone_masked: mask::mask_phone(&r.phone, input.mask),
             address_masked,
+            address_core_masked,
+            instructions,
             province: r.province.clone(),
             city: r.city.clone(),
             district,
@@ -446,7 +469,7 @@ pub(crate) fn sample_order() -> Order {
         "paid_at": "2026-11-11T02:17:51+08:00", "updated_at": "2026-11-11T02:19:20+08:00",
         "buyer": {"nick": "不吃香菜的仙人掌", "message": "请尽快发货"},
         "recipient": {"name": "孔子娥", "phone": "17869074391", "province": "广东省",
-            "city": "佛山市", "district": "顺德区", "address": "科技园路32号紫薇苑18栋1单元2502室",
+            "city": "佛山市", "district": "顺德区", "address": "科技园路32号紫薇苑18栋1单元2502室（放快递柜）",
             "postcode": "528300"},
         "items": [{"sku": "HM-UMB-02", "title": "晴雨两用折叠伞", "spec": "藏青", "qty": 1,
             "unit_price": "45.00", "barcode": "6923456032019", "weight_g": 330}],
@@ -526,6 +549,30 @@ mod tests {
             Some("214748364699978525163.53")
         );
         assert_eq!(amount_cents(&"9".repeat(40), 2), None);
+    }
+
+    #[test]
+    fn instructions_in_the_address_are_offered_apart_with_phones_masked() {
+        let mut order = sample_order();
+        order.recipient.address = "长江路100号15层1502室，送货前打电话13800138000".into();
+        let sender = Sender::default();
+        let c = context(&sample_input(&order, &sender));
+        assert_eq!(
+            c.recipient.instructions.as_deref(),
+            Some("送货前打电话138******00")
+        );
+        let street = mask::mask_address("长江路100号15层1502室", MaskLevel::Standard);
+        assert!(
+            c.recipient.address_core_masked.ends_with(&street),
+            "{} / {street}",
+            c.recipient.address_core_masked
+        );
+        assert!(!c.recipient.address_core_masked.contains("送货"));
+        // Without instructions the two forms are the same.
+        order.recipient.address = "长江路100号15层1502室".into();
+        let c = context(&sample_input(&order, &sender));
+        assert_eq!(c.recipient.instructions, None);
+        assert_eq!(c.recipient.address_core_masked, c.recipient.address_masked);
     }
 
     #[test]

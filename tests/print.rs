@@ -146,6 +146,17 @@ fn a_wave_prints_every_fixture_order_once_with_labels_that_scan() {
             read.iter().any(|c| c.contains(id)),
             "order {id}: slip QR read {read:?}"
         );
+        // Each item's barcode is printed as bars on the slip (in its file:
+        // a long slip continues on the next page) and reads back.
+        let in_file: Vec<&String> = codes[&slip].iter().flatten().collect();
+        for item in &order.items {
+            if let Some(code) = &item.barcode {
+                assert!(
+                    in_file.iter().any(|c| *c == code),
+                    "order {id}: item barcode {code} not read from {slip}"
+                );
+            }
+        }
     }
 }
 

@@ -209,6 +209,10 @@ struct RawColumn {
     /// Lines this column's cells may take before shrinking; the table's `row_max_lines`
     /// when absent. One line keeps codes such as SKUs whole (they shrink instead).
     max_lines: Option<usize>,
+    /// Draw each cell's text as a Code128 symbol with bars this tall (mm), its
+    /// characters printed small under it; a code that does not fit the cell's
+    /// width with modules of at least two printer dots is printed as text.
+    bars_mm: Option<f32>,
 }
 
 /// A loaded, compiled template.
@@ -280,6 +284,7 @@ struct Column {
     align: Align,
     when: Option<String>,
     max_lines: Option<usize>,
+    bars_mm: Option<f32>,
 }
 
 /// Byte offset → 1-based line.
@@ -509,8 +514,20 @@ impl Template {
                         Some(w) => Some(compile(&mut env, &format!("{key}.when"), w, true, &[])?),
                         None => None,
                     };
+                    if let Some(b) = cr.bars_mm
+                        && !(b.is_finite() && b > 0.0)
+                    {
+                        return Err(err(
+                            el_line,
+                            field(&format!("{key}.bars_mm")),
+                            format!(
+                                "the bar height must be a positive number of millimetres, got {b}"
+                            ),
+                        ));
+                    }
                     fixed += cr.w_mm.unwrap_or(0.0);
                     columns.push(Column {
+                        bars_mm: cr.bars_mm,
                         label: cr.label.clone(),
                         text: t,
                         w: cr.w_mm,
@@ -811,8 +828,15 @@ impl Ctx<'_> {
 
 /// A laid-out table row: its cells' fitted text and its height.
 struct Row {
-    cells: Vec<fonts::Fitted>,
+    cells: Vec<Cell>,
     h: f32,
+}
+
+/// One table cell: its text fitted, and for a barcode column the symbol drawn
+/// above that text (the digits a person reads).
+struct Cell {
+    text: fonts::Fitted,
+    bars: Option<barcode::Symbol>,
 }
 
 fn line_mm(size_pt: f32) -> f32 {
@@ -910,15 +934,30 @@ fn paginate(
                 let text = cx.eval(&col.text, &format!("{}.columns[{c}]", el.label), &v)?;
                 let text = text.trim();
                 check_missing(cx, text, &format!("{} ({})", el.label, col.label));
-                let f = fit(
-                    cx.chain,
-                    text,
-                    el.size_pt,
-                    el.min_pt,
-                    (w - 2.0 * table.pad).max(1.0),
-                    None,
-                    Some(col.max_lines.unwrap_or(table.row_max_lines)),
-                );
+                let inner = (w - 2.0 * table.pad).max(1.0);
+                // A code too long for the cell at two dots per module (one-dot
+                // bars do not read reliably) or not printable ASCII is printed
+                // as its characters alone: nothing is lost.
+                let dpi = cx.template.dpi;
+                let bars = match col.bars_mm {
+                    Some(bar_h) if !text.is_empty() => barcode::code128(text, inner, bar_h, dpi)
+                        .ok()
+                        .filter(|sym| {
+                            let narrowest = sym.bars.iter().map(|b| b.w).fold(f32::MAX, f32::min);
+                            narrowest >= 2.0 * dpi.dot_mm() - 1e-3
+                        }),
+                    _ => None,
+                };
+                // Under bars the characters are small, on one line.
+                let (size, min, max_lines) = match &bars {
+                    Some(_) => (el.min_pt, el.min_pt * 0.8, 1),
+                    None => (
+                        el.size_pt,
+                        el.min_pt,
+                        col.max_lines.unwrap_or(table.row_max_lines),
+                    ),
+                };
+                let f = fit(cx.chain, text, size, min, inner, None, Some(max_lines));
                 if f.overflow {
                     cx.warn(format!(
                         "field {} ({}) of row {} overflows its cell",
@@ -927,8 +966,9 @@ fn paginate(
                         i + 1
                     ));
                 }
-                h = h.max(f.lines.len().max(1) as f32 * line_mm(f.size_pt));
-                cells.push(f);
+                let bars_h = bars.as_ref().map_or(0.0, |b| b.height_mm);
+                h = h.max(bars_h + f.lines.len().max(1) as f32 * line_mm(f.size_pt));
+                cells.push(Cell { text: f, bars });
             }
             rows.push(Row {
                 cells,
@@ -1487,14 +1527,24 @@ fn draw_table(
         let mut x = el.x;
         for (cell, &(c, w)) in row.cells.iter().zip(widths) {
             let col = &table.columns[c];
+            let mut text_y = y + pad;
+            let mut align = col.align;
+            if let Some(sym) = &cell.bars {
+                let dpi = cx.template.dpi;
+                let bx = dpi.snap_mm(x + pad + (w - 2.0 * pad - sym.width_mm) / 2.0);
+                let by = dpi.snap_mm(y + pad);
+                ops.extend(barcode::to_ops(sym, bx, by, cx.template.page_h));
+                text_y = by + sym.height_mm;
+                align = Align::Center;
+            }
             text_ops(
                 cx,
-                &cell.lines,
-                cell.size_pt,
+                &cell.text.lines,
+                cell.text.size_pt,
                 x + pad,
-                y + pad,
+                text_y,
                 w - 2.0 * pad,
-                col.align,
+                align,
                 false,
                 false,
                 ops,

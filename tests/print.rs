@@ -152,7 +152,7 @@ fn a_wave_prints_every_fixture_order_once_with_labels_that_scan() {
         for item in &order.items {
             if let Some(code) = &item.barcode {
                 assert!(
-                    in_file.iter().any(|c| *c == code),
+                    in_file.contains(&code),
                     "order {id}: item barcode {code} not read from {slip}"
                 );
             }

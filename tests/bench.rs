@@ -873,7 +873,20 @@ fn weighing_catches_a_missing_item_and_the_weight_reaches_the_shop() {
     // Handed over and synced: the shop's shipment carries the weight (v1.1).
     ok(&bench.handover(&["open", "--courier", courier]));
     ok_out(bench.handover(&["scan", number]));
-    ok_out(bench.handover(&["close"]));
+    let closed = json_of(&ok_out(bench.handover(&["close"])));
+    // The manifest (交接单) prints the weighed weight, not the catalogue's.
+    if decoders() {
+        let manifest = st.dir.path().join(closed["manifest"].as_str().unwrap());
+        let out = Command::new("pdftotext")
+            .args(["-layout"])
+            .arg(&manifest)
+            .arg("-")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let kg = format!("{:.2}", (expected + 40) as f64 / 1000.0);
+        assert!(text.contains(&kg), "{kg} not on the manifest:\n{text}");
+    }
     ok(&bench.cmd().args(["sync"]).output().unwrap());
     let shipments = sim.shipments();
     let ours = shipments

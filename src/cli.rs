@@ -282,6 +282,7 @@ impl Command {
             Command::Printers => "printers",
             Command::Perf(PerfCommand::Wave(_)) | Command::Bench(_) => "perf wave",
             Command::Perf(PerfCommand::Scan(_)) | Command::BenchScan(_) => "perf scan",
+            Command::Perf(PerfCommand::Sync(_)) => "perf sync",
             Command::Void { .. } => "void",
             Command::Export { .. } => "export",
             Command::Status => "status",
@@ -395,6 +396,27 @@ pub enum PerfCommand {
     Wave(PerfWaveArgs),
     /// Measure packing-bench scan round trips over HTTP: N benches scanning at once against `serve` and an in-process simulator.
     Scan(PerfScanArgs),
+    /// Measure the write-back: N handed-over orders synced to an in-process shop with a latency, for each --in-flight value side by side.
+    Sync(PerfSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PerfSyncArgs {
+    /// Handed-over orders (two sends each: shipment, then the done flag).
+    #[arg(long, default_value_t = 2000)]
+    pub orders: usize,
+    /// How long the simulated shop takes to answer, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub shop_latency_ms: u64,
+    /// Sends in flight at once (outbox.max_in_flight), comma separated: each value is one run on the same orders.
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    pub in_flight: Vec<usize>,
+    /// At most this many requests a second (outbox.max_per_sec; 0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub max_per_sec: u32,
+    /// Where the run writes its databases and labels (wiped at the start).
+    #[arg(long, default_value = "station-perf-sync")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

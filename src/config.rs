@@ -125,6 +125,12 @@ pub struct OutboxConfig {
     pub retry_max_secs: u64,
     /// `station serve` runs a pass this often.
     pub interval_secs: u64,
+    /// Sends in flight at once (each order's own sends still go one after the
+    /// other: shipment, then its flag). 1 sends one at a time.
+    pub max_in_flight: usize,
+    /// At most this many requests a second to the shop from one pass (0: no
+    /// limit but the shop's own 429s, which pause every send in flight).
+    pub max_per_sec: u32,
 }
 
 impl Default for OutboxConfig {
@@ -134,6 +140,8 @@ impl Default for OutboxConfig {
             retry_first_secs: 2,
             retry_max_secs: 300,
             interval_secs: 5,
+            max_in_flight: 16,
+            max_per_sec: 0,
         }
     }
 }
@@ -733,6 +741,12 @@ impl Config {
             return Err(invalid(format!(
                 "flags.exception and flags.pull are both {}: out-of-stock orders would be pulled again at once",
                 self.flags.pull
+            )));
+        }
+        if !(1..=256).contains(&self.outbox.max_in_flight) {
+            return Err(invalid(format!(
+                "outbox.max_in_flight must be 1..256, got {}",
+                self.outbox.max_in_flight
             )));
         }
         if let Some(scale) = &self.bench.scale {

@@ -114,6 +114,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &a.dir,
             ctx.json,
         ),
+        Command::Perf(PerfCommand::Sync(a)) => cmd::perf::sync::run(
+            &ctx.config,
+            &cmd::perf::sync::Args {
+                orders: a.orders,
+                shop_latency_ms: a.shop_latency_ms,
+                in_flight: &a.in_flight,
+                max_per_sec: a.max_per_sec,
+                dir: &a.dir,
+                json: ctx.json,
+            },
+        ),
         Command::Completions { shell } => cmd::completions::completions(shell),
         Command::Manpage { dir } => cmd::completions::manpages(&dir),
     }

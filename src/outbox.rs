@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// What one pass did, and what the outbox holds afterwards.
@@ -79,6 +80,12 @@ enum Step {
 /// One pass over the sends that are due. Returns after every due send was
 /// tried, or as soon as the shop proves unreachable (the rest stays pending).
 /// Errors only for what a retry cannot fix: the database, a refused token, a bad URL.
+///
+/// Up to `outbox.max_in_flight` sends are in flight at once, each on its own
+/// database connection; the claim rules keep each order's sends in order (a
+/// flag is claimable only once its shipment is acknowledged, a returns flag
+/// only once nothing before it is pending), so one order never has two sends
+/// in flight. Outcomes are recorded on `store` as they come back.
 pub async fn sync_once(
     store: &mut Store,
     client: &ShopClient,
@@ -87,21 +94,55 @@ pub async fn sync_once(
 ) -> Result<SyncReport> {
     let send_timeout = Duration::from_secs(config.outbox.send_timeout_secs);
     let lease = lease_for(send_timeout);
+    let max_in_flight = config.outbox.max_in_flight.max(1);
+    let client = &client.paced(config.outbox.max_per_sec);
     let mut report = SyncReport::default();
-    while let Some(send) = store.outbox_claim_due(Utc::now(), lease)? {
-        let step = match send.kind {
-            SendKind::Shipment => ship(store, client, send_timeout, &send).await?,
-            SendKind::Flag | SendKind::Exception | SendKind::Return => {
-                flag(store, client, send_timeout, &send).await?
+    let mut flight: JoinSet<(Store, ClaimedSend, Result<Step>)> = JoinSet::new();
+    // Connections of finished sends, for the next ones.
+    let mut idle: Vec<Store> = Vec::new();
+    let mut claiming = true;
+    let mut fatal: Option<anyhow::Error> = None;
+    loop {
+        while claiming && flight.len() < max_in_flight {
+            let Some(send) = store.outbox_claim_due(Utc::now(), lease)? else {
+                break;
+            };
+            let mut conn = match idle.pop() {
+                Some(c) => c,
+                None => store.reopen()?,
+            };
+            let client = client.clone();
+            flight.spawn(async move {
+                let step = match send.kind {
+                    SendKind::Shipment => ship(&mut conn, &client, send_timeout, &send).await,
+                    SendKind::Flag | SendKind::Exception | SendKind::Return => {
+                        flag(&mut conn, &client, send_timeout, &send).await
+                    }
+                };
+                (conn, send, step)
+            });
+        }
+        let Some(done) = flight.join_next().await else {
+            break;
+        };
+        let (conn, send, step) = match done {
+            Ok(done) => done,
+            // A send that panicked: its row stays leased and is tried again
+            // when the lease runs out; the others go on.
+            Err(e) => {
+                tracing::error!("outbox: a send stopped unexpectedly: {e}");
+                continue;
             }
         };
-        match step {
+        idle.push(conn);
+        match step? {
             Step::Acked { version, detail } => {
                 crate::crash::outbox(send.kind.as_str(), "answered");
                 report.sent += 1;
                 if store.outbox_ack(send.id, version, operator, &detail)? {
                     report.shipped += 1;
                 }
+                // The flag of this order (or what waits behind it) is due now.
             }
             Step::Alert(alert) => {
                 store.outbox_alert(send.id, operator, &alert)?;
@@ -114,16 +155,22 @@ pub async fn sync_once(
                 let until = Utc::now() + chrono_duration(backoff(config, send.attempts));
                 store.outbox_retry_later(send.id, until, &problem)?;
                 if shop_down {
-                    report.stopped = Some(problem);
-                    break;
+                    // The shop is the same for every send: claim no more; the
+                    // ones in flight finish (each within its send timeout).
+                    report.stopped.get_or_insert(problem);
+                    claiming = false;
                 }
             }
             Step::Fatal(e) => {
                 // The send is not at fault: release it for the next pass.
                 store.outbox_retry_later(send.id, Utc::now(), &e.to_string())?;
-                return Err(e.into());
+                claiming = false;
+                fatal.get_or_insert(e.into());
             }
         }
+    }
+    if let Some(e) = fatal {
+        return Err(e);
     }
     report.outbox = store.outbox_summary()?;
     Ok(report)
@@ -954,6 +1001,49 @@ mod tests {
             assert_eq!(again.sent, 0);
             let shipments = r.sim.log().iter().filter(|e| e.method == "POST").count();
             assert_eq!(shipments, 5);
+        }
+
+        #[tokio::test]
+        async fn sends_overlap_up_to_the_limit_and_each_order_keeps_its_order() {
+            let mut r = rig(24).await;
+            r.sim.set_faults(Faults {
+                latency_ms: 50,
+                ..Faults::default()
+            });
+            r.config.outbox.max_in_flight = 8;
+            let report = r.sync().await;
+            assert_eq!((report.sent, report.shipped), (48, 24), "{report:?}");
+            let log = r.sim.log();
+            let most = log.iter().map(|e| e.concurrent).max().unwrap();
+            assert!((2..=8).contains(&most), "at most {most} at once");
+            // The log is written as answers go out: each shipment was answered
+            // before its order's flag arrived.
+            for id in &r.ids {
+                let at = |m: &str| {
+                    log.iter()
+                        .position(|e| e.method == m && e.path.contains(id.as_str()))
+                        .unwrap()
+                };
+                assert!(at("POST") < at("PUT"), "order {id}");
+                assert_eq!(r.memos_by_station(id), 1);
+            }
+        }
+
+        #[tokio::test]
+        async fn a_rate_limit_spaces_the_requests() {
+            let mut r = rig(6).await;
+            r.config.outbox.max_per_sec = 20;
+            let report = r.sync().await;
+            assert_eq!(report.sent, 12, "{report:?}");
+            let log = r.sim.log();
+            // 12 requests at 20 a second: the last starts at least 11/20 s
+            // after the first (the log has answer times; a slower machine only
+            // spreads them more).
+            let span = log.last().unwrap().at - log.first().unwrap().at;
+            assert!(
+                span >= chrono::Duration::milliseconds(500),
+                "12 requests in {span}"
+            );
         }
 
         #[tokio::test]

@@ -224,6 +224,17 @@ pub fn now() -> String {
 impl Store {
     /// Open a database that must already exist (for commands that only read:
     /// a mistyped `--db` must not silently show an empty station).
+    /// Another connection to the same database file, for work running at the
+    /// same time in this process (the outbox's sends in flight).
+    pub fn reopen(&self) -> Result<Store> {
+        match self.conn.path().filter(|p| !p.is_empty()) {
+            Some(path) => Store::open_existing(Path::new(path)),
+            None => Err(StoreError::Missing(
+                "(an in-memory database: it cannot be opened a second time)".into(),
+            )),
+        }
+    }
+
     pub fn open_existing(path: &Path) -> Result<Store> {
         if !path.exists() {
             return Err(StoreError::Missing(path.display().to_string()));

@@ -14,6 +14,7 @@ use rand::RngExt as _;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use thiserror::Error;
@@ -164,6 +165,55 @@ pub struct ShopClient {
     base: String,
     token: Secret,
     policy: RetryPolicy,
+    /// Shared by every clone: a 429's `Retry-After` pauses all requests in
+    /// flight, not only the one that met it; and an optional rate.
+    pace: Arc<Pace>,
+}
+
+/// When the next request may go: not before a 429's `Retry-After` has passed,
+/// and (with a rate) not before its turn.
+#[derive(Default)]
+struct Pace {
+    /// Requests a second; 0: no limit.
+    per_sec: u32,
+    state: std::sync::Mutex<PaceState>,
+}
+
+#[derive(Default)]
+struct PaceState {
+    paused_until: Option<Instant>,
+    next_turn: Option<Instant>,
+}
+
+impl Pace {
+    fn with_rate(per_sec: u32) -> Pace {
+        Pace {
+            per_sec,
+            ..Pace::default()
+        }
+    }
+
+    /// Wait for this request's turn (at most until `deadline`).
+    async fn turn(&self, deadline: Instant) {
+        let at = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let mut at = st.paused_until.map_or(now, |p| p.max(now));
+            if self.per_sec > 0 {
+                at = st.next_turn.map_or(at, |t| t.max(at));
+                st.next_turn = Some(at + Duration::from_secs(1) / self.per_sec);
+            }
+            at
+        };
+        if at > Instant::now() {
+            tokio::time::sleep_until(at.min(deadline)).await;
+        }
+    }
+
+    fn pause_until(&self, until: Instant) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.paused_until = Some(st.paused_until.map_or(until, |p| p.max(until)));
+    }
 }
 
 impl ShopClient {
@@ -221,7 +271,17 @@ impl ShopClient {
             base,
             token,
             policy,
+            pace: Arc::default(),
         })
+    }
+
+    /// This client with at most `per_sec` requests a second across all its
+    /// clones (0: no limit); a 429 pauses them all either way.
+    pub fn paced(&self, per_sec: u32) -> ShopClient {
+        ShopClient {
+            pace: Arc::new(Pace::with_rate(per_sec)),
+            ..self.clone()
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -318,6 +378,7 @@ impl ShopClient {
     ) -> Result<Value, ShopError> {
         let mut attempt: u32 = 0;
         loop {
+            self.pace.turn(deadline).await;
             // A request never outlives the operation's deadline.
             let left = deadline.saturating_duration_since(Instant::now());
             let timeout = self
@@ -399,6 +460,10 @@ impl ShopClient {
             // Retry-After is a floor, never a reason to hammer: `Retry-After: 0`
             // still backs off.
             let backoff = self.backoff(attempt);
+            if let Some(w) = wait {
+                // The shop said how long: every request of this client waits.
+                self.pace.pause_until(Instant::now() + w);
+            }
             let wait = wait.map_or(backoff, |w| w.max(backoff));
             attempt += 1;
             if Instant::now() + wait >= deadline {

@@ -118,6 +118,10 @@ pub struct LogEntry {
     pub path: String,
     pub status: u16,
     pub at: DateTime<FixedOffset>,
+    /// Requests the shop was answering when this one arrived, itself included:
+    /// how many a client had in flight at once.
+    #[serde(default)]
+    pub concurrent: u32,
 }
 
 /// A shipment accepted by `POST /v1/orders/{id}/shipments`.
@@ -141,6 +145,7 @@ pub struct Simulator {
 struct Inner {
     token: String,
     state: Mutex<ShopState>,
+    in_flight: std::sync::atomic::AtomicU32,
 }
 
 struct ShopState {
@@ -168,6 +173,7 @@ impl Simulator {
         let inner = Inner {
             token: cfg.token,
             state: Mutex::new(state),
+            in_flight: Default::default(),
         };
         Simulator {
             inner: Arc::new(inner),
@@ -386,12 +392,24 @@ async fn record(State(sim): State<Simulator>, req: Request, next: Next) -> Respo
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
+    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    /// Counts the request out however it ends (a client that hangs up drops it).
+    struct Counted<'a>(&'a AtomicU32);
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, SeqCst);
+        }
+    }
+    let concurrent = sim.inner.in_flight.fetch_add(1, SeqCst) + 1;
+    let counted = Counted(&sim.inner.in_flight);
     let response = next.run(req).await;
+    drop(counted);
     let entry = LogEntry {
         method,
         path,
         status: response.status().as_u16(),
         at: now(),
+        concurrent,
     };
     sim.state().log.push(entry);
     response

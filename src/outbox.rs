@@ -20,7 +20,7 @@
 use crate::config::Config;
 use crate::order::Flag;
 use crate::shop::client::{ShopClient, ShopError};
-use crate::store::{Alert, ClaimedSend, Listed, OutboxSummary, SendKind, Store};
+use crate::store::{Ack, Alert, ClaimedSend, Listed, OutboxSummary, SendKind, Store};
 use anyhow::Result;
 use chrono::Utc;
 use rand::RngExt as _;
@@ -81,8 +81,8 @@ enum Step {
 /// tried, or as soon as the shop proves unreachable (the rest stays pending).
 /// Errors only for what a retry cannot fix: the database, a refused token, a bad URL.
 ///
-/// Up to `outbox.max_in_flight` sends are in flight at once, each on its own
-/// database connection; the claim rules keep each order's sends in order (a
+/// Up to `outbox.max_in_flight` sends are in flight at once (starting from
+/// one and growing with every acknowledgement), each on its own database connection; the claim rules keep each order's sends in order (a
 /// flag is claimable only once its shipment is acknowledged, a returns flag
 /// only once nothing before it is pending), so one order never has two sends
 /// in flight. Outcomes are recorded on `store` as they come back.
@@ -102,71 +102,92 @@ pub async fn sync_once(
     let mut idle: Vec<Store> = Vec::new();
     let mut claiming = true;
     let mut fatal: Option<anyhow::Error> = None;
+    // Slow start: one send first, one more for every send the shop takes, up
+    // to the limit; so a shop that is down meets one request a pass (and its
+    // retries), not one per send in flight.
+    let mut window = 1;
     loop {
-        while claiming && flight.len() < max_in_flight {
-            let Some(send) = store.outbox_claim_due(Utc::now(), lease)? else {
-                break;
-            };
-            let mut conn = match idle.pop() {
-                Some(c) => c,
-                None => store.reopen()?,
-            };
-            let client = client.clone();
-            flight.spawn(async move {
-                let step = match send.kind {
-                    SendKind::Shipment => ship(&mut conn, &client, send_timeout, &send).await,
-                    SendKind::Flag | SendKind::Exception | SendKind::Return => {
-                        flag(&mut conn, &client, send_timeout, &send).await
-                    }
+        if claiming && flight.len() < window {
+            // One commit for every send that goes out now.
+            let room = window - flight.len();
+            for send in store.outbox_claim_many(Utc::now(), lease, room)? {
+                let mut conn = match idle.pop() {
+                    Some(c) => c,
+                    None => store.reopen()?,
                 };
-                (conn, send, step)
-            });
-        }
-        let Some(done) = flight.join_next().await else {
-            break;
-        };
-        let (conn, send, step) = match done {
-            Ok(done) => done,
-            // A send that panicked: its row stays leased and is tried again
-            // when the lease runs out; the others go on.
-            Err(e) => {
-                tracing::error!("outbox: a send stopped unexpectedly: {e}");
-                continue;
-            }
-        };
-        idle.push(conn);
-        match step? {
-            Step::Acked { version, detail } => {
-                crate::crash::outbox(send.kind.as_str(), "answered");
-                report.sent += 1;
-                if store.outbox_ack(send.id, version, operator, &detail)? {
-                    report.shipped += 1;
-                }
-                // The flag of this order (or what waits behind it) is due now.
-            }
-            Step::Alert(alert) => {
-                store.outbox_alert(send.id, operator, &alert)?;
-                report.new_alerts.push(Listed {
-                    id: send.order_id.clone(),
-                    reason: alert.reason,
+                let client = client.clone();
+                flight.spawn(async move {
+                    let step = match send.kind {
+                        SendKind::Shipment => ship(&mut conn, &client, send_timeout, &send).await,
+                        SendKind::Flag | SendKind::Exception | SendKind::Return => {
+                            flag(&mut conn, &client, send_timeout, &send).await
+                        }
+                    };
+                    (conn, send, step)
                 });
             }
-            Step::Wait { problem, shop_down } => {
-                let until = Utc::now() + chrono_duration(backoff(config, send.attempts));
-                store.outbox_retry_later(send.id, until, &problem)?;
-                if shop_down {
-                    // The shop is the same for every send: claim no more; the
-                    // ones in flight finish (each within its send timeout).
-                    report.stopped.get_or_insert(problem);
+        }
+        // The next send to come back, and every other one back meanwhile:
+        // their acknowledgements share one commit.
+        let Some(first) = flight.join_next().await else {
+            break;
+        };
+        let mut back = vec![first];
+        while let Some(more) = flight.try_join_next() {
+            back.push(more);
+        }
+        let mut acks = Vec::new();
+        for done in back {
+            let (conn, send, step) = match done {
+                Ok(done) => done,
+                // A send that panicked: its row stays leased and is tried
+                // again when the lease runs out; the others go on.
+                Err(e) => {
+                    tracing::error!("outbox: a send stopped unexpectedly: {e}");
+                    continue;
+                }
+            };
+            idle.push(conn);
+            match step? {
+                Step::Acked { version, detail } => {
+                    crate::crash::outbox(send.kind.as_str(), "answered");
+                    acks.push(Ack {
+                        id: send.id,
+                        shop_version: version,
+                        detail,
+                    });
+                }
+                Step::Alert(alert) => {
+                    store.outbox_alert(send.id, operator, &alert)?;
+                    report.new_alerts.push(Listed {
+                        id: send.order_id.clone(),
+                        reason: alert.reason,
+                    });
+                }
+                Step::Wait { problem, shop_down } => {
+                    let until = Utc::now() + chrono_duration(backoff(config, send.attempts));
+                    store.outbox_retry_later(send.id, until, &problem)?;
+                    if shop_down {
+                        // The shop is the same for every send: claim no more;
+                        // the ones in flight finish (each within its timeout).
+                        report.stopped.get_or_insert(problem);
+                        claiming = false;
+                    }
+                }
+                Step::Fatal(e) => {
+                    // The send is not at fault: release it for the next pass.
+                    store.outbox_retry_later(send.id, Utc::now(), &e.to_string())?;
                     claiming = false;
+                    fatal.get_or_insert(e.into());
                 }
             }
-            Step::Fatal(e) => {
-                // The send is not at fault: release it for the next pass.
-                store.outbox_retry_later(send.id, Utc::now(), &e.to_string())?;
-                claiming = false;
-                fatal.get_or_insert(e.into());
-            }
+        }
+        if !acks.is_empty() {
+            // A flag (or what waits behind it) becomes due with this commit.
+            let completed = store.outbox_ack_many(&acks, operator)?;
+            window = (window + acks.len()).min(max_in_flight);
+            report.sent += acks.len() as u64;
+            report.shipped += completed.iter().filter(|c| **c).count() as u64;
         }
     }
     if let Some(e) = fatal {

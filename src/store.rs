@@ -38,7 +38,7 @@ pub(crate) use outbox::enqueue as enqueue_write_back;
 #[cfg(test)]
 pub(crate) use outbox::tests::handed_over as outbox_fixture;
 pub use outbox::{
-    Alert, ClaimedSend, ExceptionWrite, OutboxSummary, ReturnWrite, SendKind, WriteBack,
+    Ack, Alert, ClaimedSend, ExceptionWrite, OutboxSummary, ReturnWrite, SendKind, WriteBack,
 };
 pub(crate) use outbox::{enqueue_exception, enqueue_return};
 pub use packing::{BenchSession, Shorted};

@@ -314,88 +314,187 @@ pub(crate) fn enqueue_return(tx: &Connection, rw: &ReturnWrite<'_>) -> Result<()
     Ok(())
 }
 
+/// An acknowledged send, to record.
+#[derive(Clone, Debug)]
+pub struct Ack {
+    pub id: i64,
+    /// The order's version in the shop's answer, when it gave one.
+    pub shop_version: Option<u64>,
+    /// The audit trail's words for it.
+    pub detail: String,
+}
+
+/// One acknowledgement inside the caller's transaction (see `Store::outbox_ack`).
+fn ack_in(
+    tx: &Connection,
+    id: i64,
+    shop_version: Option<u64>,
+    operator: &str,
+    detail: &str,
+) -> Result<bool> {
+    let at = now();
+    let row: Option<(String, String)> = tx
+        .query_row(
+            "SELECT order_id, kind FROM outbox WHERE id = ?1 AND state = 'pending'",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((order_id, kind)) = row else {
+        return Ok(false);
+    };
+    tx.execute(
+        "UPDATE outbox SET state = 'done', done_at = ?2, last_error = NULL WHERE id = ?1",
+        params![id, at],
+    )?;
+    event(tx, operator, Some(&order_id), "outbox.sent", detail)?;
+    if SendKind::parse(&kind) == SendKind::Exception {
+        // The version the shop gave the exception flag: intake holds the
+        // order out of stock until customer service changes it after that.
+        tx.execute(
+            "UPDATE outbox SET if_version = COALESCE(?2, if_version) WHERE id = ?1",
+            params![id, shop_version],
+        )?;
+    }
+    if SendKind::parse(&kind) == SendKind::Shipment {
+        tx.execute(
+            "UPDATE outbox SET if_version = COALESCE(?2, if_version), next_attempt_at = ?3
+             WHERE order_id = ?1 AND kind = 'flag' AND state = 'pending'",
+            params![order_id, shop_version, at],
+        )?;
+    }
+    let open: u64 = tx.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE order_id = ?1 AND state != 'done'
+           AND kind IN ('shipment', 'flag')",
+        [&order_id],
+        |r| r.get(0),
+    )?;
+    let complete = SendKind::parse(&kind).is_handover() && open == 0;
+    if complete {
+        tx.execute(
+            "UPDATE orders SET state = 'shipped', reason = NULL, updated = ?2
+             WHERE id = ?1 AND state = 'handed_over'",
+            params![order_id, at],
+        )?;
+        event(
+            tx,
+            operator,
+            Some(&order_id),
+            "outbox.done",
+            "the shop acknowledged the shipment and the done flag: shipped",
+        )?;
+    }
+    Ok(complete)
+}
+
+/// One claim inside the caller's transaction (see `Store::outbox_claim_due`).
+fn claim_in(tx: &Connection, at: DateTime<Utc>, lease: Duration) -> Result<Option<ClaimedSend>> {
+    let row = tx
+        .query_row(
+            "SELECT o.id, o.order_id, o.kind, o.batch_id, o.body, o.order_version,
+                    o.if_version, o.attempts, o.courier, o.tracking_no
+             FROM outbox o
+             WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
+               AND (o.kind = 'shipment'
+                    OR (o.kind = 'exception' AND NOT EXISTS (
+                        SELECT 1 FROM outbox s WHERE s.order_id = o.order_id
+                          AND s.kind = 'exception' AND s.state = 'pending' AND s.id < o.id))
+                    OR (o.kind = 'flag' AND EXISTS (
+                        SELECT 1 FROM outbox s WHERE s.order_id = o.order_id
+                          AND s.kind = 'shipment' AND s.state = 'done'))
+                    OR (o.kind = 'return' AND NOT EXISTS (
+                        SELECT 1 FROM outbox s WHERE s.order_id = o.order_id
+                          AND s.state = 'pending'
+                          AND (s.kind IN ('shipment', 'flag')
+                               OR (s.kind = 'return' AND s.id < o.id)))))
+             ORDER BY o.next_attempt_at, o.id LIMIT 1",
+            [stamp(at)],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, u64>(5)?,
+                    r.get::<_, Option<u64>>(6)?,
+                    r.get::<_, u32>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, String>(9)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((
+        id,
+        order_id,
+        kind,
+        batch_id,
+        body,
+        order_version,
+        if_version,
+        attempts,
+        courier,
+        tracking_no,
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let lease_until = at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+    tx.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2 WHERE id = ?1",
+        params![id, stamp(lease_until)],
+    )?;
+    let body = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt {
+        id: order_id.clone(),
+        source,
+    })?;
+    Ok(Some(ClaimedSend {
+        id,
+        order_id,
+        kind: SendKind::parse(&kind),
+        batch_id,
+        courier,
+        tracking_no,
+        body,
+        order_version,
+        if_version,
+        attempts: attempts + 1,
+    }))
+}
+
 impl Store {
     /// Claim the next send that is due at `at`: pending, its time has come; for
     /// a flag, its shipment acknowledged; for a returns flag, nothing of its
-    /// order's handover write-back or earlier returns still pending. The claim counts the attempt and
-    /// leases the row until `at + lease`, so a concurrent worker leaves it alone
-    /// and a crash only delays it.
+    /// order's handover write-back or earlier returns still pending. The claim
+    /// counts the attempt and leases the row until `at + lease`, so a
+    /// concurrent worker leaves it alone and a crash only delays it.
     pub fn outbox_claim_due(
         &mut self,
         at: DateTime<Utc>,
         lease: Duration,
     ) -> Result<Option<ClaimedSend>> {
+        Ok(self.outbox_claim_many(at, lease, 1)?.pop())
+    }
+
+    /// Claim up to `limit` due sends in one transaction (one commit for all):
+    /// the rules of [`Store::outbox_claim_due`], and never two of one order.
+    pub fn outbox_claim_many(
+        &mut self,
+        at: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedSend>> {
         let tx = self.write_tx()?;
-        let row = tx
-            .query_row(
-                "SELECT o.id, o.order_id, o.kind, o.batch_id, o.body, o.order_version,
-                        o.if_version, o.attempts, o.courier, o.tracking_no
-                 FROM outbox o
-                 WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
-                   AND (o.kind IN ('shipment', 'exception')
-                        OR (o.kind = 'flag' AND EXISTS (
-                            SELECT 1 FROM outbox s WHERE s.order_id = o.order_id
-                              AND s.kind = 'shipment' AND s.state = 'done'))
-                        OR (o.kind = 'return' AND NOT EXISTS (
-                            SELECT 1 FROM outbox s WHERE s.order_id = o.order_id
-                              AND s.state = 'pending'
-                              AND (s.kind IN ('shipment', 'flag')
-                                   OR (s.kind = 'return' AND s.id < o.id)))))
-                 ORDER BY o.next_attempt_at, o.id LIMIT 1",
-                [stamp(at)],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, u64>(5)?,
-                        r.get::<_, Option<u64>>(6)?,
-                        r.get::<_, u32>(7)?,
-                        r.get::<_, String>(8)?,
-                        r.get::<_, String>(9)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((
-            id,
-            order_id,
-            kind,
-            batch_id,
-            body,
-            order_version,
-            if_version,
-            attempts,
-            courier,
-            tracking_no,
-        )) = row
-        else {
-            return Ok(None);
-        };
-        let lease_until = at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        tx.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2 WHERE id = ?1",
-            params![id, stamp(lease_until)],
-        )?;
+        let mut claimed: Vec<ClaimedSend> = Vec::new();
+        while claimed.len() < limit {
+            let Some(send) = claim_in(&tx, at, lease)? else {
+                break;
+            };
+            claimed.push(send);
+        }
         tx.commit()?;
-        let body = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt {
-            id: order_id.clone(),
-            source,
-        })?;
-        Ok(Some(ClaimedSend {
-            id,
-            order_id,
-            kind: SendKind::parse(&kind),
-            batch_id,
-            courier,
-            tracking_no,
-            body,
-            order_version,
-            if_version,
-            attempts: attempts + 1,
-        }))
+        Ok(claimed)
     }
 
     /// Extend a claimed row's lease (before another request for it goes out).
@@ -421,61 +520,31 @@ impl Store {
         operator: &str,
         detail: &str,
     ) -> Result<bool> {
+        let done = self.outbox_ack_many(
+            &[Ack {
+                id,
+                shop_version,
+                detail: detail.to_string(),
+            }],
+            operator,
+        )?;
+        Ok(done.first().copied().unwrap_or(false))
+    }
+
+    /// Record several acknowledgements in one transaction (one commit, one
+    /// disk sync, however many sends came back meanwhile). For each, whether
+    /// it completed its order's handover write-back (now `shipped`). Nothing
+    /// is lost if the process dies before the commit: those sends stay
+    /// pending, are sent again, and the shop's idempotency (the tracking
+    /// number, our memo on the order) answers that it has them.
+    pub fn outbox_ack_many(&mut self, acks: &[Ack], operator: &str) -> Result<Vec<bool>> {
         let tx = self.write_tx()?;
-        let at = now();
-        let row: Option<(String, String)> = tx
-            .query_row(
-                "SELECT order_id, kind FROM outbox WHERE id = ?1 AND state = 'pending'",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((order_id, kind)) = row else {
-            return Ok(false);
-        };
-        tx.execute(
-            "UPDATE outbox SET state = 'done', done_at = ?2, last_error = NULL WHERE id = ?1",
-            params![id, at],
-        )?;
-        event(&tx, operator, Some(&order_id), "outbox.sent", detail)?;
-        if SendKind::parse(&kind) == SendKind::Exception {
-            // The version the shop gave the exception flag: intake holds the
-            // order out of stock until customer service changes it after that.
-            tx.execute(
-                "UPDATE outbox SET if_version = COALESCE(?2, if_version) WHERE id = ?1",
-                params![id, shop_version],
-            )?;
-        }
-        if SendKind::parse(&kind) == SendKind::Shipment {
-            tx.execute(
-                "UPDATE outbox SET if_version = COALESCE(?2, if_version), next_attempt_at = ?3
-                 WHERE order_id = ?1 AND kind = 'flag' AND state = 'pending'",
-                params![order_id, shop_version, at],
-            )?;
-        }
-        let open: u64 = tx.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE order_id = ?1 AND state != 'done'
-               AND kind IN ('shipment', 'flag')",
-            [&order_id],
-            |r| r.get(0),
-        )?;
-        let complete = SendKind::parse(&kind).is_handover() && open == 0;
-        if complete {
-            tx.execute(
-                "UPDATE orders SET state = 'shipped', reason = NULL, updated = ?2
-                 WHERE id = ?1 AND state = 'handed_over'",
-                params![order_id, at],
-            )?;
-            event(
-                &tx,
-                operator,
-                Some(&order_id),
-                "outbox.done",
-                "the shop acknowledged the shipment and the done flag: shipped",
-            )?;
+        let mut done = Vec::with_capacity(acks.len());
+        for a in acks {
+            done.push(ack_in(&tx, a.id, a.shop_version, operator, &a.detail)?);
         }
         tx.commit()?;
-        Ok(complete)
+        Ok(done)
     }
 
     /// A send must wait: keep it pending until `until`, noting the problem.

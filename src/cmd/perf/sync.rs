@@ -29,7 +29,7 @@ pub struct Args<'a> {
 }
 
 pub fn run(config: &Config, a: &Args<'_>) -> Result<()> {
-    if a.orders == 0 || a.in_flight.is_empty() || a.in_flight.iter().any(|&k| k == 0) {
+    if a.orders == 0 || a.in_flight.is_empty() || a.in_flight.contains(&0) {
         bail!(station::error::UsageError(
             "give at least one order and in-flight values of at least 1 (--in-flight 1,16)".into()
         ));
@@ -38,8 +38,7 @@ pub fn run(config: &Config, a: &Args<'_>) -> Result<()> {
         std::fs::remove_dir_all(a.dir)
             .with_context(|| format!("cannot remove {}", a.dir.display()))?;
     }
-    std::fs::create_dir_all(a.dir)
-        .with_context(|| format!("cannot create {}", a.dir.display()))?;
+    std::fs::create_dir_all(a.dir).with_context(|| format!("cannot create {}", a.dir.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -99,8 +98,15 @@ pub fn run(config: &Config, a: &Args<'_>) -> Result<()> {
                 )
                 .await?;
             }
-            handover::close(&mut store, None, &config, Some(&batch.id), "perf-sync", &labels)
-                .await?;
+            handover::close(
+                &mut store,
+                None,
+                &config,
+                Some(&batch.id),
+                "perf-sync",
+                &labels,
+            )
+            .await?;
         }
         anyhow::Ok(())
     })?;

@@ -10,6 +10,8 @@
 #   FUZZ_TARGETS="scan_input" fuzz/smoke.sh 30
 #   fuzz/smoke.sh build      # only install cargo-fuzz if needed and build the targets
 #   FUZZ_SANITIZER=none fuzz/smoke.sh 30   # without AddressSanitizer (CI: a faster build)
+#   FUZZ_PROFILE=dev fuzz/smoke.sh 30      # unoptimised (CI: builds in a third of the time,
+#                                          # runs slower; panics and hangs are still caught)
 set -uo pipefail
 
 secs="${1:-60}"
@@ -18,6 +20,13 @@ targets="${FUZZ_TARGETS:-order_intake template_parse scan_input config_parse sca
 # AddressSanitizer by default; `none` still finds every panic and hang (the
 # code under test is safe Rust but for one libc call).
 sanitizer=(-s "${FUZZ_SANITIZER:-address}")
+# Optimised (`-O`) by default, or `--dev`: the same flags for build and run,
+# so the run does not build again.
+case "${FUZZ_PROFILE:-release}" in
+    release) profile=(-O); install_profile=() ;;
+    dev) profile=(--dev); install_profile=(--debug) ;;
+    *) echo "FUZZ_PROFILE must be release or dev"; exit 2 ;;
+esac
 
 skip() {
     if [ -n "${FUZZ_REQUIRE:-}" ]; then
@@ -31,14 +40,14 @@ skip() {
 command -v cargo >/dev/null 2>&1 || skip "no cargo on PATH"
 cargo +nightly --version >/dev/null 2>&1 || skip "no nightly toolchain (rustup toolchain install nightly)"
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-    echo "cargo-fuzz not installed; installing it (cargo install cargo-fuzz --locked)"
-    cargo install cargo-fuzz --locked >/dev/null 2>&1 || skip "cargo-fuzz is not installed and could not be installed"
+    echo "cargo-fuzz not installed; installing it (cargo install cargo-fuzz --locked ${install_profile[*]})"
+    cargo install cargo-fuzz --locked "${install_profile[@]}" >/dev/null 2>&1 || skip "cargo-fuzz is not installed and could not be installed"
     cargo +nightly fuzz --version >/dev/null 2>&1 || skip "cargo-fuzz installed but does not run"
 fi
 
 cd "$fuzz_dir" || exit 1
 echo "building fuzz targets ($(cargo +nightly --version))"
-if ! cargo +nightly fuzz build -O "${sanitizer[@]}"; then
+if ! cargo +nightly fuzz build "${profile[@]}" "${sanitizer[@]}"; then
     echo "fuzz smoke FAILED: the targets do not build"
     exit 1
 fi
@@ -56,7 +65,7 @@ for t in $targets; do
     echo "== $t: ${secs}s"
     # New inputs go to the scratch corpus (first directory); the committed
     # seeds (second) are only read.
-    cargo +nightly fuzz run -O "${sanitizer[@]}" "$t" "$work/$t" "corpus/$t" -- \
+    cargo +nightly fuzz run "${profile[@]}" "${sanitizer[@]}" "$t" "$work/$t" "corpus/$t" -- \
         -max_total_time="$secs" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
         >"$log" 2>&1
     rc=$?

@@ -248,7 +248,7 @@ pub enum Command {
     Doctor,
     /// Run the packing-bench web app (验货打包, 交接) for browsers at the benches.
     Serve {
-        /// Address to listen on (default: serve.listen, 127.0.0.1:8080).
+        /// Address to listen on (default: serve.listen, 127.0.0.1:8080). Off loopback only with TLS ([serve] tls).
         #[arg(long)]
         listen: Option<SocketAddr>,
     },

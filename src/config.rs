@@ -81,6 +81,14 @@ pub struct ServeConfig {
     pub allowed_hosts: Vec<String>,
     /// A bench session ends after this many minutes without a request.
     pub session_idle_minutes: u64,
+    /// TLS for the benches: `""` (the default: TLS when `tls_cert` and
+    /// `tls_key` are set, else plain HTTP, allowed on loopback only),
+    /// `"self-signed"` (a certificate made at first start, kept in `tls_cert`
+    /// and `tls_key` or beside the database) or `"off"`.
+    pub tls: String,
+    /// PEM files: the certificate (chain) and its private key.
+    pub tls_cert: String,
+    pub tls_key: String,
 }
 
 impl Default for ServeConfig {
@@ -89,6 +97,9 @@ impl Default for ServeConfig {
             listen: "127.0.0.1:8080".into(),
             allowed_hosts: Vec::new(),
             session_idle_minutes: 12 * 60,
+            tls: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -742,6 +753,23 @@ impl Config {
                 "flags.exception and flags.pull are both {}: out-of-stock orders would be pulled again at once",
                 self.flags.pull
             )));
+        }
+        let serve = &self.serve;
+        if !["", "off", "self-signed"].contains(&serve.tls.as_str()) {
+            return Err(invalid(format!(
+                "serve.tls must be \"self-signed\" or \"off\" (or left out: TLS from tls_cert and tls_key when they are set), got {:?}",
+                serve.tls
+            )));
+        }
+        if serve.tls_cert.trim().is_empty() != serve.tls_key.trim().is_empty() {
+            return Err(invalid(
+                "serve.tls_cert and serve.tls_key go together: give both PEM files (the certificate and its private key), or neither".into(),
+            ));
+        }
+        if serve.tls == "off" && !serve.tls_cert.trim().is_empty() {
+            return Err(invalid(
+                "serve.tls is \"off\" but serve.tls_cert is set: remove one of them".into(),
+            ));
         }
         if !(1..=256).contains(&self.outbox.max_in_flight) {
             return Err(invalid(format!(

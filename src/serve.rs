@@ -24,6 +24,7 @@ mod guard;
 pub mod metrics;
 mod scale;
 mod schedule;
+pub mod tls;
 
 use crate::config::{Config, ConfigError};
 use crate::shop::client::ShopClient;
@@ -65,6 +66,8 @@ pub struct AppState {
     recent_receives: api::RecentScans<crate::returns::Received>,
     /// The bench scale's latest reading (`[bench.scale]`), when there is one.
     scale: Option<Arc<scale::Live>>,
+    /// Served over TLS: the session cookie is then `Secure`.
+    tls: bool,
 }
 
 impl AppState {
@@ -97,6 +100,7 @@ impl AppState {
             recent_handover_scans: api::RecentScans::default(),
             recent_receives: api::RecentScans::default(),
             scale: config.bench.scale.clone().map(scale::Live::new),
+            tls: false,
             pool,
             config,
         })
@@ -289,6 +293,8 @@ pub fn run(
     if !db.exists() {
         return Err(crate::store::StoreError::Missing(db.display().to_string()).into());
     }
+    let tls_mode = tls::Mode::from_config(&config.serve, db);
+    tls_mode.check_address(listen)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -297,10 +303,15 @@ pub fn run(
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(AppState::new(config, db, addr)?);
+        let names = tls::names_for(addr, &config.serve.allowed_hosts);
+        let loaded = tls::load(&tls_mode, &names)?;
+        let mut state = AppState::new(config, db, addr)?;
+        state.tls = loaded.is_some();
+        let state = Arc::new(state);
+        let scheme = if state.tls { "https" } else { "http" };
         if !addr.ip().is_loopback() && state.config.serve.allowed_hosts.is_empty() {
             eprintln!(
-                "warning: listening on {addr} but serve.allowed_hosts is empty: browsers must use http://{addr}/ exactly; add the name the benches type (e.g. \"station.lan:{}\")",
+                "warning: listening on {addr} but serve.allowed_hosts is empty: browsers must use {scheme}://{addr}/ exactly; add the name the benches type (e.g. \"station.lan:{}\")",
                 addr.port()
             );
         }
@@ -322,17 +333,43 @@ pub fn run(
         let worker = start_outbox(&state, db, operator, stopped);
         // Tests and scripts wait for this line: it means the port is open.
         println!(
-            "station serve listening on http://{addr} (answers to {})",
+            "station serve listening on {scheme}://{addr} (answers to {})",
             state.allowed_hosts().join(", ")
         );
+        if let Some(cert) = &loaded {
+            // The second line: what a bench compares with the certificate its
+            // browser shows before trusting it.
+            println!(
+                "TLS certificate {} ({}) SHA-256 fingerprint {}",
+                cert.cert_path.display(),
+                if cert.made { "self-signed, made now" } else { "loaded" },
+                cert.fingerprint
+            );
+        }
         std::io::stdout().flush()?;
         // With the peer's address, so /healthz and /metrics answer loopback only.
-        let served = axum::serve(
-            listener,
-            router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-            .with_graceful_shutdown(shutdown())
-            .await;
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = match loaded {
+            None => axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown())
+                .await
+                .map_err(anyhow::Error::from),
+            Some(cert) => {
+                let handle = axum_server::Handle::new();
+                let stopping = handle.clone();
+                tokio::spawn(async move {
+                    shutdown().await;
+                    // Requests in flight get a few seconds to finish.
+                    stopping.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+                });
+                let config = axum_server::tls_rustls::RustlsConfig::from_config(cert.server);
+                axum_server::from_tcp_rustls(listener.into_std()?, config)?
+                    .handle(handle)
+                    .serve(app)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+        };
         let _ = stop.send(true);
         if let Some(w) = worker {
             // A pass in flight finishes its send (bounded by the send timeout).

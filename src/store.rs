@@ -30,6 +30,7 @@ mod print_jobs;
 mod privacy;
 mod report;
 mod returns;
+mod signins;
 mod tracking;
 mod waves;
 pub use handover::{ClosingParcel, HandoverRow, ParcelRow, Removed};
@@ -46,6 +47,7 @@ pub use print_jobs::{NewPrintJob, PrintJob};
 pub use privacy::{MixedFile, Purged};
 pub use report::{BatchCount, Gauges, InWarehouse, PackRate};
 pub use returns::{NewReturn, Recorded, ReturnEntry, ReturnLine, ReturnRefused};
+pub use signins::{BenchHolder, NewSignin, SessionRow};
 pub use tracking::{Allocation, TrackingNumber};
 pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan};
 
@@ -62,6 +64,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/010_bench_last_order.sql")),
     M::up(include_str!("store/011_packing_weight.sql")),
     M::up(include_str!("store/012_returns.sql")),
+    M::up(include_str!("store/013_signins.sql")),
 ];
 
 #[derive(Debug, Error)]
@@ -267,6 +270,13 @@ impl Store {
                 source,
             })?;
         Ok(Store { conn })
+    }
+
+    /// The connection itself, for unit tests elsewhere in the crate that
+    /// check what was stored.
+    #[cfg(test)]
+    pub(crate) fn conn_for_tests(&self) -> &Connection {
+        &self.conn
     }
 
     fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>> {

@@ -319,6 +319,183 @@ fn serve_will_not_start_without_operators_or_a_database() {
     assert!(err.contains("pin_hash"), "{err}");
 }
 
+/// SHA-256 of a certificate's DER, as `AB:CD:…`, computed here (not by the code
+/// under test).
+fn sha256_colons(der: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The DER of the first certificate in a PEM file.
+fn pem_der(path: &std::path::Path) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject as _;
+    rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .unwrap()
+        .next()
+        .expect("a certificate in the file")
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn serve_speaks_tls_off_loopback_and_any_serve_knows_a_benchs_session() {
+    let (st, _) = printed_station(2);
+    let toml = std::fs::read_to_string(st.dir.path().join("station.toml")).unwrap();
+    // Plain HTTP only on loopback: PINs must not cross the network in clear.
+    let out = st
+        .cmd()
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("without TLS") && err.contains("tls = \"self-signed\""),
+        "{err}"
+    );
+    st.write(
+        "station.toml",
+        &format!("{toml}\n[serve]\ntls = \"self-signed\"\n"),
+    );
+    let cert_file = st.dir.path().join("station-tls/cert.pem");
+    assert!(!cert_file.exists());
+    let a = Serve::start(&st, None);
+    assert!(a.url.starts_with("https://127.0.0.1:"), "{}", a.url);
+    // The fingerprint printed is the certificate's, made at this first start.
+    let der = pem_der(&cert_file);
+    assert_eq!(a.fingerprint.as_deref(), Some(sha256_colons(&der).as_str()));
+    // A second serve on the same database reuses the certificate.
+    let b = Serve::start(&st, None);
+    assert_eq!(b.fingerprint, a.fingerprint);
+    rt().block_on(async {
+        // A bench that trusts exactly this certificate (pinned) reaches both.
+        let pinned = || {
+            station::shop::client::http()
+                .tls_certs_only([reqwest::Certificate::from_pem(
+                    &std::fs::read(&cert_file).unwrap(),
+                )
+                .unwrap()])
+                .tls_info(true)
+                .build()
+                .unwrap()
+        };
+        let mut at_a = Http {
+            c: pinned(),
+            base: a.url.clone(),
+            cookie: None,
+        };
+        let origin = a.url.clone();
+        let (status, headers, _) = at_a
+            .send(
+                "POST",
+                "/api/login",
+                Some(json!({"name": "小王", "pin": "2468", "bench": "1号台"})),
+                &[("Origin", &origin)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let cookie = headers["set-cookie"].to_str().unwrap().to_string();
+        assert!(cookie.contains("; Secure"), "{cookie}");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        at_a.cookie = Some(cookie.split(';').next().unwrap().to_string());
+        let resp = at_a
+            .c
+            .get(format!("{}/api/me", a.url))
+            .header("Cookie", at_a.cookie.clone().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let seen = resp
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|i| i.peer_certificate())
+            .map(sha256_colons);
+        assert_eq!(
+            seen, a.fingerprint,
+            "the bench sees the certificate serve named"
+        );
+        assert_eq!(resp.status(), StatusCode::OK);
+        // The same browser's session, at the other serve (a load balancer
+        // sends requests to either): known there, and signing out there ends it.
+        let at_b = Http {
+            c: pinned(),
+            base: b.url.clone(),
+            cookie: at_a.cookie.clone(),
+        };
+        let (status, me) = at_b.page("GET", "/api/me", None).await;
+        assert_eq!(status, StatusCode::OK, "{me}");
+        assert_eq!(
+            (me["operator"].as_str(), me["bench"].as_str()),
+            (Some("小王"), Some("1号台"))
+        );
+        let (status, _) = at_b.page("POST", "/api/logout", None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = at_a.page("GET", "/api/me", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "signed out everywhere");
+        // Plain HTTP to the TLS port gets no answer a browser would take.
+        let plain = station::shop::client::http().build().unwrap();
+        let http_url = a.url.replacen("https://", "http://", 1);
+        match plain.get(format!("{http_url}/api/me")).send().await {
+            Err(_) => {}
+            Ok(r) => assert!(
+                !r.status().is_success(),
+                "plain HTTP answered {}",
+                r.status()
+            ),
+        }
+        // A client that does not trust the certificate is refused.
+        let stranger = station::shop::client::http()
+            .tls_certs_only([])
+            .build()
+            .unwrap();
+        assert!(
+            stranger
+                .get(format!("{}/healthz", a.url))
+                .send()
+                .await
+                .is_err()
+        );
+    });
+    // Sign in again, restart every serve: the session is in the database.
+    let cookie = rt().block_on(async {
+        let mut h = Http {
+            c: station::shop::client::http()
+                .tls_certs_only([reqwest::Certificate::from_pem(
+                    &std::fs::read(&cert_file).unwrap(),
+                )
+                .unwrap()])
+                .build()
+                .unwrap(),
+            base: a.url.clone(),
+            cookie: None,
+        };
+        assert_eq!(h.login("阿珍", "1357", "2号台").await, StatusCode::OK);
+        h.cookie.unwrap()
+    });
+    drop((a, b));
+    let c = Serve::start(&st, None);
+    rt().block_on(async {
+        let h = Http {
+            c: station::shop::client::http()
+                .tls_certs_only([reqwest::Certificate::from_pem(
+                    &std::fs::read(&cert_file).unwrap(),
+                )
+                .unwrap()])
+                .build()
+                .unwrap(),
+            base: c.url.clone(),
+            cookie: Some(cookie),
+        };
+        let (status, me) = h.page("GET", "/api/me", None).await;
+        assert_eq!(status, StatusCode::OK, "a restart keeps the sign-in: {me}");
+        assert_eq!(me["operator"], "阿珍");
+    });
+}
+
 #[test]
 fn two_benches_work_at_once_each_with_its_own_order() {
     let (st, printed) = printed_station(4);
@@ -693,7 +870,8 @@ fn serve_pulls_on_a_schedule_prints_an_auto_wave_and_survives_a_shop_outage() {
     );
     rt().block_on(async {
         let mut h = Http::new(&serve.url);
-        assert_eq!(h.login("小王", "2468", "1号台").await, StatusCode::OK);
+        // Another bench: 1号台's sign-in outlived the restart.
+        assert_eq!(h.login("小王", "2468", "2号台").await, StatusCode::OK);
         let q = until(&h, "a failed auto-wave", |q| q["last_wave"].is_object()).await;
         assert_eq!(q["last_wave"]["ok"], false, "{q}");
         assert!(
@@ -713,7 +891,7 @@ fn serve_pulls_on_a_schedule_prints_an_auto_wave_and_survives_a_shop_outage() {
     let serve = serve_with("pull_every_minutes = 0\nauto_wave_every_minutes = 1", "");
     rt().block_on(async {
         let mut h = Http::new(&serve.url);
-        assert_eq!(h.login("小王", "2468", "1号台").await, StatusCode::OK);
+        assert_eq!(h.login("小王", "2468", "3号台").await, StatusCode::OK);
         let q = until(&h, "the auto-wave", |q| q["last_wave"].is_object()).await;
         assert_eq!(q["last_wave"]["ok"], true, "{q}");
         assert!(

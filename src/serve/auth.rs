@@ -1,14 +1,16 @@
 //! Sign-in at a bench: operators and their PINs (Argon2id hashes from
 //! `[[operators]]`), and the sessions behind the bench cookie.
 //!
-//! Sessions live in memory: a restart signs every bench out, which costs a PIN
-//! and loses nothing (what is open at a bench lives in SQLite). The cookie is
-//! `HttpOnly` (no script reads it) and `SameSite=Strict` (no other site's page
-//! sends it); its value is 256 random bits. Wrong PINs lock the name out for a
-//! while, doubling, because a four-digit PIN is otherwise guessed in minutes.
+//! Sessions live in the database (only each token's SHA-256), so a restarted
+//! `serve`, or another `serve` on the same database, knows a bench's sign-in.
+//! The cookie is `HttpOnly` (no script reads it), `SameSite=Strict` (no other
+//! site's page sends it) and, over TLS, `Secure`; its value is 256 random bits.
+//! Wrong PINs lock the name out for a while, doubling, because a four-digit PIN
+//! is otherwise guessed in minutes; the count is shared by every `serve`.
 
 use super::{ApiError, AppState, with_store};
 use crate::config::{ConfigError, Operator};
+use crate::store::{BenchHolder, NewSignin, SessionRow, Store};
 use anyhow::Result;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
@@ -20,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 use rand::RngExt as _;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 pub const COOKIE: &str = "station_session";
 
@@ -99,48 +101,49 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_pin("not-a-pin").unwrap_or_default())
 }
 
-#[derive(Clone, Debug)]
-struct Session {
-    operator: String,
-    bench: String,
-    last_seen: Instant,
-}
-
-#[derive(Debug)]
-struct Failures {
-    count: u32,
-    locked_until: Option<Instant>,
-}
-
-/// Signed-in benches by cookie token, and wrong-PIN counts by name.
+/// Bench sessions and wrong-PIN lockouts, kept in the database (every `serve`
+/// on it shares them) under this policy: sessions end after `idle` without a
+/// request; five wrong PINs lock a name out for a minute, doubling up to 15.
 pub struct Sessions {
     idle: Duration,
-    inner: Mutex<Inner>,
-    /// What time it is: `Instant::now`, or a test's hand-moved clock.
-    clock: Box<dyn Fn() -> Instant + Send + Sync>,
+    /// What time it is, in Unix milliseconds: the wall clock, or a test's
+    /// hand-moved one.
+    clock: Box<dyn Fn() -> i64 + Send + Sync>,
 }
 
-#[derive(Default)]
-struct Inner {
-    by_token: HashMap<String, Session>,
-    failures: HashMap<String, Failures>,
+/// The SHA-256 of a cookie token, as stored: the token itself never is.
+fn token_sha256(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Sessions {
     pub fn new(idle: Duration) -> Sessions {
-        Sessions::with_clock(idle, Instant::now)
+        Sessions::with_clock(idle, || chrono::Utc::now().timestamp_millis())
     }
 
-    fn with_clock(idle: Duration, clock: impl Fn() -> Instant + Send + Sync + 'static) -> Sessions {
+    fn with_clock(idle: Duration, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Sessions {
         Sessions {
             idle,
-            inner: Mutex::new(Inner::default()),
             clock: Box::new(clock),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn idle_ms(&self) -> i64 {
+        millis(self.idle).max(1)
+    }
+
+    /// How stale a session's last-seen time may get before a request writes
+    /// it again: a tenth of the idle time, at most a minute.
+    fn refresh_ms(&self) -> i64 {
+        (self.idle_ms() / 10).clamp(1, 60_000)
     }
 
     /// Sign a browser in at `bench`. A bench is one browser's: while another
@@ -151,87 +154,65 @@ impl Sessions {
     /// starts. `Ok` gives the new token and whom it took the bench from.
     fn start(
         &self,
+        store: &mut Store,
         operator: &str,
         bench: &str,
         take_over: bool,
         replacing: Option<&str>,
-    ) -> Result<(String, Option<String>), String> {
-        let now = (self.clock)();
-        let mut inner = self.lock();
-        let idle = self.idle;
-        inner
-            .by_token
-            .retain(|_, s| now.duration_since(s.last_seen) < idle);
-        let mut taken_from = None;
-        if let Some((_, holder)) = inner
-            .by_token
-            .iter()
-            .find(|(t, s)| s.bench == bench && Some(t.as_str()) != replacing)
-        {
-            if !take_over {
-                return Err(holder.operator.clone());
-            }
-            taken_from = Some(holder.operator.clone());
-            inner.by_token.retain(|_, s| s.bench != bench);
-        }
-        if let Some(old) = replacing {
-            inner.by_token.remove(old);
-        }
+    ) -> Result<Result<(String, Option<String>), String>> {
         let bytes: [u8; 32] = rand::rng().random();
         let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        inner.by_token.insert(
-            token.clone(),
-            Session {
-                operator: operator.into(),
-                bench: bench.into(),
-                last_seen: now,
-            },
-        );
-        Ok((token, taken_from))
+        let replacing = replacing.map(token_sha256);
+        let started = store.session_start(&NewSignin {
+            token_sha256: &token_sha256(&token),
+            operator,
+            bench,
+            now_ms: (self.clock)(),
+            idle_ms: self.idle_ms(),
+            take_over,
+            replacing: replacing.as_deref(),
+        })?;
+        Ok(started
+            .map(|taken_from| (token, taken_from))
+            .map_err(|BenchHolder(holder)| holder))
     }
 
     /// The session for a token, refreshed; `None` when unknown or idle too long.
-    fn touch(&self, token: &str) -> Option<Session> {
-        let now = (self.clock)();
-        let mut inner = self.lock();
-        let s = inner.by_token.get_mut(token)?;
-        if now.duration_since(s.last_seen) >= self.idle {
-            inner.by_token.remove(token);
-            return None;
-        }
-        s.last_seen = now;
-        Some(s.clone())
+    fn touch(&self, store: &mut Store, token: &str) -> Result<Option<SessionRow>> {
+        Ok(store.session_touch(
+            &token_sha256(token),
+            (self.clock)(),
+            self.idle_ms(),
+            self.refresh_ms(),
+        )?)
     }
 
-    fn end(&self, token: &str) -> Option<Session> {
-        self.lock().by_token.remove(token)
+    fn end(&self, store: &mut Store, token: &str) -> Result<Option<SessionRow>> {
+        Ok(store.session_end(&token_sha256(token))?)
     }
 
     /// How long `name` must still wait after too many wrong PINs.
-    fn locked_for(&self, name: &str) -> Option<Duration> {
-        let inner = self.lock();
-        let until = inner.failures.get(name)?.locked_until?;
-        until
-            .checked_duration_since((self.clock)())
-            .filter(|left| !left.is_zero())
+    fn locked_for(&self, store: &Store, name: &str) -> Result<Option<Duration>> {
+        let left = store
+            .pin_locked_until(name)?
+            .map(|until| until - (self.clock)())
+            .filter(|left| *left > 0);
+        Ok(left.map(|ms| Duration::from_millis(ms as u64)))
     }
 
-    fn failed(&self, name: &str) {
-        let mut inner = self.lock();
-        let f = inner.failures.entry(name.to_string()).or_insert(Failures {
-            count: 0,
-            locked_until: None,
-        });
-        f.count += 1;
-        if f.count >= FREE_FAILURES {
-            let doublings = (f.count - FREE_FAILURES).min(8);
-            let wait = (FIRST_LOCKOUT * 2u32.pow(doublings)).min(MAX_LOCKOUT);
-            f.locked_until = Some((self.clock)() + wait);
-        }
+    fn failed(&self, store: &mut Store, name: &str) -> Result<()> {
+        let now = (self.clock)();
+        store.pin_failed(name, |count| {
+            (count >= FREE_FAILURES).then(|| {
+                let doublings = (count - FREE_FAILURES).min(8);
+                now + millis((FIRST_LOCKOUT * 2u32.pow(doublings)).min(MAX_LOCKOUT))
+            })
+        })?;
+        Ok(())
     }
 
-    fn succeeded(&self, name: &str) {
-        self.lock().failures.remove(name);
+    fn succeeded(&self, store: &mut Store, name: &str) -> Result<()> {
+        Ok(store.pin_succeeded(name)?)
     }
 }
 
@@ -260,7 +241,15 @@ impl FromRequestParts<Arc<AppState>> for SignedIn {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<SignedIn, ApiError> {
-        let session = token_from(&parts.headers).and_then(|t| state.sessions.touch(&t));
+        let session = match token_from(&parts.headers) {
+            Some(token) => {
+                with_store(state, move |store, state| {
+                    state.sessions.touch(store, &token)
+                })
+                .await?
+            }
+            None => None,
+        };
         match session {
             Some(s) => Ok(SignedIn {
                 operator: s.operator,
@@ -342,19 +331,26 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let name = req.name.trim().to_string();
     let bench = check_bench(&req.bench)?.to_string();
-    let locked = |name: &str| {
-        state.sessions.locked_for(name).map(|wait| {
-            let secs = wait.as_secs().max(1);
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("too many wrong PINs for {name}: wait {secs} s, or ask the manager"),
-                format!("{name} 的 PIN 错误次数过多：请等 {secs} 秒，或找主管"),
-            )
+    let locked = async |name: &str| -> Result<(), ApiError> {
+        let who = name.to_string();
+        let wait = with_store(&state, move |store, state| {
+            state.sessions.locked_for(store, &who)
         })
+        .await?;
+        match wait {
+            None => Ok(()),
+            Some(wait) => {
+                // Whole seconds, rounded up: never "wait 0 s" while locked.
+                let secs = wait.as_millis().div_ceil(1000);
+                Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many wrong PINs for {name}: wait {secs} s, or ask the manager"),
+                    format!("{name} 的 PIN 错误次数过多：请等 {secs} 秒，或找主管"),
+                ))
+            }
+        }
     };
-    if let Some(e) = locked(&name) {
-        return Err(e);
-    }
+    locked(&name).await?;
     // At most two PIN checks run at once (each Argon2id check takes ~19 MiB and
     // a few ms of CPU), and the lockout is checked again once it is this
     // attempt's turn: parallel guesses queue behind each other instead of all
@@ -363,9 +359,7 @@ pub async fn login(
         .acquire()
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down", "正在关闭"))?;
-    if let Some(e) = locked(&name) {
-        return Err(e);
-    }
+    locked(&name).await?;
     let hash = state
         .operators
         .by_name
@@ -378,21 +372,29 @@ pub async fn login(
         .await
         .unwrap_or(false);
     if !(known && matches) {
-        state.sessions.failed(&name);
+        let who = name.clone();
+        with_store(&state, move |store, state| {
+            state.sessions.failed(store, &who)
+        })
+        .await?;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "wrong name or PIN",
             "姓名或 PIN 不正确",
         ));
     }
-    state.sessions.succeeded(&name);
     // This browser signing in again leaves its old session, once the new
     // one is granted (a refused sign-in keeps it signed in where it was).
     let old = token_from(&headers);
-    let (token, taken_from) = state
-        .sessions
-        .start(&name, &bench, req.take_over, old.as_deref())
-        .map_err(|holder| {
+    let (op, b, take_over) = (name.clone(), bench.clone(), req.take_over);
+    let started = with_store(&state, move |store, state| {
+        state.sessions.succeeded(store, &op)?;
+        state
+            .sessions
+            .start(store, &op, &b, take_over, old.as_deref())
+    })
+    .await?;
+    let (token, taken_from) = started.map_err(|holder| {
             ApiError::new(
                 StatusCode::CONFLICT,
                 format!(
@@ -420,7 +422,7 @@ pub async fn login(
         })
         .await?;
     }
-    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+    let cookie = format!("{COOKIE}={token}; {}", cookie_attributes(&state));
     let mut resp = Json(me_for(&state, name, bench)).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
@@ -433,8 +435,11 @@ pub async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(s) = token_from(&headers).and_then(|t| state.sessions.end(&t)) {
-        with_store(&state, move |store, _| {
+    if let Some(token) = token_from(&headers) {
+        with_store(&state, move |store, state| {
+            let Some(s) = state.sessions.end(store, &token)? else {
+                return Ok(());
+            };
             Ok(store.record(
                 &s.operator,
                 None,
@@ -445,11 +450,22 @@ pub async fn logout(
         .await?;
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
+    let cleared = format!("{COOKIE}=; {}; Max-Age=0", cookie_attributes(&state));
     resp.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("station_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_str(&cleared).expect("a valid header"),
     );
     Ok(resp)
+}
+
+/// The cookie's attributes: no script reads it, no other site's page sends
+/// it, and over TLS no plain-HTTP request carries it.
+fn cookie_attributes(state: &AppState) -> &'static str {
+    if state.tls {
+        "Path=/; HttpOnly; SameSite=Strict; Secure"
+    } else {
+        "Path=/; HttpOnly; SameSite=Strict"
+    }
 }
 
 pub async fn me(State(state): State<Arc<AppState>>, who: SignedIn) -> Json<Me> {
@@ -459,6 +475,7 @@ pub async fn me(State(state): State<Arc<AppState>>, who: SignedIn) -> Json<Me> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[test]
     fn a_pin_verifies_against_its_hash_only() {
@@ -484,66 +501,153 @@ mod tests {
         assert!(Operators::from_config(&[op("小王", &h), op("阿珍", &h)]).is_ok());
     }
 
-    /// Sessions on a clock the test moves by hand: no sleeping, no luck.
-    fn on_a_test_clock(idle: Duration) -> (Sessions, Arc<Mutex<Instant>>) {
-        let now = Arc::new(Mutex::new(Instant::now()));
+    /// Sessions on a clock the test moves by hand (no sleeping, no luck), kept
+    /// in a real store.
+    fn on_a_test_clock(idle: Duration) -> (Sessions, Arc<Mutex<i64>>, Store, tempfile::TempDir) {
+        let now = Arc::new(Mutex::new(1_800_000_000_000));
         let clock = now.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("station.db")).unwrap();
         (
             Sessions::with_clock(idle, move || *clock.lock().unwrap()),
             now,
+            store,
+            dir,
         )
+    }
+
+    fn advance(now: &Mutex<i64>, by: Duration) {
+        *now.lock().unwrap() += millis(by);
     }
 
     #[test]
     fn wrong_pins_lock_the_name_out_until_the_lockout_expires() {
-        let (s, now) = on_a_test_clock(Duration::from_secs(600));
+        let (s, now, mut st, _dir) = on_a_test_clock(Duration::from_secs(600));
         for _ in 0..FREE_FAILURES - 1 {
-            s.failed("小王");
+            s.failed(&mut st, "小王").unwrap();
         }
-        assert!(s.locked_for("小王").is_none());
-        s.failed("小王");
-        assert_eq!(s.locked_for("小王"), Some(FIRST_LOCKOUT));
-        assert!(s.locked_for("阿珍").is_none());
+        assert!(s.locked_for(&st, "小王").unwrap().is_none());
+        s.failed(&mut st, "小王").unwrap();
+        assert_eq!(s.locked_for(&st, "小王").unwrap(), Some(FIRST_LOCKOUT));
+        assert!(s.locked_for(&st, "阿珍").unwrap().is_none());
         // The lockout runs out on its own ...
-        *now.lock().unwrap() += FIRST_LOCKOUT - Duration::from_secs(1);
-        assert_eq!(s.locked_for("小王"), Some(Duration::from_secs(1)));
-        *now.lock().unwrap() += Duration::from_secs(1);
-        assert!(s.locked_for("小王").is_none(), "the lockout expired");
-        // ... and the next wrong PIN locks for twice as long.
-        s.failed("小王");
-        assert_eq!(s.locked_for("小王"), Some(FIRST_LOCKOUT * 2));
-        s.succeeded("小王");
-        assert!(s.locked_for("小王").is_none());
+        advance(&now, FIRST_LOCKOUT - Duration::from_secs(1));
+        assert_eq!(
+            s.locked_for(&st, "小王").unwrap(),
+            Some(Duration::from_secs(1))
+        );
+        advance(&now, Duration::from_secs(1));
+        assert!(
+            s.locked_for(&st, "小王").unwrap().is_none(),
+            "the lockout expired"
+        );
+        // ... and the next wrong PIN locks for twice as long, on every `serve`
+        // of this database.
+        let mut other = st.reopen().unwrap();
+        s.failed(&mut other, "小王").unwrap();
+        assert_eq!(s.locked_for(&st, "小王").unwrap(), Some(FIRST_LOCKOUT * 2));
+        s.succeeded(&mut st, "小王").unwrap();
+        assert!(s.locked_for(&other, "小王").unwrap().is_none());
     }
 
     #[test]
     fn one_browser_per_bench_and_idle_sessions_end() {
         let idle = Duration::from_secs(600);
-        let (s, now) = on_a_test_clock(idle);
-        let (t, from) = s.start("小王", "1号台", false, None).unwrap();
+        let (s, now, mut st, _dir) = on_a_test_clock(idle);
+        let (t, from) = s
+            .start(&mut st, "小王", "1号台", false, None)
+            .unwrap()
+            .unwrap();
         assert_eq!((t.len(), from), (64, None));
         // One browser per bench, unless it takes the bench over.
         assert_eq!(
-            s.start("阿珍", "1号台", false, None),
+            s.start(&mut st, "阿珍", "1号台", false, None).unwrap(),
             Err("小王".to_string())
         );
         assert_eq!(
-            s.touch(&t).unwrap().bench,
+            s.touch(&mut st, &t).unwrap().unwrap().bench,
             "1号台",
             "a refusal keeps the holder"
         );
         // The same browser signing in again is not in its own way.
-        let (t2, from) = s.start("小王", "1号台", false, Some(&t)).unwrap();
+        let (t2, from) = s
+            .start(&mut st, "小王", "1号台", false, Some(&t))
+            .unwrap()
+            .unwrap();
         assert_eq!(from, None);
-        assert!(s.touch(&t).is_none(), "the browser's old session ended");
-        let (t3, from) = s.start("阿珍", "1号台", true, None).unwrap();
+        assert!(
+            s.touch(&mut st, &t).unwrap().is_none(),
+            "the browser's old session ended"
+        );
+        // Another `serve` on the same database knows the session ...
+        let mut other = st.reopen().unwrap();
+        assert_eq!(
+            s.touch(&mut other, &t2).unwrap(),
+            Some(SessionRow {
+                operator: "小王".into(),
+                bench: "1号台".into()
+            })
+        );
+        let (t3, from) = s
+            .start(&mut other, "阿珍", "1号台", true, None)
+            .unwrap()
+            .unwrap();
         assert_eq!(from.as_deref(), Some("小王"));
-        assert!(s.touch(&t2).is_none(), "taken over");
+        // ... and a take-over there ends it here.
+        assert!(s.touch(&mut st, &t2).unwrap().is_none(), "taken over");
+        // The token itself is not stored, only its hash.
+        let stored: Vec<String> = st
+            .conn_for_tests()
+            .prepare("SELECT token_sha256 FROM signins")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored, vec![token_sha256(&t3)]);
+        assert_ne!(token_sha256(&t3), t3);
         // Idle just under the limit: alive (and touched again); at it: ended.
-        *now.lock().unwrap() += idle - Duration::from_millis(1);
-        assert!(s.touch(&t3).is_some());
-        *now.lock().unwrap() += idle;
-        assert!(s.touch(&t3).is_none(), "an idle session ends");
+        advance(&now, idle - Duration::from_millis(1));
+        assert!(s.touch(&mut st, &t3).unwrap().is_some());
+        advance(&now, idle);
+        assert!(
+            s.touch(&mut st, &t3).unwrap().is_none(),
+            "an idle session ends"
+        );
+        // Signing out ends a session once.
+        let (t4, _) = s
+            .start(&mut st, "阿珍", "2号台", false, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.end(&mut other, &t4).unwrap().unwrap().operator, "阿珍");
+        assert!(s.end(&mut st, &t4).unwrap().is_none());
+        assert!(s.touch(&mut st, &t4).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_polling_bench_writes_its_last_seen_time_rarely() {
+        let idle = Duration::from_secs(600);
+        let (s, now, mut st, _dir) = on_a_test_clock(idle);
+        let (t, _) = s
+            .start(&mut st, "小王", "1号台", false, None)
+            .unwrap()
+            .unwrap();
+        let last_seen = |st: &Store| -> i64 {
+            st.conn_for_tests()
+                .query_row("SELECT last_seen_ms FROM signins", [], |r| r.get(0))
+                .unwrap()
+        };
+        let started = last_seen(&st);
+        // Requests every half second for 59 s: the row is not written.
+        for _ in 0..118 {
+            advance(&now, Duration::from_millis(500));
+            assert!(s.touch(&mut st, &t).unwrap().is_some());
+        }
+        assert_eq!(last_seen(&st), started);
+        // Once a minute (a tenth of the idle time, here 60 s) has passed, it is.
+        advance(&now, Duration::from_secs(1));
+        assert!(s.touch(&mut st, &t).unwrap().is_some());
+        assert_eq!(last_seen(&st), *now.lock().unwrap());
     }
 
     #[test]

@@ -71,9 +71,11 @@ impl Allowed {
     fn host_ok(&self, host: &str) -> bool {
         let host = host.trim().to_ascii_lowercase();
         // A browser leaves out the port when it is the scheme's default.
-        self.hosts
-            .iter()
-            .any(|h| *h == host || h.strip_suffix(":80") == Some(host.as_str()))
+        self.hosts.iter().any(|h| {
+            *h == host
+                || h.strip_suffix(":80") == Some(host.as_str())
+                || h.strip_suffix(":443") == Some(host.as_str())
+        })
     }
 
     fn origin_ok(&self, origin: &str) -> bool {

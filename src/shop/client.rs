@@ -149,14 +149,20 @@ pub struct Page {
 }
 
 /// Every HTTP client of the station (the shop, CUPS's IPP, the tools) is built
-/// from here: TLS through rustls with the `ring` provider, installed once per
-/// process (a provider some other code installed first is kept).
+/// from here: TLS through rustls with the `ring` provider (see [`install_crypto`]).
 pub fn http() -> reqwest::ClientBuilder {
+    install_crypto();
+    reqwest::Client::builder()
+}
+
+/// Install rustls's `ring` provider as the process's default, once (a provider
+/// some other code installed first is kept). Every TLS client and server of
+/// the station calls this first.
+pub fn install_crypto() {
     static PROVIDER: std::sync::Once = std::sync::Once::new();
     PROVIDER.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
-    reqwest::Client::builder()
 }
 
 #[derive(Clone)]

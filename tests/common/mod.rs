@@ -251,8 +251,10 @@ mod admin_http {
 /// A running `station serve` on a loopback port, killed on drop.
 pub struct Serve {
     pub child: Child,
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (`https://` over TLS)
     pub url: String,
+    /// Over TLS: the certificate's SHA-256 fingerprint `serve` printed.
+    pub fingerprint: Option<String>,
 }
 
 impl Serve {
@@ -288,16 +290,32 @@ impl Serve {
             .stderr(stderr)
             .spawn()
             .expect("start station serve");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        out.read_line(&mut line).unwrap();
         let url = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
             .to_string();
-        Serve { child, url }
+        // Over TLS the next line gives the certificate's fingerprint.
+        let fingerprint = url.starts_with("https://").then(|| {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            line.trim()
+                .rsplit_once(" SHA-256 fingerprint ")
+                .unwrap_or_else(|| panic!("no fingerprint line: {line:?}"))
+                .1
+                .to_string()
+        });
+        // Whatever serve prints later goes on draining here, so it never
+        // blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        Serve {
+            child,
+            url,
+            fingerprint,
+        }
     }
 }
 

@@ -10,8 +10,8 @@
 #   FUZZ_TARGETS="scan_input" fuzz/smoke.sh 30
 #   fuzz/smoke.sh build      # only install cargo-fuzz if needed and build the targets
 #   FUZZ_SANITIZER=none fuzz/smoke.sh 30   # without AddressSanitizer (CI: a faster build)
-#   FUZZ_PROFILE=dev fuzz/smoke.sh 30      # unoptimised (CI: builds in a third of the time,
-#                                          # runs slower; panics and hangs are still caught)
+#   FUZZ_PROFILE=dev fuzz/smoke.sh 30      # unoptimised (CI: a much cheaper build; runs
+#                                          # 10-60x slower; panics and hangs are still caught)
 set -uo pipefail
 
 secs="${1:-60}"

@@ -341,6 +341,17 @@ fn pem_der(path: &std::path::Path) -> Vec<u8> {
         .to_vec()
 }
 
+/// An HTTPS client that trusts exactly the certificate in `cert_pem`.
+fn pinned_client(cert_pem: &std::path::Path) -> reqwest::Client {
+    station::shop::client::http()
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(&std::fs::read(cert_pem).unwrap()).unwrap(),
+        ])
+        .tls_info(true)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn serve_speaks_tls_off_loopback_and_any_serve_knows_a_benchs_session() {
     let (st, _) = printed_station(2);
@@ -373,16 +384,7 @@ fn serve_speaks_tls_off_loopback_and_any_serve_knows_a_benchs_session() {
     assert_eq!(b.fingerprint, a.fingerprint);
     rt().block_on(async {
         // A bench that trusts exactly this certificate (pinned) reaches both.
-        let pinned = || {
-            station::shop::client::http()
-                .tls_certs_only([reqwest::Certificate::from_pem(
-                    &std::fs::read(&cert_file).unwrap(),
-                )
-                .unwrap()])
-                .tls_info(true)
-                .build()
-                .unwrap()
-        };
+        let pinned = || pinned_client(&cert_file);
         let mut at_a = Http {
             c: pinned(),
             base: a.url.clone(),
@@ -463,13 +465,7 @@ fn serve_speaks_tls_off_loopback_and_any_serve_knows_a_benchs_session() {
     // Sign in again, restart every serve: the session is in the database.
     let cookie = rt().block_on(async {
         let mut h = Http {
-            c: station::shop::client::http()
-                .tls_certs_only([reqwest::Certificate::from_pem(
-                    &std::fs::read(&cert_file).unwrap(),
-                )
-                .unwrap()])
-                .build()
-                .unwrap(),
+            c: pinned_client(&cert_file),
             base: a.url.clone(),
             cookie: None,
         };
@@ -480,13 +476,7 @@ fn serve_speaks_tls_off_loopback_and_any_serve_knows_a_benchs_session() {
     let c = Serve::start(&st, None);
     rt().block_on(async {
         let h = Http {
-            c: station::shop::client::http()
-                .tls_certs_only([reqwest::Certificate::from_pem(
-                    &std::fs::read(&cert_file).unwrap(),
-                )
-                .unwrap()])
-                .build()
-                .unwrap(),
+            c: pinned_client(&cert_file),
             base: c.url.clone(),
             cookie: Some(cookie),
         };

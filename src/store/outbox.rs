@@ -324,6 +324,18 @@ pub struct Ack {
     pub detail: String,
 }
 
+/// The order and kind of send `id` while it is still pending (`None` once it
+/// was answered, or never existed).
+fn pending_send(tx: &Connection, id: i64) -> Result<Option<(String, String)>> {
+    Ok(tx
+        .query_row(
+            "SELECT order_id, kind FROM outbox WHERE id = ?1 AND state = 'pending'",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
 /// One acknowledgement inside the caller's transaction (see `Store::outbox_ack`).
 fn ack_in(
     tx: &Connection,
@@ -333,14 +345,7 @@ fn ack_in(
     detail: &str,
 ) -> Result<bool> {
     let at = now();
-    let row: Option<(String, String)> = tx
-        .query_row(
-            "SELECT order_id, kind FROM outbox WHERE id = ?1 AND state = 'pending'",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let Some((order_id, kind)) = row else {
+    let Some((order_id, kind)) = pending_send(tx, id)? else {
         return Ok(false);
     };
     tx.execute(
@@ -582,14 +587,7 @@ impl Store {
     pub fn outbox_alert(&mut self, id: i64, operator: &str, alert: &Alert) -> Result<()> {
         let tx = self.write_tx()?;
         let at = now();
-        let row: Option<(String, String)> = tx
-            .query_row(
-                "SELECT order_id, kind FROM outbox WHERE id = ?1 AND state = 'pending'",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((order_id, kind)) = row else {
+        let Some((order_id, kind)) = pending_send(&tx, id)? else {
             return Ok(());
         };
         tx.execute(

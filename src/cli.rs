@@ -50,6 +50,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
                     StoreError::PoolExhausted { .. }
                         | StoreError::AlreadyVoided(_)
                         | StoreError::UnknownTracking(_)
+                        | StoreError::NotOnPostgres { .. }
                 )
             )
         {
@@ -91,9 +92,10 @@ fn shop_code(e: &ShopError) -> i32 {
     after_help = "Start with `station demo`. The shop token is read from STATION_SHOP_TOKEN only.\nExit codes: 0 ok, 1 failure, 2 usage/config, 3 shop unreachable, 4 shop refused, 5 database, 6 input file, 7 scan refused (STOP/INTERCEPT), 8 print job failed or stalled."
 )]
 pub struct Cli {
-    /// SQLite database file.
+    /// The database: a SQLite file (the default), or a PostgreSQL database that
+    /// several stations share: postgres://user@host:5432/dbname.
     #[arg(long, global = true, env = "STATION_DB", default_value = "station.db")]
-    pub db: PathBuf,
+    pub db: crate::store::Db,
     /// Config file (default: ./station.toml when it exists, else built-in defaults).
     #[arg(long, global = true, env = "STATION_CONFIG")]
     pub config: Option<PathBuf>,

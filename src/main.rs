@@ -139,8 +139,19 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STATION_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("station={default}")));
+    // PostgreSQL's client logs every query with its parameters at debug
+    // level (recipients' phones, names): never below warn, whatever is asked.
+    let quiet = |f: tracing_subscriber::EnvFilter| {
+        ["tokio_postgres=warn", "postgres=warn"]
+            .into_iter()
+            .fold(f, |f, d| {
+                f.add_directive(d.parse().expect("a valid directive"))
+            })
+    };
+    let filter = quiet(
+        tracing_subscriber::EnvFilter::try_from_env("STATION_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("station={default}"))),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(cmd::LogWriter)

@@ -26,7 +26,6 @@ use chrono::Utc;
 use rand::RngExt as _;
 use serde::Serialize;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -202,7 +201,7 @@ pub async fn sync_once(
 /// shop is down, until `stop` turns true or its sender is dropped. Problems are
 /// logged, never fatal: the outbox is durable and the next pass picks up.
 pub async fn run_forever(
-    db: PathBuf,
+    db: crate::store::Db,
     client: ShopClient,
     config: Config,
     operator: String,
@@ -1304,7 +1303,7 @@ mod tests {
             let (tx, rx) = watch::channel(false);
             let wake = Arc::new(Notify::new());
             let worker = tokio::spawn(run_forever(
-                db,
+                db.into(),
                 r.client.clone(),
                 r.config.clone(),
                 "worker".into(),

@@ -28,7 +28,7 @@ pub mod tls;
 
 use crate::config::{Config, ConfigError};
 use crate::shop::client::ShopClient;
-use crate::store::Store;
+use crate::store::{Db, Store};
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -36,7 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use auth::{hash_pin, verify_pin};
@@ -72,7 +72,7 @@ pub struct AppState {
 
 impl AppState {
     /// State for a server bound to `addr` (the real port, after binding).
-    pub fn new(config: Config, db: &Path, addr: SocketAddr) -> Result<AppState> {
+    pub fn new(config: Config, db: &Db, addr: SocketAddr) -> Result<AppState> {
         let operators = auth::Operators::from_config(&config.operators)?;
         let allowed = guard::Allowed::new(addr, &config.serve.allowed_hosts)?;
         // Open once now: a wrong path or a failed migration stops the start,
@@ -116,16 +116,16 @@ impl AppState {
 /// `Send` but not `Sync`, so each request owns one for its duration; more are
 /// opened when every idle one is in use, and at most `MAX_IDLE` are kept.
 struct StorePool {
-    db: PathBuf,
+    db: Db,
     idle: Mutex<Vec<Store>>,
 }
 
 const MAX_IDLE: usize = 16;
 
 impl StorePool {
-    fn new(db: &Path) -> StorePool {
+    fn new(db: &Db) -> StorePool {
         StorePool {
-            db: db.to_path_buf(),
+            db: db.clone(),
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -272,7 +272,7 @@ impl IntoResponse for ApiError {
 pub fn run(
     mut config: Config,
     operator: String,
-    db: &Path,
+    db: &Db,
     listen: Option<SocketAddr>,
 ) -> Result<()> {
     let listen = match listen {
@@ -290,10 +290,14 @@ pub fn run(
             })?,
     };
     config.serve.listen = listen.to_string();
-    if !db.exists() {
-        return Err(crate::store::StoreError::Missing(db.display().to_string()).into());
+    if let Some(path) = db.sqlite_path().filter(|p| !p.exists()) {
+        return Err(crate::store::StoreError::Missing(path.display().to_string()).into());
     }
-    let tls_mode = tls::Mode::from_config(&config.serve, db);
+    if db.is_postgres() {
+        // A database without the station's tables is no station yet.
+        Store::open_existing(db)?;
+    }
+    let tls_mode = tls::Mode::from_config(&config.serve, &db.dir());
     tls_mode.check_address(listen)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -318,7 +322,7 @@ pub fn run(
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let scheduled = schedule::start(
             schedule::Schedule {
-                db: db.to_path_buf(),
+                db: db.clone(),
                 config: state.config.clone(),
                 operator: operator.clone(),
                 out_dir: state.out_dir.clone(),
@@ -393,7 +397,7 @@ pub fn run(
 /// token (then nothing can be sent, and `station sync` says the same).
 fn start_outbox(
     state: &Arc<AppState>,
-    db: &Path,
+    db: &Db,
     operator: String,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<std::thread::JoinHandle<()>> {
@@ -409,11 +413,7 @@ fn start_outbox(
             return None;
         }
     };
-    let (db, config, wake) = (
-        db.to_path_buf(),
-        state.config.clone(),
-        state.outbox_wake.clone(),
-    );
+    let (db, config, wake) = (db.clone(), state.config.clone(), state.outbox_wake.clone());
     let spawned = std::thread::Builder::new()
         .name("outbox".into())
         .spawn(move || {

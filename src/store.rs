@@ -1,9 +1,13 @@
-//! The station's state in SQLite: the only module that writes SQL.
+//! The station's state, in SQLite or PostgreSQL: the only module that writes SQL.
 //!
-//! Opening the store sets the pragmas (WAL, foreign keys, a busy handler,
-//! `synchronous=FULL`) and runs the migrations. Every write goes through a
-//! `BEGIN IMMEDIATE` transaction, so two station processes never deadlock on a
-//! lock upgrade; they queue on the busy timeout instead.
+//! [`sql`] puts both engines behind one interface; the store's SQL is written
+//! once. Opening a SQLite file sets the pragmas (WAL, foreign keys, a busy
+//! handler, `synchronous=FULL`) and runs its migrations; opening a PostgreSQL
+//! database runs its own migrations (`store/pg/`) under the write lock, so two
+//! stations starting at once migrate once. Every write goes through a write
+//! transaction ([`sql::Connection::write_tx`]): writers of every process queue
+//! on one lock (SQLite's file lock, a PostgreSQL advisory lock) and never
+//! deadlock on a lock upgrade.
 //!
 //! Architecture invariant: every change to an order is written in the same
 //! transaction as the `events` row that records it (who, what, when). The
@@ -13,15 +17,16 @@ use crate::intake::{self, ExceptionFlag, State, Stored, Verdict};
 use crate::order::validate::Rejection;
 use crate::order::{Flag, Order};
 use chrono::{SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
+use sql::{Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
 
 mod handover;
+mod location;
 mod lookup;
 mod maintenance;
 mod outbox;
@@ -31,9 +36,11 @@ mod privacy;
 mod report;
 mod returns;
 mod signins;
+pub(crate) mod sql;
 mod tracking;
 mod waves;
 pub use handover::{ClosingParcel, HandoverRow, ParcelRow, Removed};
+pub use location::Db;
 pub use lookup::{HandoverEntry, PackingEntry, WaveEntry, WriteBackEntry};
 pub(crate) use outbox::enqueue as enqueue_write_back;
 #[cfg(test)]
@@ -67,20 +74,32 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/013_signins.sql")),
 ];
 
+/// PostgreSQL's migrations: the first is the whole schema SQLite's 001–013
+/// leave; later ones come in pairs with SQLite's.
+const PG_MIGRATIONS: &[&str] = &[include_str!("store/pg/001_schema.sql")];
+
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("database {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Open { path: String, source: sql::Error },
     #[error("database {path}: cannot bring the schema up to date: {source}")]
     Migrate {
         path: String,
         source: rusqlite_migration::Error,
     },
+    #[error("database {db}: cannot bring the schema up to date: {source}")]
+    MigratePg { db: String, source: sql::Error },
+    #[error(
+        "database {db}: its schema is version {found}, newer than this station knows ({known}): update station"
+    )]
+    SchemaTooNew { db: String, found: i64, known: i64 },
     #[error("database error: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(#[from] sql::Error),
+    #[error("{what} works on a SQLite station only; on PostgreSQL, {instead}")]
+    NotOnPostgres {
+        what: &'static str,
+        instead: &'static str,
+    },
     #[error("order {id}: stored payload is unreadable: {source}")]
     Corrupt {
         id: String,
@@ -120,6 +139,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 pub struct Store {
     conn: Connection,
+    db: Db,
 }
 
 /// Who is acting and where the orders came from, recorded with every event.
@@ -230,28 +250,93 @@ impl Store {
     /// Another connection to the same database file, for work running at the
     /// same time in this process (the outbox's sends in flight).
     pub fn reopen(&self) -> Result<Store> {
-        match self.conn.path().filter(|p| !p.is_empty()) {
-            Some(path) => Store::open_existing(Path::new(path)),
-            None => Err(StoreError::Missing(
-                "(an in-memory database: it cannot be opened a second time)".into(),
-            )),
+        match &self.db {
+            Db::Sqlite(p) if p.as_os_str().is_empty() || p == Path::new(":memory:") => {
+                Err(StoreError::Missing(
+                    "(an in-memory database: it cannot be opened a second time)".into(),
+                ))
+            }
+            db => Store::open_existing(db),
         }
     }
 
-    pub fn open_existing(path: &Path) -> Result<Store> {
-        if !path.exists() {
-            return Err(StoreError::Missing(path.display().to_string()));
-        }
-        Store::open(path)
+    /// Where this store lives.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
-    pub fn open(path: &Path) -> Result<Store> {
+    pub fn open_existing(db: impl Into<Db>) -> Result<Store> {
+        let db = db.into();
+        match &db {
+            Db::Sqlite(path) if !path.exists() => {
+                Err(StoreError::Missing(path.display().to_string()))
+            }
+            Db::Sqlite(_) => Store::open(db),
+            Db::Postgres(url) => {
+                let conn = Store::connect_pg(&db, url)?;
+                let known = conn
+                    .query_row(
+                        "SELECT to_regclass('station_schema') IS NOT NULL",
+                        [],
+                        |r| r.get::<_, bool>(0),
+                    )
+                    .map_err(|source| StoreError::Open {
+                        path: db.to_string(),
+                        source,
+                    })?;
+                if !known {
+                    return Err(StoreError::Missing(format!(
+                        "{db} (a PostgreSQL database without the station's tables)"
+                    )));
+                }
+                Store::open(db)
+            }
+        }
+    }
+
+    pub fn open(db: impl Into<Db>) -> Result<Store> {
+        let db = db.into();
+        match &db {
+            Db::Sqlite(path) => {
+                let conn = Store::open_sqlite(path)?;
+                Ok(Store { conn, db })
+            }
+            Db::Postgres(url) => {
+                let mut conn = Store::connect_pg(&db, url)?;
+                migrate_pg(&mut conn).map_err(|e| match e {
+                    StoreError::Sql(source) => StoreError::MigratePg {
+                        db: db.to_string(),
+                        source,
+                    },
+                    StoreError::SchemaTooNew { found, known, .. } => StoreError::SchemaTooNew {
+                        db: db.to_string(),
+                        found,
+                        known,
+                    },
+                    other => other,
+                })?;
+                Ok(Store { conn, db })
+            }
+        }
+    }
+
+    fn connect_pg(db: &Db, url: &str) -> Result<Connection> {
+        let shown = db.to_string();
+        sql::PgConn::connect(url, &shown)
+            .map(Connection::Pg)
+            .map_err(|source| StoreError::Open {
+                path: shown,
+                source,
+            })
+    }
+
+    fn open_sqlite(path: &Path) -> Result<Connection> {
         let shown = path.display().to_string();
-        let open_err = |source| StoreError::Open {
+        let open_err = |source: rusqlite::Error| StoreError::Open {
             path: shown.clone(),
-            source,
+            source: source.into(),
         };
-        let mut conn = Connection::open(path).map_err(open_err)?;
+        let mut conn = rusqlite::Connection::open(path).map_err(open_err)?;
         // A writer waiting for another (8 benches at once, a wave, the outbox)
         // retries every half millisecond for up to ~10 s, instead of SQLite's
         // default back-off steps (1, 2, 5, 10, … 100 ms) that made a scan wait
@@ -263,13 +348,14 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
+        conn.set_prepared_statement_cache_capacity(128);
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
             .map_err(|source| StoreError::Migrate {
                 path: shown.clone(),
                 source,
             })?;
-        Ok(Store { conn })
+        Ok(Connection::Lite(conn))
     }
 
     /// The connection itself, for unit tests elsewhere in the crate that
@@ -279,10 +365,8 @@ impl Store {
         &self.conn
     }
 
-    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    fn write_tx(&mut self) -> Result<sql::Transaction<'_>> {
+        Ok(self.conn.write_tx()?)
     }
 
     /// Take a batch in, in one transaction: decide each order with
@@ -330,7 +414,7 @@ impl Store {
             .prepare("SELECT key FROM rejections WHERE positional = 0 AND source = ?1")?;
         let keys = stmt
             .query_map([source], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         Ok(keys)
     }
 
@@ -353,7 +437,7 @@ impl Store {
         )?;
         let ids = stmt
             .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         Ok(ids)
     }
 
@@ -428,7 +512,7 @@ impl Store {
     pub fn events(&self, order_id: Option<&str>) -> Result<Vec<Event>> {
         let mut stmt = self.conn.prepare(
             "SELECT seq, at, operator, order_id, action, detail FROM events
-             WHERE ?1 IS NULL OR order_id = ?1 ORDER BY seq",
+             WHERE CAST(?1 AS TEXT) IS NULL OR order_id = ?1 ORDER BY seq",
         )?;
         let rows = stmt.query_map([order_id], |r| {
             Ok(Event {
@@ -440,7 +524,7 @@ impl Store {
                 detail: r.get(5)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     pub fn status(&self) -> Result<StatusReport> {
@@ -485,7 +569,7 @@ impl Store {
         })
     }
 
-    fn listed<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<Vec<Listed>> {
+    fn listed<P: sql::Params>(&self, sql: &str, p: P) -> Result<Vec<Listed>> {
         let mut stmt = self.conn.prepare(sql)?;
         let rows = stmt.query_map(p, |r| {
             Ok(Listed {
@@ -493,7 +577,7 @@ impl Store {
                 reason: r.get(1)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     /// Queued orders in shipping order: urgent first, then by payment time.
@@ -503,9 +587,39 @@ impl Store {
         )?;
         let ids = stmt
             .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         Ok(ids)
     }
+}
+
+/// Bring a PostgreSQL database's schema up to date, under the write lock so
+/// stations starting at once migrate once; the version is kept in
+/// `station_schema`.
+fn migrate_pg(conn: &mut Connection) -> Result<()> {
+    let tx = conn.write_tx()?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS station_schema (version BIGINT NOT NULL)")?;
+    let found: i64 = tx
+        .query_row("SELECT MAX(version) FROM station_schema", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })?
+        .unwrap_or(0);
+    let known = PG_MIGRATIONS.len() as i64;
+    if found > known {
+        return Err(StoreError::SchemaTooNew {
+            db: String::new(),
+            found,
+            known,
+        });
+    }
+    for (i, m) in PG_MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(m)?;
+        tx.execute(
+            "INSERT INTO station_schema (version) VALUES (?1)",
+            [i as i64 + 1],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 fn event(

@@ -285,7 +285,7 @@ pub fn print(
     let (mut wave, resumed) = match store.claim_open_wave()? {
         Some(w) => (w, true),
         None => {
-            let queue = store.queue()?;
+            let queue = store.queue_for_wave()?;
             let mut picked: Vec<(String, &Courier)> = Vec::new();
             for id in queue {
                 let Some(stored) = store.order(&id)? else {

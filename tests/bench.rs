@@ -447,7 +447,7 @@ fn a_bench_packs_stops_intercepts_and_hands_over() {
     assert_eq!(out.status.code(), Some(2));
 
     // Every scan was recorded with who did it.
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let events = store.events(Some(&a)).unwrap();
     for action in [
         "bench.opened",
@@ -619,7 +619,7 @@ fn an_intercepted_order_leaves_the_bench_at_once() {
     assert_eq!(out["code"], "order_opened", "{out}");
     assert_eq!(out["order"]["id"], y.as_str(), "{out}");
     // And the audit files that scan under Y.
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let last = store
         .events(None)
         .unwrap()

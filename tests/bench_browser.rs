@@ -871,7 +871,7 @@ fn a_bench_packs_stops_intercepts_and_hands_over_in_a_real_browser() {
     );
     assert_eq!(status["counts"]["intercept"], 1, "{status}");
     // Every bench action carries the operator and the bench.
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let scans: Vec<_> = store
         .events(None)
         .unwrap()

@@ -123,7 +123,7 @@ fn eight_benches_a_print_wave_and_a_pull_share_one_database() {
         .output()
         .unwrap()))
     .unwrap();
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let mut jobs: Vec<Vec<Vec<String>>> = vec![Vec::new(); BENCHES];
     let mut wave1_ids = BTreeSet::new();
     for (i, p) in wave1["orders"].as_array().unwrap().iter().enumerate() {

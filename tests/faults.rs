@@ -52,7 +52,7 @@ fn stored_ids(st: &Station) -> BTreeSet<String> {
 }
 
 fn events(st: &Station, action: &str) -> Vec<String> {
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     store
         .events(None)
         .unwrap()
@@ -158,7 +158,7 @@ fn overlapping_pages() {
     assert!(dups >= 20, "pages really overlapped: {report}");
     assert_eq!(stored_ids(&st), fixture_ids(60));
     // Each order was taken in once, not once per copy.
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     for id in fixture_ids(60) {
         let queued = store
             .events(Some(&id))
@@ -413,7 +413,7 @@ fn an_order_changed_between_pages_is_not_skipped() {
         lists_before_mutation >= 1 && lists_before_mutation < lists,
         "the change fell between pages: {lists_before_mutation} of {lists}"
     );
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     assert_eq!(stored_ids(&st), fixture_ids(60), "{report}");
     let o55 = store.order(&ids[55]).unwrap().unwrap();
     assert_eq!(o55.order.recipient.address, "未读页上改的地址 2 号");

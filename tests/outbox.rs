@@ -172,7 +172,7 @@ fn every_order_ends_green_once_through_outages_and_kills() {
     for run in 0..6 {
         // Every pending send due now (as if its backoff or a killed sync's
         // lease had run out), so what the sync reaches does not depend on time.
-        let due = all_due(&shop.st.db());
+        let due = all_due(shop.st.store());
         let count = |k: SendKind| due.iter().filter(|d| **d == k).count();
         let stage = if run % 2 == 0 { "answered" } else { "sending" };
         let at = if count(SendKind::Shipment) >= 2 {
@@ -350,8 +350,7 @@ fn a_refund_after_close_is_an_intercept_alert_not_a_green_flag() {
 
 /// Make every pending send of the station's outbox due now; the kinds of
 /// those that can go out now (a flag only after its shipment).
-fn all_due(db: &std::path::Path) -> Vec<SendKind> {
-    let mut store = station::store::Store::open(db).unwrap();
+fn all_due(mut store: station::store::Store) -> Vec<SendKind> {
     let far = chrono::Utc::now() + chrono::Duration::days(1);
     let mut claimed = Vec::new();
     while let Some(s) = store.outbox_claim_due(far, Duration::from_secs(1)).unwrap() {

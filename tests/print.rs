@@ -53,7 +53,7 @@ fn a_wave_prints_every_fixture_order_once_with_labels_that_scan() {
     assert_eq!(status["counts"]["queued"], 0);
 
     // Urgent orders come first, then by payment time.
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let urgent: Vec<bool> = printed
         .iter()
         .map(|o| {
@@ -219,7 +219,7 @@ fn an_interrupted_wave_is_finished_with_the_same_numbers() {
     // A wave planned (numbers committed) and then the process died before any
     // file was written: what a crash between allocation and rendering leaves.
     let planned: Vec<(String, String)> = {
-        let mut store = station::store::Store::open(&st.db()).unwrap();
+        let mut store = st.store();
         let config = station::config::Config::default();
         let ids = store.queue().unwrap();
         let couriers: Vec<_> = ids
@@ -353,7 +353,7 @@ fn reprint_keeps_the_number_unless_the_order_changed_and_refuses_intercepts() {
     .unwrap();
     assert_ne!(new["tracking_no"], number);
     assert_eq!(st.status()["counts"]["changed_after_print"], 0);
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let history = store.tracking_numbers(id).unwrap();
     assert_eq!(history.iter().filter(|t| t.state == "voided").count(), 1);
     assert_eq!(history[0].number, number);
@@ -381,7 +381,7 @@ fn orders_that_change_between_planning_and_rendering_are_not_printed_stale() {
         .output()
         .unwrap());
     {
-        let mut store = station::store::Store::open(&st.db()).unwrap();
+        let mut store = st.store();
         let config = station::config::Config::default();
         let ids = store.queue().unwrap();
         let zto = config.courier("ZTO").unwrap();
@@ -427,7 +427,7 @@ fn orders_that_change_between_planning_and_rendering_are_not_printed_stale() {
     let next: Value =
         serde_json::from_str(&ok(&st.cmd().args(["--json", "print"]).output().unwrap())).unwrap();
     assert_eq!(next["orders"][0]["order_id"], three[1]["id"]);
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let numbers = store
         .tracking_numbers(three[1]["id"].as_str().unwrap())
         .unwrap();
@@ -462,7 +462,7 @@ fn two_prints_at_once_print_every_order_exactly_once() {
             );
         }
     }
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let events = store.events(None).unwrap();
     let mut printed: HashMap<String, usize> = HashMap::new();
     for e in events.iter().filter(|e| e.action == "print.printed") {

@@ -467,7 +467,7 @@ proptest! {
         let file = dir.path().join("orders.jsonl");
         let lines: String = orders.iter().map(|q| format!("{}\n", order_json(q))).collect();
         std::fs::write(&file, lines).unwrap();
-        let mut store = Store::open(&dir.path().join("station.db")).unwrap();
+        let mut store = Store::open(dir.path().join("station.db")).unwrap();
         let config = Config::default();
         let report = station::pull::import(&file, &mut store, &config, "prop").unwrap();
         prop_assert!(report.rejections.is_empty(), "{:?}", report.rejections);

@@ -265,7 +265,7 @@ fn serve_refuses_foreign_hosts_and_origins_and_signs_in_with_a_pin() {
     });
 
     // Sign-ins and sign-outs are in the audit trail.
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let actions: Vec<String> = store
         .events(None)
         .unwrap()
@@ -552,7 +552,7 @@ fn two_benches_work_at_once_each_with_its_own_order() {
         assert_eq!(health["database"], "ok", "{health}");
         assert_eq!(health["outbox_pending"], 0, "{health}");
     });
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let scans: Vec<String> = store
         .events(None)
         .unwrap()
@@ -572,7 +572,7 @@ fn out_of_stock_search_report_dispatch_and_queue_over_http() {
     let field = |i: usize, k: &str| orders[i][k].as_str().unwrap().to_string();
     let (a, a_no) = (field(0, "order_id"), field(0, "tracking_no"));
     let (b, b_no) = (field(1, "order_id"), field(1, "tracking_no"));
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let sku_of = |id: &str| store.order(id).unwrap().unwrap().order.items[0].sku.clone();
     let (a_sku, b_sku) = (sku_of(&a), sku_of(&b));
     drop(store);
@@ -897,7 +897,7 @@ fn serve_pulls_on_a_schedule_prints_an_auto_wave_and_survives_a_shop_outage() {
     let status = st.status();
     assert_eq!(status["counts"]["printed"], 5, "{status}");
     assert!(st.dir.path().join("labels/wave-0001").is_dir());
-    let store = station::store::Store::open(&st.db()).unwrap();
+    let store = st.store();
     let failures = store
         .events(None)
         .unwrap()

@@ -8,7 +8,11 @@ use std::path::Path;
 
 pub fn run(ctx: &Ctx, file: &Path) -> Result<()> {
     let store = Store::open_existing(&ctx.db)?;
-    if std::path::absolute(file).ok() == std::path::absolute(&ctx.db).ok() {
+    let db_file = ctx
+        .db
+        .sqlite_path()
+        .and_then(|p| std::path::absolute(p).ok());
+    if std::path::absolute(file).ok() == db_file {
         bail!(UsageError(format!(
             "{} is the database itself: back up to another file",
             file.display()

@@ -60,7 +60,7 @@ async fn checks(
     config: &Config,
     config_file: Option<&Path>,
     warnings: &[String],
-    db: &Path,
+    db: &station::store::Db,
 ) -> Vec<Check> {
     let mut out = Vec::new();
     let source = config_file.map_or("built-in defaults (no station.toml)".to_string(), |f| {
@@ -90,23 +90,14 @@ async fn checks(
 
     out.push(check(
         "database",
-        if !db.exists() {
-            Err(format!(
-                "no database at {}: run `station pull` first, or point --db at the right file",
-                db.display()
-            ))
-        } else {
-            match Store::open(db).and_then(|s| s.integrity_check()) {
-                Ok(lines) if lines == ["ok"] => {
-                    Ok(format!("{}: integrity check ok", db.display()))
-                }
-                Ok(lines) => Err(format!(
-                    "{}: integrity check found problems: {}. Restore the newest `station backup` copy",
-                    db.display(),
-                    lines.join("; ")
-                )),
-                Err(e) => Err(format!("{}: {e}", db.display())),
-            }
+        match Store::open_existing(db).and_then(|s| s.integrity_check()) {
+            Ok(lines) if lines == ["ok"] => Ok(format!("{db}: integrity check ok")),
+            Ok(lines) => Err(format!(
+                "{db}: integrity check found problems: {}. Restore the newest `station backup` copy",
+                lines.join("; ")
+            )),
+            Err(e @ station::store::StoreError::Missing(_)) => Err(e.to_string()),
+            Err(e) => Err(format!("{db}: {e}")),
         },
     ));
 

@@ -47,7 +47,7 @@ pub struct Ctx {
     /// `--json`: machine-readable output on stdout.
     pub json: bool,
     /// `--db`: the database.
-    pub db: PathBuf,
+    pub db: station::store::Db,
 }
 
 /// The progress bars of this process (`station print`'s wave and printer

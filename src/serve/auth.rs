@@ -507,7 +507,7 @@ mod tests {
         let now = Arc::new(Mutex::new(1_800_000_000_000));
         let clock = now.clone();
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("station.db")).unwrap();
+        let store = Store::open(dir.path().join("station.db")).unwrap();
         (
             Sessions::with_clock(idle, move || *clock.lock().unwrap()),
             now,

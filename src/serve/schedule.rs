@@ -74,7 +74,7 @@ fn after(d: Duration) -> String {
 
 /// Everything the schedule's thread needs.
 pub struct Schedule {
-    pub db: PathBuf,
+    pub db: crate::store::Db,
     pub config: Config,
     pub operator: String,
     pub out_dir: PathBuf,

@@ -30,9 +30,9 @@ pub enum Mode {
 impl Mode {
     /// The mode `[serve]` asks for. A self-signed certificate without paths
     /// is kept in `station-tls/` beside the database.
-    pub fn from_config(serve: &ServeConfig, db: &Path) -> Mode {
+    pub fn from_config(serve: &ServeConfig, state_dir: &Path) -> Mode {
         let given = |p: &str| (!p.trim().is_empty()).then(|| PathBuf::from(p.trim()));
-        let beside_db = db.parent().unwrap_or(Path::new("")).join("station-tls");
+        let beside_db = state_dir.join("station-tls");
         match (
             serve.tls.as_str(),
             given(&serve.tls_cert),
@@ -163,7 +163,7 @@ pub fn names_for(listen: SocketAddr, allowed_hosts: &[String]) -> Vec<String> {
     names
 }
 
-fn host_name() -> Option<String> {
+pub(crate) fn host_name() -> Option<String> {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
     // within it on success (or truncates, then we take what fits).
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn the_mode_follows_the_settings() {
-        let db = Path::new("/srv/station/station.db");
+        let db = Path::new("/srv/station");
         assert_eq!(Mode::from_config(&serve("", "", ""), db), Mode::Plain);
         assert_eq!(Mode::from_config(&serve("off", "", ""), db), Mode::Plain);
         assert_eq!(
@@ -265,10 +265,7 @@ mod tests {
     #[test]
     fn a_self_signed_certificate_is_made_once_and_its_key_kept_private() {
         let dir = tempfile::tempdir().unwrap();
-        let mode = Mode::from_config(
-            &serve("self-signed", "", ""),
-            &dir.path().join("station.db"),
-        );
+        let mode = Mode::from_config(&serve("self-signed", "", ""), dir.path());
         let names = names_for(
             "0.0.0.0:8443".parse().unwrap(),
             &["station.lan:8443".into(), "[fd00::5]:8443".into()],

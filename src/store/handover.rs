@@ -9,8 +9,9 @@
 //!   either an open batch or a closed one with all its write-backs queued;
 //! - a closed batch is immutable (triggers in `004_packing.sql`).
 
+use super::sql;
+use super::sql::{Connection, OptionalExtension, params};
 use super::{Result, Store, event, now};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -54,7 +55,7 @@ pub struct Removed {
 const HANDOVER_COLUMNS: &str =
     "id, courier, state, opened_by, opened_at, closed_by, closed_at, manifest";
 
-fn handover_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HandoverRow> {
+fn handover_row(r: &sql::Row<'_>) -> sql::Result<HandoverRow> {
     Ok(HandoverRow {
         id: r.get(0)?,
         courier: r.get(1)?,
@@ -67,7 +68,7 @@ fn handover_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HandoverRow> {
     })
 }
 
-fn parcel_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ParcelRow> {
+fn parcel_row(r: &sql::Row<'_>) -> sql::Result<ParcelRow> {
     Ok(ParcelRow {
         batch_id: r.get(0)?,
         seq: r.get(1)?,
@@ -168,7 +169,7 @@ impl Store {
             "SELECT {HANDOVER_COLUMNS} FROM handovers WHERE state = 'open' ORDER BY opened_at, id"
         ))?;
         let rows = stmt.query_map([], handover_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     pub fn handover_parcels(&self, batch_id: &str) -> Result<Vec<ParcelRow>> {
@@ -177,7 +178,7 @@ impl Store {
              FROM handover_parcels WHERE batch_id = ?1 ORDER BY seq",
         )?;
         let rows = stmt.query_map([batch_id], parcel_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     /// The batch a tracking number or an order was scanned into, if any.
@@ -202,7 +203,7 @@ impl Store {
              ORDER BY o.paid_at, o.id",
         )?;
         let rows = stmt.query_map([courier], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     /// Add a parcel the caller checked, re-checking inside the write transaction
@@ -288,7 +289,7 @@ impl Store {
                     r.get(6)?,
                 ))
             })?
-            .collect::<rusqlite::Result<_>>()?
+            .collect::<sql::Result<_>>()?
         };
         let mut closing = Vec::new();
         let mut removed = Vec::new();

@@ -1,8 +1,9 @@
 //! Read-only questions customer service asks about one order ("has it been
 //! printed / packed / shipped?"), answered from every table that knows.
 
+use super::sql;
+use super::sql::params;
 use super::{Result, Store};
-use rusqlite::params;
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -60,16 +61,19 @@ impl Store {
         )?;
         let direct: Vec<String> = stmt
             .query_map([q], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         if !direct.is_empty() {
             return Ok(direct);
         }
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn.prepare_cached(if self.conn.is_postgres() {
+            "SELECT id FROM orders WHERE CAST(payload AS jsonb) #>> '{buyer,nick}' = ?1
+             ORDER BY paid_at DESC, id"
+        } else {
             "SELECT id FROM orders WHERE json_extract(payload, '$.buyer.nick') = ?1
-             ORDER BY paid_at DESC, id",
-        )?;
+             ORDER BY paid_at DESC, id"
+        })?;
         let rows = stmt.query_map([q], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     pub fn waves_of(&self, order_id: &str) -> Result<Vec<WaveEntry>> {
@@ -87,7 +91,7 @@ impl Store {
                 slip_file: r.get(5)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     pub fn packings_of(&self, order_id: &str) -> Result<Vec<PackingEntry>> {
@@ -106,7 +110,7 @@ impl Store {
                 weight_g: r.get(6)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     pub fn handover_of(&self, order_id: &str) -> Result<Vec<HandoverEntry>> {
@@ -126,7 +130,7 @@ impl Store {
                 closed_at: r.get(6)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     pub fn write_backs_of(&self, order_id: &str) -> Result<Vec<WriteBackEntry>> {
@@ -145,6 +149,6 @@ impl Store {
                 done_at: r.get(6)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 }

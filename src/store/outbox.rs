@@ -20,10 +20,10 @@
 //!   counted before the request goes out, so a crash mid-send leaves it pending and
 //!   it is sent again once the lease runs out.
 
+use super::sql::{Connection, OptionalExtension, params};
 use super::{Listed, Result, Store, StoreError, event, now};
 use crate::order::Flag;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -653,7 +653,8 @@ impl Store {
             .optional()?;
         let done_orders: u64 = self.conn.query_row(
             "SELECT COUNT(*) FROM (SELECT order_id FROM outbox WHERE kind IN ('shipment', 'flag')
-                                   GROUP BY order_id HAVING SUM(state != 'done') = 0)",
+                                   GROUP BY order_id
+                                   HAVING SUM(CASE WHEN state <> 'done' THEN 1 ELSE 0 END) = 0) AS settled",
             [],
             |r| r.get(0),
         )?;
@@ -690,7 +691,7 @@ pub(crate) mod tests {
     /// enqueued for write-back in batch `B1` (what a handover close does).
     pub(crate) fn handed_over(n: usize) -> (tempfile::TempDir, Store, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("station.db")).unwrap();
+        let mut store = Store::open(dir.path().join("station.db")).unwrap();
         let orders = generate::generate(&GenerateOptions {
             count: n,
             seed: 5,

@@ -6,8 +6,9 @@
 //! `UPDATE ... WHERE state = 'printed' AND version = ?` guard), so a change
 //! that arrived from the shop between the scan and the commit is never packed.
 
+use super::sql;
+use super::sql::{OptionalExtension, params};
 use super::{Result, Store, event, now};
-use rusqlite::{OptionalExtension, params};
 
 /// The order open at a bench.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub struct BenchSession {
 
 /// The weight a parcel was packed with, inside a caller's transaction.
 pub(crate) fn packed_weight(
-    tx: &rusqlite::Connection,
+    tx: &sql::Connection,
     order_id: &str,
     tracking_no: &str,
 ) -> Result<Option<u64>> {
@@ -116,7 +117,7 @@ impl Store {
         }
         tx.prepare_cached(
             "INSERT INTO pack_tallies (order_id, order_version, item, scanned) VALUES (?1, ?2, ?3, 1)
-             ON CONFLICT (order_id, order_version, item) DO UPDATE SET scanned = scanned + 1",
+             ON CONFLICT (order_id, order_version, item) DO UPDATE SET scanned = pack_tallies.scanned + 1",
         )?
         .execute(params![order_id, version, item])?;
         event(&tx, operator, Some(order_id), "bench.item", detail)?;
@@ -149,9 +150,11 @@ impl Store {
             return Ok(false);
         }
         tx.execute(
-            "INSERT OR REPLACE INTO packings
+            "INSERT INTO packings
                  (order_id, order_version, tracking_no, bench, operator, packed_at, shop_checked, weight_g)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (order_id, tracking_no) DO UPDATE SET order_version = ?2, bench = ?4,
+                 operator = ?5, packed_at = ?6, shop_checked = ?7, weight_g = ?8",
             params![
                 order_id,
                 version,
@@ -196,7 +199,7 @@ impl Store {
         order_id: &str,
         reason: &str,
         operator: &str,
-        enqueue: impl FnOnce(&rusqlite::Connection, u64, Option<(&str, &str)>) -> Result<()>,
+        enqueue: impl FnOnce(&sql::Connection, u64, Option<(&str, &str)>) -> Result<()>,
     ) -> Result<Option<Shorted>> {
         let tx = self.write_tx()?;
         let at = now();

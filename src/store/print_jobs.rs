@@ -2,8 +2,9 @@
 //! given its CUPS job id as soon as CUPS accepts it, ended completed or
 //! failed. What a print that died while a job printed finds again.
 
+use super::sql;
+use super::sql::{OptionalExtension, params};
 use super::{Result, Store, event, now};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 /// One job as the station recorded it.
@@ -32,7 +33,7 @@ pub struct NewPrintJob<'a> {
     pub orders: &'a [String],
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PrintJob> {
+fn row(r: &sql::Row<'_>) -> sql::Result<PrintJob> {
     let orders: String = r.get(7)?;
     Ok(PrintJob {
         id: r.get(0)?,
@@ -60,12 +61,12 @@ impl Store {
         let tx = self.write_tx()?;
         let at = now();
         let orders = serde_json::to_string(job.orders).unwrap_or_else(|_| "[]".into());
-        tx.execute(
+        let id: i64 = tx.query_row(
             "INSERT INTO print_jobs (wave_id, chunk, kind, printer, title, file, orders, state, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, 'sending', ?7, ?7)",
+             VALUES (?1, ?2, ?3, ?4, '', ?5, ?6, 'sending', ?7, ?7) RETURNING id",
             params![job.wave_id, job.chunk, job.kind, job.printer, job.file, orders, at],
+            |r| r.get(0),
         )?;
-        let id = tx.last_insert_rowid();
         let title = match (job.wave_id, job.chunk) {
             (Some(w), Some(c)) => format!("station wave {w} {}s {} #{id}", job.kind, c + 1),
             _ => format!(
@@ -157,7 +158,7 @@ impl Store {
         ))?;
         let out = stmt
             .query_map(params![wave_id, chunk], row)?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         Ok(out)
     }
 
@@ -179,7 +180,7 @@ impl Store {
         ))?;
         let out = stmt
             .query_map([wave_id], row)?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         Ok(out)
     }
 }

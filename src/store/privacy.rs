@@ -1,8 +1,9 @@
 //! Privacy retention: recipient personal data of shipped orders is removed after
 //! the retention period, keeping order ids, tracking numbers and the audit trail.
 
+use super::sql;
+use super::sql::params;
 use super::{Result, Store, event};
-use rusqlite::params;
 use serde_json::Value;
 
 /// What a purge removed, and the files the caller must clean.
@@ -81,7 +82,9 @@ impl Store {
     /// freed pages zeroed (`secure_delete`); then checkpoint the WAL and
     /// VACUUM so no copy stays in the WAL or in free pages.
     pub fn purge_personal_data(&mut self, before: &str, operator: &str) -> Result<Purged> {
-        self.conn.pragma_update(None, "secure_delete", "ON")?;
+        if !self.conn.is_postgres() {
+            self.conn.execute_batch("PRAGMA secure_delete = ON")?;
+        }
         let tx = self.write_tx()?;
         let rows: Vec<(String, String, Option<String>)> = {
             let mut stmt = tx.prepare(
@@ -91,7 +94,7 @@ impl Store {
                    AND NOT EXISTS (SELECT 1 FROM events e WHERE e.order_id = o.id AND e.action = 'privacy.purged')",
             )?;
             stmt.query_map([before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<_>>()?
+                .collect::<sql::Result<_>>()?
         };
         let mut out = Purged::default();
         for (id, payload, printed) in rows {
@@ -116,12 +119,12 @@ impl Store {
             "SELECT w.f FROM (SELECT waybill_file AS f, order_id AS o FROM wave_orders WHERE waybill_file IS NOT NULL
                               UNION ALL SELECT slip_file, order_id FROM wave_orders WHERE slip_file IS NOT NULL) w
              GROUP BY w.f
-             HAVING SUM(NOT EXISTS (SELECT 1 FROM events e WHERE e.order_id = w.o
-                                    AND e.action = 'privacy.purged')) = 0",
+             HAVING SUM(CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.order_id = w.o
+                                    AND e.action = 'privacy.purged') THEN 0 ELSE 1 END) = 0",
         )?;
         out.files = stmt
             .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         drop(stmt);
         let purged_ever = "EXISTS (SELECT 1 FROM events e WHERE e.order_id = w.o AND e.action = 'privacy.purged')";
         let pages: Vec<(String, u32, bool)> = {
@@ -132,11 +135,12 @@ impl Store {
                  WHERE w.f IN (SELECT f FROM (SELECT waybill_file AS f, order_id AS o FROM wave_orders
                                               UNION ALL SELECT slip_file, order_id FROM wave_orders) w
                                WHERE f IS NOT NULL GROUP BY f
-                               HAVING SUM({purged_ever}) > 0 AND SUM(NOT {purged_ever}) > 0)
+                               HAVING SUM(CASE WHEN {purged_ever} THEN 1 ELSE 0 END) > 0
+                                  AND SUM(CASE WHEN {purged_ever} THEN 0 ELSE 1 END) > 0)
                  ORDER BY w.f, w.p"
             ))?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<_>>()?
+                .collect::<sql::Result<_>>()?
         };
         for (file, page, purged) in pages {
             match out.mixed.last_mut() {
@@ -150,11 +154,11 @@ impl Store {
         out.all_purged = tx
             .prepare("SELECT DISTINCT order_id FROM events WHERE action = 'privacy.purged' AND order_id IS NOT NULL")?
             .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         out.out_dirs = tx
             .prepare("SELECT DISTINCT out_dir FROM waves")?
             .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         {
             let mut stmt =
                 tx.prepare("SELECT DISTINCT batch_id FROM handover_parcels WHERE order_id = ?1")?;
@@ -167,9 +171,15 @@ impl Store {
             out.batches = batches.into_iter().collect();
         }
         tx.commit()?;
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        self.conn.execute_batch("VACUUM")?;
+        if self.conn.is_postgres() {
+            // The old row versions go now; their bytes are overwritten as
+            // PostgreSQL reuses the pages (WAL archives, if kept, hold copies).
+            self.conn.execute_batch("VACUUM orders, events")?;
+        } else {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            self.conn.execute_batch("VACUUM")?;
+        }
         Ok(out)
     }
 }

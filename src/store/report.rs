@@ -1,8 +1,9 @@
 //! Read-only figures for the end-of-day report and the dispatch warnings.
 //! Times are UTC RFC 3339 strings, so a day window is a string range.
 
+use super::sql;
+use super::sql::params;
 use super::{Result, Store};
-use rusqlite::params;
 use serde::Serialize;
 
 /// An order still in the warehouse (not handed over, not set aside for good).
@@ -56,7 +57,7 @@ impl Store {
         let grouped = |sql: &str| -> Result<Vec<(String, u64)>> {
             let mut stmt = self.conn.prepare_cached(sql)?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<sql::Result<_>>()?)
         };
         Ok(Gauges {
             orders: grouped("SELECT state, COUNT(*) FROM orders GROUP BY state ORDER BY state")?,
@@ -81,7 +82,7 @@ impl Store {
              WHERE o.state = 'intercept' AND h.state = 'closed' ORDER BY o.id",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     /// Orders in the warehouse that the courier has not taken yet, oldest payment first:
@@ -105,7 +106,7 @@ impl Store {
                 courier: r.get(5)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     /// Distinct orders whose state became `new` in [from, to) (`None`: orders
@@ -119,11 +120,11 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT DISTINCT order_id FROM state_changes
              WHERE at >= ?2 AND at < ?3
-               AND ((?1 IS NULL AND old IS NULL) OR new = ?1)
+               AND ((CAST(?1 AS TEXT) IS NULL AND old IS NULL) OR new = ?1)
              ORDER BY order_id",
         )?;
         let rows = stmt.query_map(params![new, from, to], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     /// Distinct orders with an event `action` in [from, to), optionally only
@@ -138,11 +139,11 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT DISTINCT order_id FROM events
              WHERE action = ?1 AND at >= ?2 AND at < ?3 AND order_id IS NOT NULL
-               AND (?4 IS NULL OR instr(detail, ?4) > 0)
+               AND (CAST(?4 AS TEXT) IS NULL OR instr(detail, ?4) > 0)
              ORDER BY order_id",
         )?;
         let rows = stmt.query_map(params![action, from, to, detail_has], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     /// Rejections first seen in [from, to).
@@ -170,7 +171,7 @@ impl Store {
                 closed_by: r.get(4)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     /// Packings in [from, to) per (bench, operator).
@@ -189,6 +190,6 @@ impl Store {
                 last: r.get(4)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 }

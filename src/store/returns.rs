@@ -1,8 +1,9 @@
 //! Returns intake (退货登记): what came back, recorded once, with the returns
 //! flag queued in the same transaction.
 
+use super::sql;
+use super::sql::{OptionalExtension, params};
 use super::{Result, Store, event, now};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 /// One SKU of a receive, as asked: how many came back, and how many the
@@ -75,7 +76,7 @@ impl Store {
     pub fn record_return(
         &mut self,
         r: &NewReturn<'_>,
-        enqueue: impl FnOnce(&rusqlite::Connection, u64, u64, &str, &str) -> Result<()>,
+        enqueue: impl FnOnce(&sql::Connection, u64, u64, &str, &str) -> Result<()>,
     ) -> Result<std::result::Result<Recorded, ReturnRefused>> {
         let tx = self.write_tx()?;
         let at = now();
@@ -99,7 +100,7 @@ impl Store {
         for line in r.lines {
             let already: u64 = tx
                 .prepare_cached(
-                    "SELECT COALESCE(SUM(qty), 0) FROM returns WHERE order_id = ?1 AND sku = ?2",
+                    "SELECT CAST(COALESCE(SUM(qty), 0) AS BIGINT) FROM returns WHERE order_id = ?1 AND sku = ?2",
                 )?
                 .query_row(params![r.order_id, line.sku], |row| row.get(0))?;
             if already.saturating_add(line.qty) > line.shipped {
@@ -178,7 +179,7 @@ impl Store {
         self.returns_where("received_at >= ?1 AND received_at < ?2", [from, to])
     }
 
-    fn returns_where<P: rusqlite::Params>(&self, filter: &str, p: P) -> Result<Vec<ReturnEntry>> {
+    fn returns_where<P: sql::Params>(&self, filter: &str, p: P) -> Result<Vec<ReturnEntry>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT receipt, order_id, tracking_no, courier, sku, qty, condition, reason, bench,
                     operator, received_at
@@ -199,6 +200,6 @@ impl Store {
                 received_at: r.get(10)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 }

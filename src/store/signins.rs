@@ -3,8 +3,8 @@
 //! lockout lasts) is `serve::auth`'s; this file only keeps the rows.
 //! Times are Unix milliseconds from the caller's clock, so tests move it by hand.
 
+use super::sql::{OptionalExtension, params};
 use super::{Result, Store, now};
-use rusqlite::{OptionalExtension, params};
 
 /// A live session: who is signed in, and at which bench.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +58,7 @@ impl Store {
         let holder: Option<String> = tx
             .query_row(
                 "SELECT operator FROM signins
-                 WHERE bench = ?1 AND token_sha256 IS NOT ?2 LIMIT 1",
+                 WHERE bench = ?1 AND token_sha256 IS DISTINCT FROM ?2 LIMIT 1",
                 params![bench, replacing],
                 |r| r.get(0),
             )
@@ -117,7 +117,7 @@ impl Store {
             // Another `serve` may have ended it (sign-out, take-over) since the
             // read: then it stays ended.
             let alive = tx.execute(
-                "UPDATE signins SET last_seen_ms = max(last_seen_ms, ?2)
+                "UPDATE signins SET last_seen_ms = CASE WHEN last_seen_ms > ?2 THEN last_seen_ms ELSE ?2 END
                  WHERE token_sha256 = ?1",
                 params![token_sha256, now_ms],
             )?;
@@ -168,7 +168,7 @@ impl Store {
         let tx = self.write_tx()?;
         let count: u32 = tx.query_row(
             "INSERT INTO pin_failures (name, count) VALUES (?1, 1)
-             ON CONFLICT (name) DO UPDATE SET count = count + 1
+             ON CONFLICT (name) DO UPDATE SET count = pin_failures.count + 1
              RETURNING count",
             [name],
             |r| r.get(0),

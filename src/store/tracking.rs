@@ -6,9 +6,10 @@
 //! holds at most one live number; asking again for the same order version
 //! returns the same number, which is what makes a crashed wave resumable.
 
+use super::sql;
+use super::sql::{OptionalExtension, Transaction, params};
 use super::{Result, Store, StoreError, event, now};
 use crate::config::{Courier, Pool};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -84,7 +85,7 @@ impl Store {
              ORDER BY t.allocated_at, t.rowid",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 
     /// Whether a number is issued and not void.
@@ -126,11 +127,11 @@ impl Store {
              FROM tracking_numbers WHERE order_id = ?1 ORDER BY allocated_at, rowid",
         )?;
         let rows = stmt.query_map([order_id], row_to_tracking)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<sql::Result<_>>()?)
     }
 }
 
-fn row_to_tracking(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrackingNumber> {
+fn row_to_tracking(r: &sql::Row<'_>) -> sql::Result<TrackingNumber> {
     Ok(TrackingNumber {
         number: r.get(0)?,
         courier: r.get(1)?,
@@ -295,7 +296,7 @@ fn load_file_pool(tx: &Transaction<'_>, courier: &Courier) -> Result<()> {
             detail: format!("cannot read the numbers file {}: {e}", courier.pool.file),
         })?;
     let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO pool_file_numbers (courier, seq, number) VALUES (?1, ?2, ?3)",
+        "INSERT INTO pool_file_numbers (courier, seq, number) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
     )?;
     for (seq, line) in text
         .lines()
@@ -317,7 +318,7 @@ mod tests {
 
     fn store_with(ids: &[&str]) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let mut store = Store::open(dir.path().join("s.db")).unwrap();
         let batch: Vec<Incoming> = ids
             .iter()
             .map(|id| {

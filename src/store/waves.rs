@@ -6,9 +6,10 @@
 //! crash in between leaves the chunk unrecorded, and resuming the open wave
 //! renders it again with the same tracking numbers.
 
+use super::sql;
+use super::sql::{OptionalExtension, params};
 use super::{Result, Store, StoreError, event, now, tracking};
 use crate::config::Courier;
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use std::path::Path;
 
@@ -59,21 +60,48 @@ pub struct WavePlan<'a> {
     pub orders: Vec<(&'a str, &'a Courier)>,
 }
 
-/// How long a wave's lease lasts without a finished chunk renewing it.
-const WAVE_LEASE_SECS: i64 = 90;
+/// An order (`o`) that no open wave holds.
+const NOT_IN_OPEN_WAVE: &str =
+    "NOT EXISTS (SELECT 1 FROM wave_orders wo JOIN waves w ON w.id = wo.wave_id
+                                WHERE wo.order_id = o.id AND w.state = 'open')";
 
-/// This process's name as a lease holder: its pid and a random tag.
-fn lease_holder() -> &'static str {
-    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOLDER.get_or_init(|| format!("{}:{:016x}", std::process::id(), rand::random::<u64>()))
+/// How long a wave's lease lasts without a finished chunk renewing it.
+const WAVE_LEASE_SECS: i64 = 60;
+
+/// This machine's name, as lease holders carry it.
+fn host() -> String {
+    crate::serve::tls::host_name()
+        .unwrap_or_default()
+        .replace(':', "_")
 }
 
-/// Whether the process named in a lease still runs (Linux: /proc/PID). A
-/// print that died leaves its lease behind; it must not block the next print
-/// until it runs out.
+/// This process's name as a lease holder: its pid, a random tag and its
+/// machine (stations on several machines share one PostgreSQL database).
+fn lease_holder() -> &'static str {
+    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| {
+        format!(
+            "{}:{:016x}:{}",
+            std::process::id(),
+            rand::random::<u64>(),
+            host()
+        )
+    })
+}
+
+/// Whether the process named in a lease still runs. A print that died leaves
+/// its lease behind; it must not block the next print until it runs out. Only
+/// a process of this machine can be looked up (Linux: /proc/PID); one of
+/// another machine counts as running until its lease runs out.
 fn holder_alive(holder: &str) -> bool {
-    match holder.split(':').next().and_then(|p| p.parse::<u32>().ok()) {
-        Some(pid) if cfg!(target_os = "linux") => Path::new(&format!("/proc/{pid}")).exists(),
+    let mut parts = holder.splitn(3, ':');
+    let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let _tag = parts.next();
+    let same_host = parts.next().is_some_and(|h| h == host());
+    match pid {
+        Some(pid) if same_host && cfg!(target_os = "linux") => {
+            Path::new(&format!("/proc/{pid}")).exists()
+        }
         _ => true,
     }
 }
@@ -84,28 +112,30 @@ fn lease_until() -> String {
 }
 
 impl Store {
-    /// Take the open wave left by an interrupted `print`, if any, for this
-    /// process: refused with [`StoreError::WaveBusy`] while another running
-    /// print holds its lease.
+    /// Take an open wave left by an interrupted `print`, if any, for this
+    /// process. Waves another running print holds (its lease has not run out
+    /// and, on this machine, its process lives) are left to it: `None` then,
+    /// and this print plans a wave of its own from the orders in no open wave.
     pub fn claim_open_wave(&mut self) -> Result<Option<Wave>> {
         let tx = self.write_tx()?;
-        let row: Option<(i64, Option<String>, Option<String>)> = tx
-            .query_row(
-                "SELECT id, lease_holder, lease_until FROM waves WHERE state = 'open' ORDER BY id LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((id, holder, until)) = row else {
+        let open: Vec<(i64, Option<String>, Option<String>)> = tx
+            .prepare(
+                "SELECT id, lease_holder, lease_until FROM waves WHERE state = 'open' ORDER BY id",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<sql::Result<_>>()?;
+        let at = now();
+        let free = open
+            .into_iter()
+            .find(|(_, holder, until)| match (holder, until) {
+                (Some(holder), Some(until)) => {
+                    holder == lease_holder() || *until <= at || !holder_alive(holder)
+                }
+                _ => true,
+            });
+        let Some((id, _, _)) = free else {
             return Ok(None);
         };
-        if let (Some(holder), Some(until)) = (holder, until)
-            && holder != lease_holder()
-            && until > now()
-            && holder_alive(&holder)
-        {
-            return Err(StoreError::WaveBusy { id, until });
-        }
         tx.execute(
             "UPDATE waves SET lease_holder = ?2, lease_until = ?3 WHERE id = ?1",
             params![id, lease_holder(), lease_until()],
@@ -131,6 +161,19 @@ impl Store {
             [id],
         )?;
         Ok(())
+    }
+
+    /// Queued orders no open wave holds, in shipping order (urgent first,
+    /// then by payment time): what a new wave may take.
+    pub fn queue_for_wave(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT o.id FROM orders o WHERE o.state = 'queued' AND {NOT_IN_OPEN_WAVE}
+             ORDER BY o.urgent DESC, o.paid_at, o.id"
+        ))?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<sql::Result<_>>()?;
+        Ok(ids)
     }
 
     /// The open wave left by an interrupted `print`, if any.
@@ -177,7 +220,7 @@ impl Store {
                     slip_page: r.get(9)?,
                 })
             })?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         Ok(Wave {
             id,
             out_dir,
@@ -192,32 +235,23 @@ impl Store {
     /// Plan a wave: record it, allocate every order's tracking number, commit.
     pub fn plan_wave(&mut self, plan: &WavePlan<'_>, operator: &str) -> Result<Wave> {
         let tx = self.write_tx()?;
-        // Checked inside the write transaction, so two `print` runs at once
-        // cannot plan the same orders twice.
-        let open: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM waves WHERE state = 'open' LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(id) = open {
-            return Err(StoreError::WaveOpen(id));
-        }
-        tx.execute(
+        let id: i64 = tx.query_row(
             "INSERT INTO waves (created_at, operator, out_dir, waybill_template, slip_template, chunk_size, state,
                                 lease_holder, lease_until)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8) RETURNING id",
             params![now(), operator, plan.out_dir, plan.waybill_template, plan.slip_template, plan.chunk_size,
                     lease_holder(), lease_until()],
+            |r| r.get(0),
         )?;
-        let id = tx.last_insert_rowid();
+        // Checked inside the write transaction, so prints at once (on one
+        // station or several) plan disjoint waves: an order in another open
+        // wave is that wave's.
         let queued = |id: &str| -> Result<bool> {
             Ok(tx
-                .prepare_cached("SELECT state = 'queued' FROM orders WHERE id = ?1")?
-                .query_row([id], |r| r.get::<_, bool>(0))
-                .optional()?
-                .unwrap_or(false))
+                .prepare_cached(&format!(
+                    "SELECT 1 FROM orders o WHERE o.id = ?1 AND o.state = 'queued' AND {NOT_IN_OPEN_WAVE}"
+                ))?
+                .exists([id])?)
         };
         let mut seq = 0u64;
         for (order_id, courier) in &plan.orders {
@@ -237,12 +271,19 @@ impl Store {
 .execute(params![id, seq, order_id, version, a.number, seq / plan.chunk_size])?;
             seq += 1;
         }
+        if seq == 0 {
+            // Another print planned them all meanwhile: an empty wave, done.
+            tx.execute(
+                "UPDATE waves SET state = 'done', finished_at = ?2 WHERE id = ?1",
+                params![id, now()],
+            )?;
+        }
         event(
             &tx,
             operator,
             None,
             "wave.planned",
-            &format!("wave {id}: {} orders", plan.orders.len()),
+            &format!("wave {id}: {seq} orders"),
         )?;
         crate::crash::point("wave.plan.before_commit");
         tx.commit()?;

@@ -104,21 +104,66 @@ pub const SENDER: &str = "[sender]\nname = \"山海小铺\"\nphone = \"0571-8888
 
 pub struct Station {
     pub dir: tempfile::TempDir,
+    /// Under `STATION_TEST_PG`: the station's own PostgreSQL database.
+    pub pg: Option<pg::TestDb>,
 }
 
 impl Station {
     /// A station directory with a `station.toml` naming the sender (a
-    /// waybill without one is refused).
+    /// waybill without one is refused). Its state is a SQLite file, or, when
+    /// `STATION_TEST_PG` names a PostgreSQL server, a fresh database there.
     pub fn new() -> Station {
         let st = Station {
             dir: tempfile::tempdir().unwrap(),
+            pg: pg::server_from_env().map(|base| pg::TestDb::create(&base)),
         };
         st.write("station.toml", "");
         st
     }
 
+    /// Another station (its own directory and `station.toml`) on the same
+    /// PostgreSQL database `db`: several stations sharing one server.
+    pub fn on(db: &pg::TestDb) -> Station {
+        let st = Station {
+            dir: tempfile::tempdir().unwrap(),
+            pg: Some(db.share()),
+        };
+        st.write("station.toml", "");
+        st
+    }
+
+    /// The SQLite file. Tests that read the file itself call
+    /// [`Station::sqlite_only`] first.
     pub fn db(&self) -> PathBuf {
+        assert!(
+            self.pg.is_none(),
+            "this test reads the SQLite file: call sqlite_only() first"
+        );
         self.dir.path().join("station.db")
+    }
+
+    /// The station's store, opened in the test (either engine).
+    pub fn store(&self) -> station::store::Store {
+        let db: station::store::Db = self.db_arg().to_str().unwrap().parse().unwrap();
+        station::store::Store::open(db).unwrap()
+    }
+
+    /// What `--db` says: the SQLite file, or the PostgreSQL URL.
+    pub fn db_arg(&self) -> std::ffi::OsString {
+        match &self.pg {
+            Some(db) => db.url.clone().into(),
+            None => self.dir.path().join("station.db").into(),
+        }
+    }
+
+    /// `true` on SQLite. On PostgreSQL, says the test is skipped and why
+    /// (it inspects or damages the SQLite file itself) and returns `false`.
+    pub fn sqlite_only(&self, why: &str) -> bool {
+        if self.pg.is_some() {
+            eprintln!("skipped on PostgreSQL: {why}");
+            return false;
+        }
+        true
     }
 
     pub fn cmd(&self) -> Command {
@@ -130,7 +175,7 @@ impl Station {
             }
         }
         c.env("STATION_OPERATOR", "测试员");
-        c.arg("--db").arg(self.db());
+        c.arg("--db").arg(self.db_arg());
         c
     }
 
@@ -366,4 +411,99 @@ pub fn wait_paused(dir: &Path, child: &mut std::process::Child) {
 /// Let a paused station go on.
 pub fn release_pause(dir: &Path) {
     std::fs::write(dir.join("go"), "").unwrap();
+}
+
+/// PostgreSQL for the tests: `STATION_TEST_PG=postgres://user@host:port/db`
+/// runs every end-to-end test that uses [`Station::new`] on a fresh database
+/// of that server (created per station, dropped after), instead of SQLite.
+pub mod pg {
+    /// The server to use, from `STATION_TEST_PG`.
+    pub fn server_from_env() -> Option<String> {
+        std::env::var("STATION_TEST_PG")
+            .ok()
+            .filter(|s| !s.is_empty())
+    }
+
+    /// A server for tests that need PostgreSQL whatever the switch: the
+    /// switch's, else the local one on 127.0.0.1:5432 if it answers. `None`
+    /// (the test says "skipped") when there is none, unless
+    /// `STATION_REQUIRE_POSTGRES` is set (CI), where that is a failure.
+    pub fn server_or_skip(test: &str) -> Option<String> {
+        let base = server_from_env()
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+        match postgres::Client::connect(&base, postgres::NoTls) {
+            Ok(_) => Some(base),
+            Err(e) => {
+                assert!(
+                    std::env::var_os("STATION_REQUIRE_POSTGRES").is_none(),
+                    "{test}: STATION_REQUIRE_POSTGRES is set but PostgreSQL at {base} does not answer: {e}"
+                );
+                eprintln!("{test}: skipped: no PostgreSQL at {base} ({e})");
+                None
+            }
+        }
+    }
+
+    /// A database of its own on the server, dropped when the test ends.
+    pub struct TestDb {
+        pub url: String,
+        base: String,
+        name: String,
+        /// The one that created the database drops it.
+        owner: bool,
+    }
+
+    impl TestDb {
+        pub fn create(base: &str) -> TestDb {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let name = format!(
+                "station_test_{}_{}_{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos()
+            );
+            let mut c = postgres::Client::connect(base, postgres::NoTls)
+                .unwrap_or_else(|e| panic!("STATION_TEST_PG={base}: {e}"));
+            c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+            let (head, _) = base.rsplit_once('/').expect("a URL ending in /dbname");
+            let url = match base.split_once('?') {
+                Some((_, q)) => format!("{head}/{name}?{q}"),
+                None => format!("{head}/{name}"),
+            };
+            TestDb {
+                url,
+                base: base.to_string(),
+                name,
+                owner: true,
+            }
+        }
+
+        /// The same database, not dropped by this handle.
+        pub fn share(&self) -> TestDb {
+            TestDb {
+                url: self.url.clone(),
+                base: self.base.clone(),
+                name: self.name.clone(),
+                owner: false,
+            }
+        }
+    }
+
+    impl Drop for TestDb {
+        fn drop(&mut self) {
+            if !self.owner {
+                return;
+            }
+            if let Ok(mut c) = postgres::Client::connect(&self.base, postgres::NoTls) {
+                let _ = c.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ));
+            }
+        }
+    }
 }

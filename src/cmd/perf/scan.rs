@@ -171,7 +171,7 @@ pub fn run(
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(AppState::new(config, &db, addr)?);
+    let state = Arc::new(AppState::new(config, &db.as_path().into(), addr)?);
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

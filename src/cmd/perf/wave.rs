@@ -50,7 +50,7 @@ pub fn run(config: &Config, orders: usize, runs: usize, json: bool) -> Result<()
     for run in 1..=runs {
         let dir = scratch.path().join(format!("run{run}"));
         std::fs::create_dir_all(&dir)?;
-        let mut store = Store::open(&dir.join("station.db"))?;
+        let mut store = Store::open(dir.join("station.db"))?;
         pull::import(&file, &mut store, config, "bench")?;
         let opts = PrintOptions {
             // Generated orders: PDF files only, never the configured printers.

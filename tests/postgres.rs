@@ -1,0 +1,244 @@
+//! Several stations on one PostgreSQL database, at once: each is the real
+//! binary in its own directory with its own `station.toml`, all pointed at
+//! one database with `--db postgres://…`. (Every other end-to-end suite runs
+//! on PostgreSQL too under `STATION_TEST_PG`; see tests/common.)
+//!
+//! Needs a PostgreSQL server: `STATION_TEST_PG`'s, else 127.0.0.1:5432. Where
+//! there is none the test says "skipped"; `STATION_REQUIRE_POSTGRES=1` (CI)
+//! makes that a failure.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::process::{Child, Output, Stdio};
+
+fn spawn(st: &Station, sim: &Sim, args: &[&str]) -> Child {
+    st.cmd_with_shop(sim)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn json(out: Output) -> Value {
+    serde_json::from_str(&ok(&out)).unwrap()
+}
+
+/// Two stations pull at once, print at once while a third print killed
+/// mid-wave is finished by one of them, hand over from both, and sync at
+/// once: every order is stored once, printed once under one live number, and
+/// reaches the shop as one shipment and one memo.
+#[test]
+fn two_stations_on_one_postgres_share_a_big_sale_and_finish_a_killed_wave() {
+    let Some(base) = pg::server_or_skip("two_stations_on_one_postgres") else {
+        return;
+    };
+    let db = pg::TestDb::create(&base);
+    let config = "[print]\nchunk_size = 10\n[handover]\nrequire_packed = false\n";
+    let (a, b) = (Station::on(&db), Station::on(&db));
+    a.write("station.toml", config);
+    b.write("station.toml", config);
+    let orders = a.write("orders.jsonl", &fixture_lines(&[]));
+    let sim = Sim::start(&orders, "pg-token", &[]);
+
+    // Both pull the same 200 orders at the same time: each stored once.
+    let pulls = [spawn(&a, &sim, &["pull"]), spawn(&b, &sim, &["pull"])];
+    for p in pulls {
+        ok(&p.wait_with_output().unwrap());
+    }
+    let status = a.status();
+    assert_eq!(status["counts"]["queued"], 200, "{status}");
+    let store = a.store();
+    let mut taken_in: HashMap<String, usize> = HashMap::new();
+    for e in store.events(None).unwrap() {
+        if e.action == "intake.queued" {
+            *taken_in.entry(e.order_id.unwrap()).or_default() += 1;
+        }
+    }
+    assert_eq!(taken_in.len(), 200);
+    assert!(taken_in.values().all(|&n| n == 1), "{taken_in:?}");
+
+    // Station A dies in the middle of a wave of 80, two chunks in.
+    let killed = a
+        .cmd()
+        .args(["print", "--limit", "80"])
+        .env("STATION_CRASH_AT", "wave.chunk.committed@2")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success(), "the armed print was not killed");
+    let waves = store
+        .open_wave()
+        .unwrap()
+        .expect("the killed print left its wave open");
+    let planned: BTreeMap<String, String> = waves
+        .orders
+        .iter()
+        .map(|o| (o.order_id.clone(), o.tracking_no.clone()))
+        .collect();
+    assert_eq!(planned.len(), 80);
+
+    // Both print at once: one finishes the killed wave with its numbers, the
+    // other plans a wave of its own from the orders no open wave holds.
+    let prints = [
+        spawn(&a, &sim, &["--json", "print"]),
+        spawn(&b, &sim, &["--json", "print"]),
+    ];
+    let reports: Vec<Value> = prints
+        .into_iter()
+        .map(|p| json(p.wait_with_output().unwrap()))
+        .collect();
+    let mut printed: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for r in &reports {
+        for p in r["orders"].as_array().unwrap() {
+            let id = p["order_id"].as_str().unwrap().to_string();
+            let parcel = (
+                p["courier"].as_str().unwrap().to_string(),
+                p["tracking_no"].as_str().unwrap().to_string(),
+            );
+            assert!(
+                printed.insert(id.clone(), parcel).is_none(),
+                "{id} printed twice"
+            );
+        }
+    }
+    let mut per_order: HashMap<String, usize> = HashMap::new();
+    for e in store.events(None).unwrap() {
+        if e.action == "print.printed" {
+            *per_order.entry(e.order_id.unwrap()).or_default() += 1;
+        }
+    }
+    assert_eq!(per_order.len(), 200, "every order printed");
+    assert!(per_order.values().all(|&n| n == 1), "{per_order:?}");
+    for (id, number) in &planned {
+        let live: Vec<_> = store
+            .tracking_numbers(id)
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.state == "allocated")
+            .collect();
+        assert_eq!(live.len(), 1, "{id}");
+        assert_eq!(
+            &live[0].number, number,
+            "{id}: the killed wave's number is kept"
+        );
+    }
+    let numbers: HashSet<String> = per_order
+        .keys()
+        .map(|id| {
+            let live: Vec<_> = store
+                .tracking_numbers(id)
+                .unwrap()
+                .into_iter()
+                .filter(|t| t.state == "allocated")
+                .collect();
+            assert_eq!(live.len(), 1, "{id}: one live number");
+            live[0].number.clone()
+        })
+        .collect();
+    assert_eq!(numbers.len(), 200, "tracking numbers are unique");
+    assert!(store.open_wave().unwrap().is_none(), "no wave left open");
+    let status = b.status();
+    assert_eq!(status["counts"]["printed"], 200, "{status}");
+
+    // Handover: A opens a batch per courier, A and B scan the parcels at the
+    // same time (alternately), B closes the batches.
+    let mut by_courier: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (courier, number) in printed.values() {
+        by_courier
+            .entry(courier.clone())
+            .or_default()
+            .push(number.clone());
+    }
+    for (courier, numbers) in &by_courier {
+        let opened = json(
+            a.cmd()
+                .args(["--json", "handover", "open", "--courier", courier])
+                .output()
+                .unwrap(),
+        );
+        let batch = opened["id"].as_str().unwrap().to_string();
+        std::thread::scope(|s| {
+            for (k, st) in [&a, &b].into_iter().enumerate() {
+                let (batch, sim) = (&batch, &sim);
+                s.spawn(move || {
+                    for n in numbers.iter().skip(k).step_by(2) {
+                        ok(&st
+                            .cmd_with_shop(sim)
+                            .args(["handover", "scan", "--batch", batch, n])
+                            .output()
+                            .unwrap());
+                    }
+                });
+            }
+        });
+        let closed = json(
+            b.cmd_with_shop(&sim)
+                .args(["--json", "handover", "close", "--batch", &batch])
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(closed["count"], numbers.len(), "{closed}");
+    }
+
+    // Both drain the outbox at once: each send claimed by one.
+    let syncs = [spawn(&a, &sim, &["sync"]), spawn(&b, &sim, &["sync"])];
+    for s in syncs {
+        ok(&s.wait_with_output().unwrap());
+    }
+    let shipments = sim.shipments();
+    let mut shipped: HashMap<String, Vec<String>> = HashMap::new();
+    for s in shipments.as_array().unwrap() {
+        shipped
+            .entry(s["order_id"].as_str().unwrap().into())
+            .or_default()
+            .push(s["tracking_no"].as_str().unwrap().into());
+    }
+    for (id, (_, number)) in &printed {
+        assert_eq!(shipped.get(id), Some(&vec![number.clone()]), "{id}");
+        let order = sim.order(id);
+        assert_eq!(order["flag"], "green", "{order}");
+        let memos: Vec<&Value> = order["memos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["text"].as_str().unwrap().starts_with("已交接"))
+            .collect();
+        assert_eq!(memos.len(), 1, "{id}: {memos:?}");
+    }
+    assert_eq!(a.status()["counts"]["shipped"], 200);
+}
+
+/// The schema is created once when stations start on an empty database at
+/// the same time, and a database without the station's tables is "no
+/// database" for a command that only reads.
+#[test]
+fn stations_starting_at_once_migrate_an_empty_database_once() {
+    let Some(base) = pg::server_or_skip("stations_starting_at_once") else {
+        return;
+    };
+    let db = pg::TestDb::create(&base);
+    let st = Station::on(&db);
+    let out = st.cmd().arg("status").output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("without the station's tables"), "{err}");
+    let orders = st.write("orders.jsonl", &fixture_lines(&[]));
+    let imports: Vec<Child> = (0..4)
+        .map(|_| {
+            st.cmd()
+                .arg("import")
+                .arg(&orders)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for i in imports {
+        ok(&i.wait_with_output().unwrap());
+    }
+    assert_eq!(st.status()["counts"]["queued"], 200);
+}

@@ -51,6 +51,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
                         | StoreError::AlreadyVoided(_)
                         | StoreError::UnknownTracking(_)
                         | StoreError::NotOnPostgres { .. }
+                        | StoreError::MigrateRefused(_)
                 )
             )
         {
@@ -240,6 +241,12 @@ pub enum Command {
         /// Where the copy goes (replaced if it exists).
         file: PathBuf,
     },
+    /// Copy this SQLite station (--db FILE: every table, the audit trail, the pools' positions) into an empty PostgreSQL database and check the copy row by row.
+    MigrateDb {
+        /// The PostgreSQL database: postgres://user@host:5432/dbname (empty; the tables are created).
+        #[arg(long)]
+        to: crate::store::Db,
+    },
     /// Remove recipient personal data of orders handed over before the retention period (database, WAL, wave PDFs).
     Purge {
         /// Age, e.g. 90d (default: privacy.retention_days).
@@ -299,6 +306,7 @@ impl Command {
             Command::Report { .. } => "report",
             Command::Handover(_) => "handover",
             Command::Backup { .. } => "backup",
+            Command::MigrateDb { .. } => "migrate-db",
             Command::Purge { .. } => "purge",
             Command::Doctor => "doctor",
             Command::Serve { .. } => "serve",

@@ -48,6 +48,8 @@ pub const POINTS: &[&str] = &[
     "outbox.flag.answered",
     "outbox.exception.answered",
     "outbox.return.answered",
+    // store::Store::migrate_to: every row copied into PostgreSQL, before the commit.
+    "migrate.before_commit",
 ];
 
 /// The environment variable that arms one point: `NAME` or `NAME@N`.

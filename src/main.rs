@@ -98,6 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => cmd::report::run(&ctx, date, &format, excel),
         Command::Handover(h) => cmd::handover::run(&ctx, h),
         Command::Backup { file } => cmd::backup::run(&ctx, &file),
+        Command::MigrateDb { to } => cmd::migrate_db::run(&ctx, &to),
         Command::Purge { older_than } => cmd::purge::run(&ctx, older_than.as_deref()),
         Command::Doctor => cmd::doctor::run(&ctx, &runtime()?),
         Command::Serve { listen } => cmd::serve::run(ctx, listen),

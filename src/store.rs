@@ -29,6 +29,7 @@ mod handover;
 mod location;
 mod lookup;
 mod maintenance;
+mod migrate;
 mod outbox;
 mod packing;
 mod print_jobs;
@@ -42,6 +43,7 @@ mod waves;
 pub use handover::{ClosingParcel, HandoverRow, ParcelRow, Removed};
 pub use location::Db;
 pub use lookup::{HandoverEntry, PackingEntry, WaveEntry, WriteBackEntry};
+pub use migrate::{CopiedTable, Migrated};
 pub(crate) use outbox::enqueue as enqueue_write_back;
 #[cfg(test)]
 pub(crate) use outbox::tests::handed_over as outbox_fixture;
@@ -95,6 +97,8 @@ pub enum StoreError {
     SchemaTooNew { db: String, found: i64, known: i64 },
     #[error("database error: {0}")]
     Sql(#[from] sql::Error),
+    #[error("migrate-db: {0}")]
+    MigrateRefused(String),
     #[error("{what} works on a SQLite station only; on PostgreSQL, {instead}")]
     NotOnPostgres {
         what: &'static str,
@@ -274,22 +278,17 @@ impl Store {
             Db::Sqlite(_) => Store::open(db),
             Db::Postgres(url) => {
                 let conn = Store::connect_pg(&db, url)?;
-                let known = conn
-                    .query_row(
-                        "SELECT to_regclass('station_schema') IS NOT NULL",
-                        [],
-                        |r| r.get::<_, bool>(0),
-                    )
-                    .map_err(|source| StoreError::Open {
-                        path: db.to_string(),
-                        source,
-                    })?;
+                let known = conn.query_row(
+                    "SELECT to_regclass('station_schema') IS NOT NULL",
+                    [],
+                    |r| r.get::<_, bool>(0),
+                )?;
                 if !known {
                     return Err(StoreError::Missing(format!(
                         "{db} (a PostgreSQL database without the station's tables)"
                     )));
                 }
-                Store::open(db)
+                Store::open_pg(conn, db)
             }
         }
     }
@@ -302,32 +301,32 @@ impl Store {
                 Ok(Store { conn, db })
             }
             Db::Postgres(url) => {
-                let mut conn = Store::connect_pg(&db, url)?;
-                migrate_pg(&mut conn).map_err(|e| match e {
-                    StoreError::Sql(source) => StoreError::MigratePg {
-                        db: db.to_string(),
-                        source,
-                    },
-                    StoreError::SchemaTooNew { found, known, .. } => StoreError::SchemaTooNew {
-                        db: db.to_string(),
-                        found,
-                        known,
-                    },
-                    other => other,
-                })?;
-                Ok(Store { conn, db })
+                let conn = Store::connect_pg(&db, url)?;
+                Store::open_pg(conn, db)
             }
         }
     }
 
-    fn connect_pg(db: &Db, url: &str) -> Result<Connection> {
-        let shown = db.to_string();
-        sql::PgConn::connect(url, &shown)
-            .map(Connection::Pg)
-            .map_err(|source| StoreError::Open {
-                path: shown,
+    /// A PostgreSQL store on `conn`, its schema brought up to date.
+    fn open_pg(mut conn: Connection, db: Db) -> Result<Store> {
+        migrate_pg(&mut conn).map_err(|e| match e {
+            StoreError::Sql(source) => StoreError::MigratePg {
+                db: db.to_string(),
                 source,
-            })
+            },
+            StoreError::SchemaTooNew { found, known, .. } => StoreError::SchemaTooNew {
+                db: db.to_string(),
+                found,
+                known,
+            },
+            other => other,
+        })?;
+        Ok(Store { conn, db })
+    }
+
+    /// Its errors name the database already (`sql::Error::Postgres`).
+    fn connect_pg(db: &Db, url: &str) -> Result<Connection> {
+        Ok(sql::PgConn::connect(url, &db.to_string()).map(Connection::Pg)?)
     }
 
     fn open_sqlite(path: &Path) -> Result<Connection> {
@@ -596,6 +595,21 @@ impl Store {
 /// stations starting at once migrate once; the version is kept in
 /// `station_schema`.
 fn migrate_pg(conn: &mut Connection) -> Result<()> {
+    let known = PG_MIGRATIONS.len() as i64;
+    // Up to date (the common case: every command, every outbox connection):
+    // seen without taking the write lock.
+    let exists = conn.query_row(
+        "SELECT to_regclass('station_schema') IS NOT NULL",
+        [],
+        |r| r.get::<_, bool>(0),
+    )?;
+    if exists {
+        let found: Option<i64> =
+            conn.query_row("SELECT MAX(version) FROM station_schema", [], |r| r.get(0))?;
+        if found == Some(known) {
+            return Ok(());
+        }
+    }
     let tx = conn.write_tx()?;
     tx.execute_batch("CREATE TABLE IF NOT EXISTS station_schema (version BIGINT NOT NULL)")?;
     let found: i64 = tx
@@ -603,7 +617,6 @@ fn migrate_pg(conn: &mut Connection) -> Result<()> {
             r.get::<_, Option<i64>>(0)
         })?
         .unwrap_or(0);
-    let known = PG_MIGRATIONS.len() as i64;
     if found > known {
         return Err(StoreError::SchemaTooNew {
             db: String::new(),

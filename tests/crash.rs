@@ -607,6 +607,10 @@ const EXCEPTION_POINTS: &[&str] = &["outbox.exception.sending", "outbox.exceptio
 
 const RETURN_POINTS: &[&str] = &["outbox.return.sending", "outbox.return.answered"];
 
+/// Tested in tests/postgres.rs (`migrate_db_moves_a_sqlite_station_with_its_history`):
+/// the copy needs a PostgreSQL server.
+const MIGRATE_POINTS: &[&str] = &["migrate.before_commit"];
+
 #[test]
 fn every_crash_point_has_a_test() {
     let tested: BTreeSet<&str> = [
@@ -616,6 +620,7 @@ fn every_crash_point_has_a_test() {
         OUTBOX_POINTS,
         EXCEPTION_POINTS,
         RETURN_POINTS,
+        MIGRATE_POINTS,
     ]
     .concat()
     .iter()

@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod export;
 pub mod generate;
 pub mod handover;
+pub mod migrate_db;
 pub mod operator;
 pub mod perf;
 pub mod print;

@@ -34,8 +34,9 @@ pub const WRITE_LOCK: i64 = 0x73_74_61_74_69_6f_6e;
 pub enum Error {
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("PostgreSQL: {}", pg_message(.0))]
-    Postgres(postgres::Error),
+    /// What PostgreSQL said, and which database (filled in by the connection).
+    #[error("PostgreSQL {db}: {}", pg_message(source))]
+    Postgres { db: String, source: postgres::Error },
     #[error("the query returned no rows")]
     NoRows,
     #[error("column {column}: {problem}")]
@@ -51,8 +52,24 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 // Not `#[from]`: the server's message is already in this error's text, and a
 // source would print it twice.
 impl From<postgres::Error> for Error {
-    fn from(e: postgres::Error) -> Error {
-        Error::Postgres(e)
+    fn from(source: postgres::Error) -> Error {
+        Error::Postgres {
+            db: String::new(),
+            source,
+        }
+    }
+}
+
+impl Error {
+    /// Name the database in a PostgreSQL error that does not yet.
+    fn on(self, shown: &str) -> Error {
+        match self {
+            Error::Postgres { db, source } if db.is_empty() => Error::Postgres {
+                db: shown.to_string(),
+                source,
+            },
+            other => other,
+        }
     }
 }
 
@@ -635,9 +652,11 @@ impl std::ops::Deref for Transaction<'_> {
 }
 
 impl Transaction<'_> {
+    /// A COMMIT that fails leaves the transaction to roll back on drop.
     pub fn commit(mut self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
         self.open = false;
-        self.conn.execute_batch("COMMIT")
+        Ok(())
     }
 }
 
@@ -738,7 +757,10 @@ impl PgConn {
                 }
             })
             .map_err(|e| Error::Gone(format!("{shown}: {e}")))?;
-        ready.recv().map_err(|_| Error::Gone(shown.to_string()))??;
+        ready
+            .recv()
+            .map_err(|_| Error::Gone(shown.to_string()))?
+            .map_err(|e| e.on(shown))?;
         Ok(PgConn {
             jobs,
             shown: shown.to_string(),
@@ -755,7 +777,9 @@ impl PgConn {
                 let _ = tx.send(f(w));
             }))
             .map_err(|_| Error::Gone(self.shown.clone()))?;
-        rx.recv().map_err(|_| Error::Gone(self.shown.clone()))?
+        rx.recv()
+            .map_err(|_| Error::Gone(self.shown.clone()))?
+            .map_err(|e| e.on(&self.shown))
     }
 
     fn query(&self, sql: String, values: Vec<Value>) -> Result<Vec<postgres::Row>> {

@@ -437,6 +437,11 @@ pub struct PerfWaveArgs {
     /// Runs; the figures are medians.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// Also run each wave on PostgreSQL, beside the SQLite one: a server URL
+    /// (postgres://user@host:5432/postgres) on which each run creates a
+    /// database of its own and drops it after.
+    #[arg(long)]
+    pub postgres: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -460,6 +465,15 @@ pub struct PerfScanArgs {
     /// Where the run writes its database and labels (wiped at the start).
     #[arg(long, default_value = "station-bench-scan")]
     pub dir: PathBuf,
+    /// `serve` processes' worth of bench servers on the one database; the
+    /// benches are spread over them.
+    #[arg(long, default_value_t = 1)]
+    pub servers: usize,
+    /// Keep the state on this PostgreSQL server instead of SQLite
+    /// (postgres://user@host:5432/postgres): a database of its own for the
+    /// run, dropped after.
+    #[arg(long)]
+    pub postgres: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

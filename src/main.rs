@@ -103,9 +103,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor => cmd::doctor::run(&ctx, &runtime()?),
         Command::Serve { listen } => cmd::serve::run(ctx, listen),
         Command::Operator(OperatorCommand::HashPin) => cmd::operator::hash_pin(),
-        Command::Perf(PerfCommand::Wave(a)) | Command::Bench(a) => {
-            cmd::perf::wave::run(&ctx.config, a.orders, a.runs, ctx.json)
-        }
+        Command::Perf(PerfCommand::Wave(a)) | Command::Bench(a) => cmd::perf::wave::run(
+            &ctx.config,
+            a.orders,
+            a.runs,
+            a.postgres.as_deref(),
+            ctx.json,
+        ),
         Command::Perf(PerfCommand::Scan(a)) | Command::BenchScan(a) => cmd::perf::scan::run(
             &ctx.config,
             a.benches,
@@ -113,6 +117,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::time::Duration::from_millis(a.interval_ms),
             a.shop_latency_ms,
             &a.dir,
+            cmd::perf::scan::Engine {
+                servers: a.servers,
+                postgres: a.postgres.as_deref(),
+            },
             ctx.json,
         ),
         Command::Perf(PerfCommand::Sync(a)) => cmd::perf::sync::run(

@@ -380,3 +380,165 @@ fn migrate_db_moves_a_sqlite_station_with_its_history() {
     ]));
     assert!(events.to_string().contains("handover"), "{events}");
 }
+
+/// PostgreSQL goes away in the middle of a wave and during a sync, and a
+/// long-lived connection meets the outage: each command stops with an error
+/// naming the database (exit 5, no panic), the open connection reconnects when
+/// the server is back, and the work then finishes with nothing lost or done
+/// twice. The outage is a relay the test cuts (`pg::Proxy`), not a sleep.
+#[test]
+fn postgres_going_away_mid_wave_and_mid_sync_loses_and_doubles_nothing() {
+    let Some(base) = pg::server_or_skip("postgres_going_away") else {
+        return;
+    };
+    let db = pg::TestDb::create(&base);
+    let proxy = pg::Proxy::to(&db);
+    let st = Station::on(&db.via(proxy.url(&db)));
+    st.write(
+        "station.toml",
+        "[print]\nchunk_size = 10\n[handover]\nrequire_packed = false\n",
+    );
+    let fixtures = read_json(&data("orders-200.json"));
+    let lines: String = fixtures.as_array().unwrap()[..60]
+        .iter()
+        .map(|o| format!("{o}\n"))
+        .collect();
+    let sim = Sim::start(&st.write("orders.jsonl", &lines), "outage-token", &[]);
+    ok(&st.pull(&sim, &[]));
+    let named = |out: &Output| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{err}");
+        assert!(
+            err.contains(&format!("127.0.0.1:{}", proxy.port)),
+            "the database is named: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    };
+
+    // The wave: held after its first chunk is committed, the database goes
+    // away, the wave goes on and stops at its next write.
+    let pause = st.dir.path().join("pause");
+    std::fs::create_dir(&pause).unwrap();
+    let mut print = st
+        .cmd_with_shop(&sim)
+        .arg("print")
+        .env("STATION_PAUSE_AT", "wave.chunk.committed")
+        .env("STATION_PAUSE_DIR", &pause)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_paused(&pause, &mut print);
+    proxy.down();
+    release_pause(&pause);
+    named(&print.wait_with_output().unwrap());
+    named(&st.cmd().arg("status").output().unwrap());
+
+    // A connection that lives through the outage (as `serve`'s do).
+    proxy.up();
+    let proxied: station::store::Db = proxy.url(&db).parse().unwrap();
+    let mut store = station::store::Store::open(proxied).unwrap();
+    let before = store.status().unwrap();
+    proxy.down();
+    let err = store.status().unwrap_err().to_string();
+    assert!(err.contains(&format!("127.0.0.1:{}", proxy.port)), "{err}");
+    assert!(
+        store
+            .record("测试员", None, "test.during_outage", "not recorded")
+            .is_err(),
+        "a write while the database is away fails"
+    );
+    proxy.up();
+    assert_eq!(
+        store.status().unwrap().counts,
+        before.counts,
+        "the same connection works again"
+    );
+
+    // Back: the next print finishes the wave; every order printed once.
+    let done = json(
+        st.cmd_with_shop(&sim)
+            .args(["--json", "print"])
+            .output()
+            .unwrap(),
+    );
+    let printed: Vec<(String, String, String)> = {
+        let store = st.store();
+        let mut per_order: HashMap<String, usize> = HashMap::new();
+        for e in store.events(None).unwrap() {
+            if e.action == "print.printed" {
+                *per_order.entry(e.order_id.unwrap()).or_default() += 1;
+            }
+        }
+        assert_eq!(per_order.len(), 60, "{done}");
+        assert!(per_order.values().all(|&n| n == 1), "{per_order:?}");
+        assert!(
+            !store
+                .events(None)
+                .unwrap()
+                .iter()
+                .any(|e| e.action == "test.during_outage")
+        );
+        per_order
+            .keys()
+            .map(|id| {
+                let live: Vec<_> = store
+                    .tracking_numbers(id)
+                    .unwrap()
+                    .into_iter()
+                    .filter(|t| t.state == "allocated")
+                    .collect();
+                assert_eq!(live.len(), 1, "{id}");
+                (id.clone(), live[0].courier.clone(), live[0].number.clone())
+            })
+            .collect()
+    };
+
+    // Hand five parcels over; the database goes away before the sync.
+    let (courier, five): (String, Vec<&(String, String, String)>) = {
+        let c = printed[0].1.clone();
+        let five = printed.iter().filter(|p| p.1 == c).take(5).collect();
+        (c, five)
+    };
+    let opened = json(
+        st.cmd()
+            .args(["--json", "handover", "open", "--courier", &courier])
+            .output()
+            .unwrap(),
+    );
+    let batch = opened["id"].as_str().unwrap();
+    for (_, _, number) in &five {
+        ok(&st
+            .cmd_with_shop(&sim)
+            .args(["handover", "scan", "--batch", batch, number])
+            .output()
+            .unwrap());
+    }
+    ok(&st
+        .cmd_with_shop(&sim)
+        .args(["handover", "close", "--batch", batch])
+        .output()
+        .unwrap());
+    proxy.down();
+    named(&st.cmd_with_shop(&sim).arg("sync").output().unwrap());
+    assert_eq!(
+        sim.shipments().as_array().unwrap().len(),
+        0,
+        "nothing sent without the database"
+    );
+    proxy.up();
+    ok(&st.cmd_with_shop(&sim).arg("sync").output().unwrap());
+    let shipments = sim.shipments();
+    let mut per_order: HashMap<String, Vec<String>> = HashMap::new();
+    for s in shipments.as_array().unwrap() {
+        per_order
+            .entry(s["order_id"].as_str().unwrap().into())
+            .or_default()
+            .push(s["tracking_no"].as_str().unwrap().into());
+    }
+    assert_eq!(per_order.len(), 5, "{shipments}");
+    for (id, _, number) in &five {
+        assert_eq!(per_order.get(id), Some(&vec![number.clone()]), "{id}");
+        assert_eq!(sim.order(id)["flag"], "green");
+    }
+}

@@ -35,8 +35,9 @@ pub enum Error {
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
     /// What PostgreSQL said, and which database (filled in by the connection).
-    #[error("PostgreSQL {db}: {}", pg_message(source))]
-    Postgres { db: String, source: postgres::Error },
+    // (Not a field named `source`: that would print the message twice.)
+    #[error("PostgreSQL {db}: {}", pg_message(error))]
+    Postgres { db: String, error: postgres::Error },
     #[error("the query returned no rows")]
     NoRows,
     #[error("column {column}: {problem}")]
@@ -52,10 +53,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 // Not `#[from]`: the server's message is already in this error's text, and a
 // source would print it twice.
 impl From<postgres::Error> for Error {
-    fn from(source: postgres::Error) -> Error {
+    fn from(error: postgres::Error) -> Error {
         Error::Postgres {
             db: String::new(),
-            source,
+            error,
         }
     }
 }
@@ -64,9 +65,9 @@ impl Error {
     /// Name the database in a PostgreSQL error that does not yet.
     fn on(self, shown: &str) -> Error {
         match self {
-            Error::Postgres { db, source } if db.is_empty() => Error::Postgres {
+            Error::Postgres { db, error } if db.is_empty() => Error::Postgres {
                 db: shown.to_string(),
-                source,
+                error,
             },
             other => other,
         }
@@ -85,10 +86,16 @@ fn pg_message(e: &postgres::Error) -> String {
             }
             s
         }
-        None => match std::error::Error::source(e) {
-            Some(cause) => format!("{e}: {cause}"),
-            None => e.to_string(),
-        },
+        // The connection: refused, dropped, timed out.
+        None => {
+            let what = match std::error::Error::source(e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            };
+            format!(
+                "{what}. Is the server up and reachable from here? Nothing half-done was kept: run the command again once it is"
+            )
+        }
     }
 }
 

@@ -482,6 +482,17 @@ pub mod pg {
             }
         }
 
+        /// The same database reached at another URL (through a [`Proxy`]),
+        /// not dropped by this handle.
+        pub fn via(&self, url: String) -> TestDb {
+            TestDb {
+                url,
+                base: self.base.clone(),
+                name: self.name.clone(),
+                owner: false,
+            }
+        }
+
         /// The same database, not dropped by this handle.
         pub fn share(&self) -> TestDb {
             TestDb {
@@ -504,6 +515,85 @@ pub mod pg {
                     self.name
                 ));
             }
+        }
+    }
+
+    /// A TCP relay between the stations and the PostgreSQL server that a
+    /// test can take down (every open connection cut, new ones closed at
+    /// once: the server is unreachable) and bring back: a database outage
+    /// without touching the server.
+    pub struct Proxy {
+        pub port: u16,
+        down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    }
+
+    impl Proxy {
+        /// Relay to the server `db` is on.
+        pub fn to(db: &TestDb) -> Proxy {
+            use std::net::{TcpListener, TcpStream};
+            use std::sync::atomic::Ordering;
+            let config: postgres::Config = db.url.parse().unwrap();
+            let host = match &config.get_hosts()[0] {
+                postgres::config::Host::Tcp(h) => h.clone(),
+                other => panic!("a TCP host, not {other:?}"),
+            };
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            let server = format!("{host}:{port}");
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let proxy = Proxy {
+                port: listener.local_addr().unwrap().port(),
+                down: Default::default(),
+                open: Default::default(),
+            };
+            let (down, open) = (proxy.down.clone(), proxy.open.clone());
+            std::thread::spawn(move || {
+                for client in listener.incoming() {
+                    let Ok(client) = client else { continue };
+                    // Under the lock `down` takes: no connection slips past it.
+                    let mut list = open.lock().unwrap();
+                    if down.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    let Ok(upstream) = TcpStream::connect(&server) else {
+                        continue;
+                    };
+                    list.push(client.try_clone().unwrap());
+                    list.push(upstream.try_clone().unwrap());
+                    for (mut from, mut to) in [
+                        (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                        (upstream, client),
+                    ] {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+            });
+            proxy
+        }
+
+        /// `db`'s URL through this relay.
+        pub fn url(&self, db: &TestDb) -> String {
+            let (scheme, rest) = db.url.split_once("://").unwrap();
+            let (auth, after) = rest.split_once('@').unwrap();
+            let path = &after[after.find('/').unwrap()..];
+            format!("{scheme}://{auth}@127.0.0.1:{}{path}", self.port)
+        }
+
+        /// The database goes away: open connections cut, new ones refused.
+        pub fn down(&self) {
+            self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+            for s in self.open.lock().unwrap().drain(..) {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+
+        /// The database is back.
+        pub fn up(&self) {
+            self.down.store(false, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }

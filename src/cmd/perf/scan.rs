@@ -69,6 +69,14 @@ fn figures(mut ms: Vec<f64>) -> Figures {
     }
 }
 
+/// Where the benches' state lives and how many bench servers share it.
+pub struct Engine<'a> {
+    pub servers: usize,
+    /// A PostgreSQL server (a scratch database on it), else SQLite in `dir`.
+    pub postgres: Option<&'a str>,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     config: &Config,
     benches: usize,
@@ -76,6 +84,7 @@ pub fn run(
     interval: Duration,
     shop_latency_ms: u64,
     dir: &Path,
+    engine: Engine<'_>,
     json: bool,
 ) -> Result<()> {
     let latencies: Vec<u64> = if shop_latency_ms == 0 {
@@ -100,7 +109,14 @@ pub fn run(
         std::fs::remove_dir_all(&labels)
             .with_context(|| format!("cannot remove {}", labels.display()))?;
     }
-    let db = dir.join("station.db");
+    let (_scratch, db): (Option<super::ScratchPg>, station::store::Db) = match engine.postgres {
+        Some(server) => {
+            let (scratch, url) = super::ScratchPg::create(server, 0)?;
+            (Some(scratch), url.parse().map_err(anyhow::Error::msg)?)
+        }
+        None => (None, dir.join("station.db").into()),
+    };
+    let servers = engine.servers.max(1);
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -168,28 +184,34 @@ pub fn run(
             pin_hash: hash.clone(),
         })
         .collect();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let state = Arc::new(AppState::new(config, &db.as_path().into(), addr)?);
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("a server runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
-            let _ = axum::serve(listener, router(state)).await;
+    // One server per `serve` process measured, each on its own runtime and
+    // threads, all on the one database.
+    let mut bases = Vec::new();
+    for _ in 0..servers {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(AppState::new(config.clone(), &db, addr)?);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("a server runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
+                let _ = axum::serve(listener, router(state)).await;
+            });
         });
-    });
+        bases.push(format!("http://{addr}"));
+    }
 
-    // The benches: signed in once, then a round per shop latency, each on
-    // orders of its own.
-    let base = format!("http://{addr}");
+    // The benches, spread over the servers: signed in once, then a round per
+    // shop latency, each on orders of its own.
+    let base_of = |n: usize| bases[n % servers].clone();
     let cookies = client_rt.block_on(async {
         let mut cookies = Vec::new();
         for n in 1..=benches {
-            cookies.push(sign_in(&base, n, pin).await?);
+            cookies.push(sign_in(&base_of(n), n, pin).await?);
         }
         anyhow::Ok(cookies)
     })?;
@@ -208,8 +230,8 @@ pub fn run(
         let started = Instant::now();
         let results = client_rt.block_on(async {
             let mut tasks = Vec::new();
-            for (share, cookie) in shares.into_iter().zip(&cookies) {
-                let (base, cookie) = (base.clone(), cookie.clone());
+            for (n, (share, cookie)) in shares.into_iter().zip(&cookies).enumerate() {
+                let (base, cookie) = (base_of(n + 1), cookie.clone());
                 tasks.push(tokio::spawn(async move {
                     bench(&base, &cookie, share, interval).await
                 }));
@@ -228,6 +250,8 @@ pub fn run(
 
     let report = json!({
         "benches": benches,
+        "servers": servers,
+        "database": if engine.postgres.is_some() { "postgres" } else { "sqlite" },
         "interval_ms": interval.as_millis() as u64,
         "orders_per_round": benches * per_bench,
         "rounds": rounds,
@@ -241,7 +265,8 @@ pub fn run(
         for round in &rounds {
             writeln!(
                 out,
-                "bench-scan, shop answering in {} ms: {benches} benches scanning at once ({}), {} orders, {} scans over HTTP in {} s ({} scans/s)",
+                "bench-scan on {} ({servers} server(s)), shop answering in {} ms: {benches} benches scanning at once ({}), {} orders, {} scans over HTTP in {} s ({} scans/s)",
+                report["database"].as_str().unwrap_or(""),
                 round["shop_latency_ms"],
                 if interval.is_zero() {
                     "flat out".to_string()

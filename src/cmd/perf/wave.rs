@@ -4,6 +4,7 @@
 //! and templates that later runs in this process reuse: what one `station
 //! print` pays) and the median (shared machines are noisy).
 
+use super::ScratchPg;
 use anyhow::Result;
 use serde_json::json;
 use station::config::Config;
@@ -25,7 +26,37 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub fn run(config: &Config, orders: usize, runs: usize, json: bool) -> Result<()> {
+/// One wave on `store`: seconds, pages, bytes per page.
+fn one_wave(
+    mut store: Store,
+    file: &std::path::Path,
+    config: &Config,
+    labels: std::path::PathBuf,
+) -> Result<(f64, usize, f64, usize)> {
+    pull::import(file, &mut store, config, "bench")?;
+    let opts = PrintOptions {
+        // Generated orders: PDF files only, never the configured printers.
+        targets: Some(wave::Targets::default()),
+        // Counted, not listed: as `station print` without --json.
+        list_orders: false,
+        ..PrintOptions::from_config(&config.print, labels)
+    };
+    let report = wave::print(&mut store, config, &opts, "bench", &|_, _| {})?;
+    Ok((
+        report.elapsed_ms as f64 / 1000.0,
+        report.pages,
+        report.bytes as f64 / report.pages.max(1) as f64,
+        report.printed,
+    ))
+}
+
+pub fn run(
+    config: &Config,
+    orders: usize,
+    runs: usize,
+    postgres: Option<&str>,
+    json: bool,
+) -> Result<()> {
     let runs = runs.max(1);
     let mut config = config.clone();
     if !config.sender.missing().is_empty() {
@@ -44,43 +75,53 @@ pub fn run(config: &Config, orders: usize, runs: usize, json: bool) -> Result<()
     .collect();
     std::fs::write(&file, text)?; // `text` is moved and freed here, before the runs.
     let mut secs = Vec::new();
+    let mut pg_secs = Vec::new();
     let mut per_page = Vec::new();
     let mut pages = 0;
     let mut out = std::io::stderr().lock();
     for run in 1..=runs {
         let dir = scratch.path().join(format!("run{run}"));
         std::fs::create_dir_all(&dir)?;
-        let mut store = Store::open(dir.join("station.db"))?;
-        pull::import(&file, &mut store, config, "bench")?;
-        let opts = PrintOptions {
-            // Generated orders: PDF files only, never the configured printers.
-            targets: Some(wave::Targets::default()),
-            // Counted, not listed: as `station print` without --json.
-            list_orders: false,
-            ..PrintOptions::from_config(&config.print, dir.join("labels"))
-        };
-        let report = wave::print(&mut store, config, &opts, "bench", &|_, _| {})?;
-        let s = report.elapsed_ms as f64 / 1000.0;
-        pages = report.pages;
+        let store = Store::open(dir.join("station.db"))?;
+        let (s, p, b, printed) = one_wave(store, &file, config, dir.join("labels"))?;
+        pages = p;
         secs.push(s);
-        per_page.push(report.bytes as f64 / report.pages.max(1) as f64);
-        writeln!(
-            out,
-            "run {run}: {} orders, {} pages in {s:.2} s",
-            report.printed, report.pages
-        )?;
+        per_page.push(b);
+        writeln!(out, "run {run}: {printed} orders, {p} pages in {s:.2} s")?;
         // Free the disk between runs: a 50k wave is a few hundred MB.
         std::fs::remove_dir_all(&dir)?;
+        if let Some(server) = postgres {
+            // The same wave on PostgreSQL, right after: side by side.
+            std::fs::create_dir_all(&dir)?;
+            let (_db, url) = ScratchPg::create(server, run)?;
+            let store = Store::open(
+                url.parse::<station::store::Db>()
+                    .map_err(anyhow::Error::msg)?,
+            )?;
+            let (s, p, _, printed) = one_wave(store, &file, config, dir.join("labels"))?;
+            pg_secs.push(s);
+            writeln!(
+                out,
+                "run {run} on PostgreSQL: {printed} orders, {p} pages in {s:.2} s"
+            )?;
+            std::fs::remove_dir_all(&dir)?;
+        }
     }
     let first = secs[0];
     let s = median(secs);
     let bytes = median(per_page);
     let rss = peak_rss_kb().unwrap_or(0) as f64 / 1024.0;
+    let pg = (!pg_secs.is_empty()).then(|| median(pg_secs));
     if json {
-        let v = json!({"orders": orders, "runs": runs, "pages": pages,
+        let mut v = json!({"orders": orders, "runs": runs, "pages": pages,
             "first_run_secs": first, "first_run_orders_per_sec": orders as f64 / first,
             "median_secs": s, "orders_per_sec": orders as f64 / s,
             "bytes_per_page": bytes, "peak_rss_mb": rss});
+        if let Some(p) = pg {
+            v["postgres_median_secs"] = json!(p);
+            v["postgres_orders_per_sec"] = json!(orders as f64 / p);
+            v["postgres_to_sqlite"] = json!(p / s);
+        }
         println!("{v}");
     } else {
         println!(
@@ -89,6 +130,13 @@ pub fn run(config: &Config, orders: usize, runs: usize, json: bool) -> Result<()
             orders as f64 / s,
             bytes / 1024.0
         );
+        if let Some(p) = pg {
+            println!(
+                "on PostgreSQL, each run right after its SQLite twin: median {p:.2} s, {:.0} orders/s, {:.2}× SQLite's median",
+                orders as f64 / p,
+                p / s
+            );
+        }
     }
     Ok(())
 }

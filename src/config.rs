@@ -354,6 +354,10 @@ pub struct PrintConfig {
     pub out_dir: String,
     /// Orders per PDF file (one waybill file and one slip file per chunk).
     pub chunk_size: usize,
+    /// A wave's lease, in seconds: renewed with every chunk; a print that
+    /// died on another machine holds its wave this long before another
+    /// station's `print` finishes it (one on this machine: at once).
+    pub lease_secs: u32,
     /// Privacy waybill masking: `standard` (GB/T 41833-2022) or `strict`.
     pub mask: crate::render::mask::MaskLevel,
     /// No prices on any packing slip (no price column, no total). Per order,
@@ -373,6 +377,7 @@ impl Default for PrintConfig {
             manifest_template: "manifest-a4".into(),
             out_dir: "labels".into(),
             chunk_size: 100,
+            lease_secs: 60,
             mask: crate::render::mask::MaskLevel::Standard,
             hide_prices: false,
         }
@@ -739,6 +744,12 @@ impl Config {
                 self.print.dpi
             )));
         }
+        if !(5..=3600).contains(&self.print.lease_secs) {
+            return Err(invalid(format!(
+                "print.lease_secs must be between 5 and 3600 seconds, got {}",
+                self.print.lease_secs
+            )));
+        }
         if self.print.chunk_size == 0 {
             return Err(invalid("print.chunk_size must be at least 1".into()));
         }
@@ -985,6 +996,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("time_zone"), "{e}");
+        let e = load("[print]\nlease_secs = 1\n", &[], Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("print.lease_secs"), "{e}");
+        let l = load("[print]\nlease_secs = 30\n", &[], Overrides::default()).unwrap();
+        assert_eq!(l.config.print.lease_secs, 30);
         let e = load("[flags]\npull = \"orange\"\n", &[], Overrides::default())
             .unwrap_err()
             .to_string();

@@ -37,7 +37,7 @@ mod privacy;
 mod report;
 mod returns;
 mod signins;
-pub(crate) mod sql;
+pub mod sql;
 mod tracking;
 mod waves;
 pub use handover::{ClosingParcel, HandoverRow, ParcelRow, Removed};
@@ -144,6 +144,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     conn: Connection,
     db: Db,
+    /// `print.lease_secs`, for the waves this store plans or resumes.
+    wave_lease_secs: u32,
 }
 
 /// Who is acting and where the orders came from, recorded with every event.
@@ -298,7 +300,11 @@ impl Store {
         match &db {
             Db::Sqlite(path) => {
                 let conn = Store::open_sqlite(path)?;
-                Ok(Store { conn, db })
+                Ok(Store {
+                    conn,
+                    db,
+                    wave_lease_secs: waves::WAVE_LEASE_SECS,
+                })
             }
             Db::Postgres(url) => {
                 let conn = Store::connect_pg(&db, url)?;
@@ -321,7 +327,11 @@ impl Store {
             },
             other => other,
         })?;
-        Ok(Store { conn, db })
+        Ok(Store {
+            conn,
+            db,
+            wave_lease_secs: waves::WAVE_LEASE_SECS,
+        })
     }
 
     /// Its errors name the database already (`sql::Error::Postgres`).
@@ -355,6 +365,13 @@ impl Store {
                 source,
             })?;
         Ok(Connection::Lite(conn))
+    }
+
+    /// The connection itself, for tests (here and in `tests/`) that look at
+    /// what was stored with SQL of their own, on either engine.
+    #[doc(hidden)]
+    pub fn into_connection(self) -> Connection {
+        self.conn
     }
 
     /// The connection itself, for unit tests elsewhere in the crate that

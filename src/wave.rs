@@ -282,6 +282,7 @@ pub fn print(
             .collect();
         p.check(&queues)?;
     }
+    store.set_wave_lease(config.print.lease_secs);
     let (mut wave, resumed) = match store.claim_open_wave()? {
         Some(w) => (w, true),
         None => {

@@ -273,7 +273,7 @@ fn eight_benches_a_print_wave_and_a_pull_share_one_database() {
         }
     }
     assert_eq!(ids.len(), 200, "every order printed exactly once");
-    let conn = rusqlite::Connection::open(st.db()).unwrap();
+    let conn = st.store().into_connection();
     let (live, distinct): (i64, i64) = conn
         .query_row(
             "SELECT count(*), count(DISTINCT order_id) FROM tracking_numbers WHERE state = 'allocated'",

@@ -19,9 +19,9 @@ mod common;
 
 use common::*;
 use rand::{RngExt as _, SeedableRng as _, rngs::StdRng};
-use rusqlite::Connection;
 use serde_json::{Value, json};
 use station::crash::POINTS;
+use station::store::sql::Connection;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
@@ -115,8 +115,9 @@ impl World {
         );
     }
 
+    /// The station's database, on either engine (`STATION_TEST_PG`).
     fn db(&self) -> Connection {
-        Connection::open(self.st.db()).unwrap()
+        self.st.store().into_connection()
     }
 
     /// A path the station recorded (relative to its working directory).
@@ -878,7 +879,7 @@ fn kill_print_at(w: &World, target: u64, jitter: Duration) -> Option<Duration> {
 fn kill_at_progress(
     w: &World,
     args: &[&str],
-    progress: fn(&Connection) -> rusqlite::Result<u64>,
+    progress: fn(&Connection) -> station::store::sql::Result<u64>,
     target: u64,
     jitter: Duration,
 ) -> Option<Duration> {
@@ -910,14 +911,16 @@ fn kill_at_progress(
 }
 
 /// Sends to the shop begun so far (each counted before its request goes out).
-fn sends_begun(db: &Connection) -> rusqlite::Result<u64> {
-    db.query_row("SELECT COALESCE(SUM(attempts), 0) FROM outbox", [], |r| {
-        r.get(0)
-    })
+fn sends_begun(db: &Connection) -> station::store::sql::Result<u64> {
+    db.query_row(
+        "SELECT CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM outbox",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// Orders printed so far in the station's waves.
-fn printed_in_waves(db: &Connection) -> rusqlite::Result<u64> {
+fn printed_in_waves(db: &Connection) -> station::store::sql::Result<u64> {
     db.query_row(
         "SELECT COUNT(*) FROM wave_orders WHERE printed_at IS NOT NULL",
         [],

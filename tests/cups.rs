@@ -623,7 +623,7 @@ fn a_print_killed_while_its_job_waits_is_resumed_by_asking_cups_not_by_printing_
     // Make one job look as if the print died between CUPS accepting it and
     // recording its id: the next print must find it by its title.
     {
-        let db = rusqlite::Connection::open(st.db()).unwrap();
+        let db = st.store().into_connection();
         let n = db
             .execute(
                 "UPDATE print_jobs SET state = 'sending', cups_job = NULL

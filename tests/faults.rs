@@ -43,7 +43,7 @@ fn fixture_ids(n: usize) -> BTreeSet<String> {
 
 /// Every order id the station holds, in any state.
 fn stored_ids(st: &Station) -> BTreeSet<String> {
-    let conn = rusqlite::Connection::open(st.db()).unwrap();
+    let conn = st.store().into_connection();
     let mut stmt = conn.prepare("SELECT id FROM orders").unwrap();
     stmt.query_map([], |r| r.get::<_, String>(0))
         .unwrap()

@@ -797,3 +797,90 @@ fn a_long_address_moves_its_instructions_to_the_slip_and_emoji_print() {
     let slip = squash(&page(&id(2), "slip"));
     assert!(slip.contains("奶茶🧋少糖😀"), "{slip}");
 }
+
+/// A wave whose print died on another machine (its lease names that host,
+/// whose processes this one cannot see) is left alone until its lease runs
+/// out — meanwhile a print here takes the orders no wave holds — and is then
+/// finished here with its numbers. (The lease is set in the database: no
+/// waiting.)
+#[test]
+fn a_wave_leased_by_another_machine_waits_for_its_lease_then_is_finished_here() {
+    let st = Station::new();
+    st.write("station.toml", "[print]\nchunk_size = 10\n");
+    let fixtures = read_json(&data("orders-200.json"));
+    let lines: String = fixtures.as_array().unwrap()[..30]
+        .iter()
+        .map(|o| format!("{o}\n"))
+        .collect();
+    ok(&st
+        .cmd()
+        .arg("import")
+        .arg(st.write("thirty.jsonl", &lines))
+        .output()
+        .unwrap());
+    let killed = st
+        .cmd()
+        .args(["print", "--limit", "20"])
+        .env(station::crash::ENV, "wave.chunk.committed@1")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&killed.stderr).contains("crash point wave.chunk.committed"));
+    let store = st.store();
+    let held = store.open_wave().unwrap().expect("the killed print's wave");
+    let numbers: HashMap<String, String> = held
+        .orders
+        .iter()
+        .map(|o| (o.order_id.clone(), o.tracking_no.clone()))
+        .collect();
+    let lease = |until: chrono::DateTime<chrono::Utc>| {
+        let n = st
+            .store()
+            .into_connection()
+            .execute(
+                "UPDATE waves SET lease_holder = ?2, lease_until = ?3 WHERE id = ?1",
+                station::store::sql::params![
+                    held.id,
+                    "4242:00c0ffee00c0ffee:another-station",
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                ],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    };
+    lease(chrono::Utc::now() + chrono::Duration::hours(1));
+    let other = st.cmd().args(["--json", "print"]).output().unwrap();
+    let other: Value = serde_json::from_str(&ok(&other)).unwrap();
+    let took: Vec<&str> = other["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(took.len(), 10, "only the orders no wave holds: {other}");
+    assert!(took.iter().all(|id| !numbers.contains_key(*id)));
+    assert!(
+        store.open_wave().unwrap().is_some(),
+        "the leased wave is left alone"
+    );
+
+    lease(chrono::Utc::now() - chrono::Duration::seconds(1));
+    ok(&st.cmd().arg("print").output().unwrap());
+    assert!(store.open_wave().unwrap().is_none());
+    let mut per_order: HashMap<String, usize> = HashMap::new();
+    for e in store.events(None).unwrap() {
+        if e.action == "print.printed" {
+            *per_order.entry(e.order_id.unwrap()).or_default() += 1;
+        }
+    }
+    assert_eq!(per_order.len(), 30);
+    assert!(per_order.values().all(|&n| n == 1), "{per_order:?}");
+    for (id, number) in &numbers {
+        let live: Vec<_> = store
+            .tracking_numbers(id)
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.state == "allocated")
+            .collect();
+        assert_eq!(&live[0].number, number, "{id} kept its number");
+    }
+}

@@ -206,7 +206,9 @@ macro_rules! array_params {
 array_params!(1, 2, 3, 4, 5, 6, 7, 8);
 
 /// `params![a, b, …]`: parameters of different types.
-macro_rules! params {
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __station_sql_params {
     () => {
         &[] as &[&dyn $crate::store::sql::ToSql]
     };
@@ -214,7 +216,7 @@ macro_rules! params {
         &[$(&$p as &dyn $crate::store::sql::ToSql),+] as &[&dyn $crate::store::sql::ToSql]
     };
 }
-pub(crate) use params;
+pub use __station_sql_params as params;
 
 /// A column value read as a Rust type.
 pub trait FromSql: Sized {

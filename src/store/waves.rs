@@ -65,8 +65,9 @@ const NOT_IN_OPEN_WAVE: &str =
     "NOT EXISTS (SELECT 1 FROM wave_orders wo JOIN waves w ON w.id = wo.wave_id
                                 WHERE wo.order_id = o.id AND w.state = 'open')";
 
-/// How long a wave's lease lasts without a finished chunk renewing it.
-const WAVE_LEASE_SECS: i64 = 60;
+/// How long a wave's lease lasts without a finished chunk renewing it, unless
+/// `print.lease_secs` says otherwise ([`Store::set_wave_lease`]).
+pub const WAVE_LEASE_SECS: u32 = 60;
 
 /// This machine's name, as lease holders carry it.
 fn host() -> String {
@@ -106,17 +107,23 @@ fn holder_alive(holder: &str) -> bool {
     }
 }
 
-fn lease_until() -> String {
-    (chrono::Utc::now() + chrono::Duration::seconds(WAVE_LEASE_SECS))
+fn lease_until(secs: u32) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(secs.into()))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Store {
+    /// The length of the wave leases this store takes (`print.lease_secs`).
+    pub fn set_wave_lease(&mut self, secs: u32) {
+        self.wave_lease_secs = secs;
+    }
+
     /// Take an open wave left by an interrupted `print`, if any, for this
     /// process. Waves another running print holds (its lease has not run out
     /// and, on this machine, its process lives) are left to it: `None` then,
     /// and this print plans a wave of its own from the orders in no open wave.
     pub fn claim_open_wave(&mut self) -> Result<Option<Wave>> {
+        let lease = self.wave_lease_secs;
         let tx = self.write_tx()?;
         let open: Vec<(i64, Option<String>, Option<String>)> = tx
             .prepare(
@@ -138,7 +145,7 @@ impl Store {
         };
         tx.execute(
             "UPDATE waves SET lease_holder = ?2, lease_until = ?3 WHERE id = ?1",
-            params![id, lease_holder(), lease_until()],
+            params![id, lease_holder(), lease_until(lease)],
         )?;
         tx.commit()?;
         self.wave(id).map(Some)
@@ -147,9 +154,10 @@ impl Store {
     /// Renew this process's lease on a wave while it waits for a printer (a
     /// paused printer can hold a chunk longer than the lease lasts).
     pub fn renew_wave_lease(&mut self, id: i64) -> Result<()> {
+        let lease = self.wave_lease_secs;
         self.conn.execute(
             "UPDATE waves SET lease_until = ?2 WHERE id = ?1 AND lease_holder = ?3",
-            params![id, lease_until(), lease_holder()],
+            params![id, lease_until(lease), lease_holder()],
         )?;
         Ok(())
     }
@@ -234,13 +242,14 @@ impl Store {
 
     /// Plan a wave: record it, allocate every order's tracking number, commit.
     pub fn plan_wave(&mut self, plan: &WavePlan<'_>, operator: &str) -> Result<Wave> {
+        let lease = self.wave_lease_secs;
         let tx = self.write_tx()?;
         let id: i64 = tx.query_row(
             "INSERT INTO waves (created_at, operator, out_dir, waybill_template, slip_template, chunk_size, state,
                                 lease_holder, lease_until)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8) RETURNING id",
             params![now(), operator, plan.out_dir, plan.waybill_template, plan.slip_template, plan.chunk_size,
-                    lease_holder(), lease_until()],
+                    lease_holder(), lease_until(lease)],
             |r| r.get(0),
         )?;
         // Checked inside the write transaction, so prints at once (on one
@@ -299,12 +308,13 @@ impl Store {
         files: &ChunkFiles<'_>,
         operator: &str,
     ) -> Result<Vec<String>> {
+        let lease = self.wave_lease_secs;
         let tx = self.write_tx()?;
         let at = now();
         let mut stale = Vec::new();
         tx.execute(
             "UPDATE waves SET lease_until = ?2 WHERE id = ?1 AND lease_holder = ?3",
-            params![wave.id, lease_until(), lease_holder()],
+            params![wave.id, lease_until(lease), lease_holder()],
         )?;
         for (o, (wp, sp)) in members.iter().zip(&files.pages) {
             tx.prepare_cached(

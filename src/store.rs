@@ -74,11 +74,15 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/011_packing_weight.sql")),
     M::up(include_str!("store/012_returns.sql")),
     M::up(include_str!("store/013_signins.sql")),
+    M::up(include_str!("store/014_outbox_by_order.sql")),
 ];
 
 /// PostgreSQL's migrations: the first is the whole schema SQLite's 001–013
-/// leave; later ones come in pairs with SQLite's.
-const PG_MIGRATIONS: &[&str] = &[include_str!("store/pg/001_schema.sql")];
+/// leave; later ones come in pairs with SQLite's (002 = 014).
+const PG_MIGRATIONS: &[&str] = &[
+    include_str!("store/pg/001_schema.sql"),
+    include_str!("store/pg/002_outbox_by_order.sql"),
+];
 
 #[derive(Debug, Error)]
 pub enum StoreError {

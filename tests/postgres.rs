@@ -433,6 +433,14 @@ fn postgres_going_away_mid_wave_and_mid_sync_loses_and_doubles_nothing() {
     release_pause(&pause);
     named(&print.wait_with_output().unwrap());
     named(&st.cmd().arg("status").output().unwrap());
+    // A bench scan in the outage: the same clear refusal, nothing recorded.
+    let first_id = fixtures[0]["id"].as_str().unwrap();
+    named(
+        &st.cmd_with_shop(&sim)
+            .args(["scan", first_id])
+            .output()
+            .unwrap(),
+    );
 
     // A connection that lives through the outage (as `serve`'s do).
     proxy.up();
@@ -493,6 +501,19 @@ fn postgres_going_away_mid_wave_and_mid_sync_loses_and_doubles_nothing() {
             })
             .collect()
     };
+
+    // The bench scan again, the database back: the slip opens its order.
+    let opened = json(
+        st.cmd_with_shop(&sim)
+            .args(["--json", "scan", first_id])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        (&opened["code"], &opened["order"]["id"]),
+        (&Value::from("order_opened"), &Value::from(first_id)),
+        "{opened}"
+    );
 
     // Hand five parcels over; the database goes away before the sync.
     let (courier, five): (String, Vec<&(String, String, String)>) = {

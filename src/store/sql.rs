@@ -591,8 +591,9 @@ impl Statement<'_> {
         }
     }
 
-    /// Every row, mapped (read whole before the first is mapped, so the
-    /// mapping may query again).
+    /// Every row, mapped, collected before it returns (the mapping may run
+    /// other queries on the connection; on PostgreSQL the rows are all read
+    /// before the first is mapped).
     pub fn query_map<T, P: Params, F>(
         &mut self,
         p: P,

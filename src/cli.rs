@@ -67,11 +67,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<ShopError>() {
             return shop_code(e);
         }
-        if let Some(e) = cause.downcast_ref::<StoreError>() {
-            return match e {
-                StoreError::WaveOpen(_) | StoreError::WaveBusy { .. } => exit::FAILURE,
-                _ => exit::DATABASE,
-            };
+        if cause.is::<StoreError>() {
+            return exit::DATABASE;
         }
     }
     exit::FAILURE

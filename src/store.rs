@@ -119,14 +119,6 @@ pub enum StoreError {
         "no database at {0}: run `station pull` (or `station import`) first, or point --db at the right file"
     )]
     Missing(String),
-    #[error(
-        "wave {0} is still open (another `station print` is running, or it was interrupted): let it finish, or run `station print` again to finish it"
-    )]
-    WaveOpen(i64),
-    #[error(
-        "wave {id} is being printed by another `station print` right now (its lease runs until {until}): let it finish; if that print was killed, run `station print` again to finish the wave"
-    )]
-    WaveBusy { id: i64, until: String },
     #[error("wave {0} does not exist")]
     UnknownWave(i64),
     #[error("tracking number {0} is not one the station issued")]

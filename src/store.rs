@@ -262,11 +262,6 @@ impl Store {
         }
     }
 
-    /// Where this store lives.
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
     pub fn open_existing(db: impl Into<Db>) -> Result<Store> {
         let db = db.into();
         match &db {

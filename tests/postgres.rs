@@ -52,12 +52,7 @@ fn two_stations_on_one_postgres_share_a_big_sale_and_finish_a_killed_wave() {
     let status = a.status();
     assert_eq!(status["counts"]["queued"], 200, "{status}");
     let store = a.store();
-    let mut taken_in: HashMap<String, usize> = HashMap::new();
-    for e in store.events(None).unwrap() {
-        if e.action == "intake.queued" {
-            *taken_in.entry(e.order_id.unwrap()).or_default() += 1;
-        }
-    }
+    let taken_in = events_per_order(&store, "intake.queued");
     assert_eq!(taken_in.len(), 200);
     assert!(taken_in.values().all(|&n| n == 1), "{taken_in:?}");
 
@@ -105,21 +100,11 @@ fn two_stations_on_one_postgres_share_a_big_sale_and_finish_a_killed_wave() {
             );
         }
     }
-    let mut per_order: HashMap<String, usize> = HashMap::new();
-    for e in store.events(None).unwrap() {
-        if e.action == "print.printed" {
-            *per_order.entry(e.order_id.unwrap()).or_default() += 1;
-        }
-    }
+    let per_order = events_per_order(&store, "print.printed");
     assert_eq!(per_order.len(), 200, "every order printed");
     assert!(per_order.values().all(|&n| n == 1), "{per_order:?}");
     for (id, number) in &planned {
-        let live: Vec<_> = store
-            .tracking_numbers(id)
-            .unwrap()
-            .into_iter()
-            .filter(|t| t.state == "allocated")
-            .collect();
+        let live = live_numbers(&store, id);
         assert_eq!(live.len(), 1, "{id}");
         assert_eq!(
             &live[0].number, number,
@@ -129,12 +114,7 @@ fn two_stations_on_one_postgres_share_a_big_sale_and_finish_a_killed_wave() {
     let numbers: HashSet<String> = per_order
         .keys()
         .map(|id| {
-            let live: Vec<_> = store
-                .tracking_numbers(id)
-                .unwrap()
-                .into_iter()
-                .filter(|t| t.state == "allocated")
-                .collect();
+            let live = live_numbers(&store, id);
             assert_eq!(live.len(), 1, "{id}: one live number");
             live[0].number.clone()
         })
@@ -472,12 +452,7 @@ fn postgres_going_away_mid_wave_and_mid_sync_loses_and_doubles_nothing() {
     );
     let printed: Vec<(String, String, String)> = {
         let store = st.store();
-        let mut per_order: HashMap<String, usize> = HashMap::new();
-        for e in store.events(None).unwrap() {
-            if e.action == "print.printed" {
-                *per_order.entry(e.order_id.unwrap()).or_default() += 1;
-            }
-        }
+        let per_order = events_per_order(&store, "print.printed");
         assert_eq!(per_order.len(), 60, "{done}");
         assert!(per_order.values().all(|&n| n == 1), "{per_order:?}");
         assert!(
@@ -490,12 +465,7 @@ fn postgres_going_away_mid_wave_and_mid_sync_loses_and_doubles_nothing() {
         per_order
             .keys()
             .map(|id| {
-                let live: Vec<_> = store
-                    .tracking_numbers(id)
-                    .unwrap()
-                    .into_iter()
-                    .filter(|t| t.state == "allocated")
-                    .collect();
+                let live = live_numbers(&store, id);
                 assert_eq!(live.len(), 1, "{id}");
                 (id.clone(), live[0].courier.clone(), live[0].number.clone())
             })

@@ -866,21 +866,11 @@ fn a_wave_leased_by_another_machine_waits_for_its_lease_then_is_finished_here() 
     lease(chrono::Utc::now() - chrono::Duration::seconds(1));
     ok(&st.cmd().arg("print").output().unwrap());
     assert!(store.open_wave().unwrap().is_none());
-    let mut per_order: HashMap<String, usize> = HashMap::new();
-    for e in store.events(None).unwrap() {
-        if e.action == "print.printed" {
-            *per_order.entry(e.order_id.unwrap()).or_default() += 1;
-        }
-    }
+    let per_order = events_per_order(&store, "print.printed");
     assert_eq!(per_order.len(), 30);
     assert!(per_order.values().all(|&n| n == 1), "{per_order:?}");
     for (id, number) in &numbers {
-        let live: Vec<_> = store
-            .tracking_numbers(id)
-            .unwrap()
-            .into_iter()
-            .filter(|t| t.state == "allocated")
-            .collect();
+        let live = live_numbers(&store, id);
         assert_eq!(&live[0].number, number, "{id} kept its number");
     }
 }

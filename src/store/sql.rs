@@ -295,31 +295,13 @@ impl<T: FromSql> FromSql for Option<T> {
     }
 }
 
-/// A column: by position or by name.
+/// A column, by position (a trait, so calls read as rusqlite's `get::<_, T>(i)`).
 pub trait RowIndex {
-    fn lite(&self, row: &rusqlite::Row<'_>) -> Result<usize>;
-    fn pg(&self, row: &postgres::Row) -> Result<usize>;
+    fn index(&self) -> usize;
 }
 impl RowIndex for usize {
-    fn lite(&self, _: &rusqlite::Row<'_>) -> Result<usize> {
-        Ok(*self)
-    }
-    fn pg(&self, _: &postgres::Row) -> Result<usize> {
-        Ok(*self)
-    }
-}
-impl RowIndex for &str {
-    fn lite(&self, row: &rusqlite::Row<'_>) -> Result<usize> {
-        Ok(row.as_ref().column_index(self)?)
-    }
-    fn pg(&self, row: &postgres::Row) -> Result<usize> {
-        row.columns()
-            .iter()
-            .position(|c| c.name() == *self)
-            .ok_or_else(|| Error::Column {
-                column: self.to_string(),
-                problem: "no such column".into(),
-            })
+    fn index(&self) -> usize {
+        *self
     }
 }
 
@@ -331,24 +313,18 @@ pub enum Row<'a> {
 
 impl Row<'_> {
     pub fn get<I: RowIndex, T: FromSql>(&self, idx: I) -> Result<T> {
-        let (i, v) = match self {
-            Row::Lite(r) => {
-                let i = idx.lite(r)?;
-                let v = match r.get_ref(i)? {
-                    rusqlite::types::ValueRef::Null => Value::Null,
-                    rusqlite::types::ValueRef::Integer(n) => Value::Int(n),
-                    rusqlite::types::ValueRef::Real(f) => Value::Real(f),
-                    rusqlite::types::ValueRef::Text(t) => {
-                        Value::Text(String::from_utf8_lossy(t).into_owned())
-                    }
-                    rusqlite::types::ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-                };
-                (i, v)
-            }
-            Row::Pg(r) => {
-                let i = idx.pg(r)?;
-                (i, pg_value(r, i)?)
-            }
+        let i = idx.index();
+        let v = match self {
+            Row::Lite(r) => match r.get_ref(i)? {
+                rusqlite::types::ValueRef::Null => Value::Null,
+                rusqlite::types::ValueRef::Integer(n) => Value::Int(n),
+                rusqlite::types::ValueRef::Real(f) => Value::Real(f),
+                rusqlite::types::ValueRef::Text(t) => {
+                    Value::Text(String::from_utf8_lossy(t).into_owned())
+                }
+                rusqlite::types::ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+            },
+            Row::Pg(r) => pg_value(r, i)?,
         };
         T::from_value(v).map_err(|problem| Error::Column {
             column: i.to_string(),
@@ -559,20 +535,6 @@ impl Connection {
             Connection::Lite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
             Connection::Pg(c) => {
                 c.batch(format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))?
-            }
-        }
-        Ok(Transaction {
-            conn: self,
-            open: true,
-        })
-    }
-
-    /// Begin a transaction that only reads, seeing one snapshot throughout.
-    pub fn read_tx(&mut self) -> Result<Transaction<'_>> {
-        match self {
-            Connection::Lite(c) => c.execute_batch("BEGIN DEFERRED")?,
-            Connection::Pg(c) => {
-                c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_string())?
             }
         }
         Ok(Transaction {

@@ -234,6 +234,33 @@ pub fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// How many `action` events (e.g. "print.printed") each order has.
+pub fn events_per_order(
+    store: &station::store::Store,
+    action: &str,
+) -> std::collections::HashMap<String, usize> {
+    let mut per_order = std::collections::HashMap::new();
+    for e in store.events(None).unwrap() {
+        if e.action == action {
+            *per_order.entry(e.order_id.unwrap()).or_default() += 1;
+        }
+    }
+    per_order
+}
+
+/// An order's live (allocated) tracking numbers.
+pub fn live_numbers(
+    store: &station::store::Store,
+    order_id: &str,
+) -> Vec<station::store::TrackingNumber> {
+    store
+        .tracking_numbers(order_id)
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.state == "allocated")
+        .collect()
+}
+
 /// Both fixture files as one JSON Lines file, optionally with extra lines.
 pub fn fixture_lines(extra: &[Value]) -> String {
     let mut text = String::new();

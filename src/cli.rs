@@ -30,6 +30,10 @@ pub mod exit {
     /// A print job failed or stalled in CUPS: the orders it held are listed and
     /// not counted as printed (the next `station print` sends them again).
     pub const PRINTER: i32 = 8;
+    /// A courier's e-waybill service could not give numbers (no balance left,
+    /// down, a refused token): nothing of the wave was printed; the numbers
+    /// already taken are kept for the next `station print`.
+    pub const WAYBILL_SERVICE: i32 = 9;
 }
 
 /// The exit code for an error, by what went wrong (see `cli::exit`).
@@ -40,6 +44,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         }
         if cause.is::<crate::printer::JobFailed>() {
             return exit::PRINTER;
+        }
+        if cause.is::<crate::courier::ServiceError>() {
+            return exit::WAYBILL_SERVICE;
         }
         if cause.is::<ConfigError>()
             || cause.is::<crate::error::UsageError>()
@@ -138,6 +145,8 @@ pub enum Command {
     },
     /// The CUPS queues: state (idle, printing, stopped), whether they accept jobs, and why.
     Printers,
+    /// The couriers: where their numbers come from (pool or e-waybill service), the service's balance, and today's numbers taken, used and given back.
+    Couriers,
     /// Measurements: a print wave (`perf wave`) and bench scans over HTTP (`perf scan`).
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -171,6 +180,8 @@ pub enum Command {
     },
     /// Run the shop platform simulator (Shop API v1) for demos and tests.
     ShopSim(ShopSimArgs),
+    /// Run a courier's e-waybill service simulator (Waybill API v1), for demos and tests.
+    WaybillSim(WaybillSimArgs),
     /// Write generated, realistic orders as JSON Lines (to stdout or --out).
     Generate(GenerateArgs),
     /// Run the whole station on generated orders against an in-process simulator. Nothing to set up.
@@ -286,6 +297,7 @@ impl Command {
             Command::Print(_) => "print",
             Command::Reprint { .. } => "reprint",
             Command::Printers => "printers",
+            Command::Couriers => "couriers",
             Command::Perf(PerfCommand::Wave(_)) | Command::Bench(_) => "perf wave",
             Command::Perf(PerfCommand::Scan(_)) | Command::BenchScan(_) => "perf scan",
             Command::Perf(PerfCommand::Sync(_)) => "perf sync",
@@ -294,6 +306,7 @@ impl Command {
             Command::Status => "status",
             Command::Sync { .. } => "sync",
             Command::ShopSim(_) => "shop-sim",
+            Command::WaybillSim(_) => "waybill-sim",
             Command::Generate(_) => "generate",
             Command::Demo { .. } => "demo",
             Command::Scan { .. } => "scan",
@@ -529,6 +542,40 @@ pub struct ShopSimArgs {
     /// Answer every request with this HTTP status (e.g. 403), to see what a client retries.
     #[arg(long)]
     pub force_status: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaybillSimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8701")]
+    pub listen: SocketAddr,
+    /// Bearer token clients must send (else STATION_WAYBILL_TOKEN).
+    #[arg(long, env = "STATION_WAYBILL_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Numbers each courier's branch can take (面单余额) at start.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub balance: u64,
+    /// A courier's out-of-area places (超区), answered `unreachable`: COURIER=PLACE,PLACE (repeatable).
+    #[arg(long)]
+    pub unreachable: Vec<String>,
+    /// Seed for fault draws.
+    #[arg(long, default_value_t = 11)]
+    pub seed: u64,
+    /// Fraction of requests answered 503.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Fraction of requests answered 429 with Retry-After.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_limit: f64,
+    /// Added latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fraction of takes carried out and then answered 503 anyway (the answer is lost).
+    #[arg(long, default_value_t = 0.0)]
+    pub lost_answer_rate: f64,
+    /// The service is down (every request answers 503) for this many seconds after start-up.
+    #[arg(long, default_value_t = 0)]
+    pub outage_secs: u64,
 }
 
 #[derive(Debug, Args)]

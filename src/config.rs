@@ -466,9 +466,73 @@ pub struct Courier {
     pub code: String,
     /// Name printed on labels (中通).
     pub name: String,
-    /// Where this courier's tracking numbers come from.
+    /// Where this courier's tracking numbers come from: its `pool` (the
+    /// default), or its e-waybill service (`service`, Waybill API v1).
+    #[serde(default)]
+    pub source: Source,
     #[serde(default)]
     pub pool: Pool,
+    /// The e-waybill service's base URL (`source = "service"`).
+    #[serde(default)]
+    pub service_url: String,
+    /// The environment variable holding the service's token (never the token itself).
+    #[serde(default)]
+    pub token_env: String,
+    /// The token, read from `token_env` at load; never printed or serialised.
+    #[serde(skip)]
+    pub token: Secret,
+    /// Calls to the service in flight at once (each takes up to 10 numbers).
+    #[serde(default = "default_service_in_flight")]
+    pub max_in_flight: usize,
+    /// The courier that takes an order this one refuses as out of its area
+    /// (超区, `unreachable`); empty: such an order is set aside.
+    #[serde(default)]
+    pub fallback: String,
+}
+
+fn default_service_in_flight() -> usize {
+    4
+}
+
+/// Where a courier's numbers come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A range or a file of numbers the courier issued (`[couriers.pool]`).
+    #[default]
+    Pool,
+    /// The courier's e-waybill service (电子面单), asked per parcel.
+    Service,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Pool => "pool",
+            Source::Service => "service",
+        }
+    }
+}
+
+impl Courier {
+    /// A courier whose numbers come from a pool (the default set-up).
+    pub fn with_pool(code: &str, name: &str, pool: Pool) -> Courier {
+        Courier {
+            code: code.into(),
+            name: name.into(),
+            source: Source::Pool,
+            pool,
+            service_url: String::new(),
+            token_env: String::new(),
+            token: Secret::default(),
+            max_in_flight: default_service_in_flight(),
+            fallback: String::new(),
+        }
+    }
+
+    pub fn is_service(&self) -> bool {
+        self.source == Source::Service
+    }
 }
 
 /// A courier's tracking numbers (运单号): either a range (`prefix` followed by
@@ -512,18 +576,21 @@ impl Default for Config {
             ]
             .into_iter()
             .enumerate()
-            .map(|(i, (code, name))| Courier {
-                code: code.into(),
-                name: name.into(),
+            .map(|(i, (code, name))| {
                 // Demo ranges, one distinct prefix per courier; a warehouse
-                // replaces them with the ranges or files its couriers issue.
-                pool: Pool {
-                    prefix: format!("99{}", 10 + i),
-                    start: 1,
-                    end: 99_999_999,
-                    digits: 8,
-                    file: String::new(),
-                },
+                // replaces them with the ranges or files its couriers issue,
+                // or with its couriers' e-waybill services.
+                Courier::with_pool(
+                    code,
+                    name,
+                    Pool {
+                        prefix: format!("99{}", 10 + i),
+                        start: 1,
+                        end: 99_999_999,
+                        digits: 8,
+                        file: String::new(),
+                    },
+                )
             })
             .collect(),
             serve: ServeConfig::default(),
@@ -657,6 +724,14 @@ impl Config {
                 })?;
             }
         }
+        // Each e-waybill service's token, from the variable its courier names.
+        for c in &mut config.couriers {
+            if !c.token_env.is_empty()
+                && let Some(token) = env(&c.token_env)
+            {
+                c.token = Secret::new(token);
+            }
+        }
         if let Some(tz) = env("STATION_TIME_ZONE") {
             config.time_zone = tz;
         }
@@ -758,6 +833,38 @@ impl Config {
                 "print.default_courier {:?} is not one of the configured [[couriers]]",
                 self.print.default_courier
             )));
+        }
+        for c in &self.couriers {
+            let origin = format!("couriers {}", c.code);
+            let bad = |message: String| ConfigError::Invalid {
+                origin: origin.clone(),
+                message,
+            };
+            if c.is_service() {
+                if !c.service_url.starts_with("http://") && !c.service_url.starts_with("https://") {
+                    return Err(bad(format!(
+                        "source = \"service\" needs service_url, the e-waybill service's address (http:// or https://), got {:?}",
+                        c.service_url
+                    )));
+                }
+                if c.token_env.trim().is_empty() {
+                    return Err(bad(
+                        "source = \"service\" needs token_env, the environment variable that holds the service's token (e.g. \"STATION_ZTO_WAYBILL_TOKEN\")".into(),
+                    ));
+                }
+                if !(1..=64).contains(&c.max_in_flight) {
+                    return Err(bad(format!(
+                        "max_in_flight must be 1..64, got {}",
+                        c.max_in_flight
+                    )));
+                }
+            }
+            let fb = &c.fallback;
+            if !fb.is_empty() && (fb == &c.code || self.courier(fb).is_none()) {
+                return Err(bad(format!(
+                    "fallback {fb:?} must be another of the configured [[couriers]]"
+                )));
+            }
         }
         if self.flags.exception == self.flags.pull {
             return Err(invalid(format!(

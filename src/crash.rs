@@ -50,6 +50,12 @@ pub const POINTS: &[&str] = &[
     "outbox.return.answered",
     // store::Store::migrate_to: every row copied into PostgreSQL, before the commit.
     "migrate.before_commit",
+    // store::Store::waybill_requests: e-waybill requests recorded, before the commit.
+    "waybill.requests.before_commit",
+    // courier::take: requests committed, before the call to the service.
+    "waybill.calling",
+    // store::Store::record_waybill_answers: the service's numbers recorded, before the commit.
+    "waybill.answers.before_commit",
 ];
 
 /// The environment variable that arms one point: `NAME` or `NAME@N`.

@@ -564,6 +564,7 @@ fn write_manifest(
             courier_code: Some(&row.courier),
             courier_name: courier.map(|c| c.name.as_str()),
             sender: &config.sender,
+            routing: None,
             printed_at: closed_at.clone(),
             wave: None,
             hide_prices: true,

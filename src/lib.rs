@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod courier;
 pub mod crash;
 pub mod error;
 pub mod handover;

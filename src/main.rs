@@ -64,11 +64,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             printer,
         } => cmd::reprint::run(&ctx, &order, out, printer),
         Command::Printers => cmd::printers::run(&ctx),
+        Command::Couriers => runtime()?.block_on(cmd::couriers::run(&ctx)),
         Command::Void { tracking, reason } => cmd::void::run(&ctx, &tracking, &reason),
         Command::Export { excel, .. } => cmd::export::run(&ctx, excel),
         Command::Status => cmd::status::run(&ctx),
         Command::Sync { .. } => runtime()?.block_on(cmd::sync::run(&ctx)),
         Command::ShopSim(args) => runtime()?.block_on(cmd::shop_sim::run(args)),
+        Command::WaybillSim(args) => runtime()?.block_on(cmd::waybill_sim::run(args)),
         Command::Generate(args) => cmd::generate::run(args),
         Command::Demo { orders, seed, dir } => runtime()?.block_on(cmd::demo::run(
             &ctx.config,

@@ -46,6 +46,8 @@ pub struct SyncReport {
     pub stopped: Option<String>,
     /// The outbox after the pass.
     pub outbox: OutboxSummary,
+    /// Voided numbers given back to their couriers' e-waybill services in this pass.
+    pub cancels: crate::courier::cancel::CancelReport,
 }
 
 impl SyncReport {
@@ -192,6 +194,9 @@ pub async fn sync_once(
     if let Some(e) = fatal {
         return Err(e);
     }
+    // Numbers voided since the last pass go back to their services (回收):
+    // not the shop, but the same durable worker.
+    report.cancels = crate::courier::cancel::cancel_due(store, config, operator).await?;
     report.outbox = store.outbox_summary()?;
     Ok(report)
 }

@@ -40,6 +40,7 @@ mod signins;
 pub mod sql;
 mod tracking;
 mod waves;
+mod waybills;
 pub use handover::{ClosingParcel, HandoverRow, ParcelRow, Removed};
 pub use location::Db;
 pub use lookup::{HandoverEntry, PackingEntry, WaveEntry, WriteBackEntry};
@@ -59,6 +60,7 @@ pub use returns::{NewReturn, Recorded, ReturnEntry, ReturnLine, ReturnRefused};
 pub use signins::{BenchHolder, NewSignin, SessionRow};
 pub use tracking::{Allocation, TrackingNumber};
 pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan};
+pub use waybills::{Answered, CourierDay, DueCancel, PendingRequest};
 
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/001_orders.sql")),
@@ -75,13 +77,15 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/012_returns.sql")),
     M::up(include_str!("store/013_signins.sql")),
     M::up(include_str!("store/014_outbox_by_order.sql")),
+    M::up(include_str!("store/015_waybill_service.sql")),
 ];
 
 /// PostgreSQL's migrations: the first is the whole schema SQLite's 001–013
-/// leave; later ones come in pairs with SQLite's (002 = 014).
+/// leave; later ones come in pairs with SQLite's (002 = 014, 003 = 015).
 const PG_MIGRATIONS: &[&str] = &[
     include_str!("store/pg/001_schema.sql"),
     include_str!("store/pg/002_outbox_by_order.sql"),
+    include_str!("store/pg/003_waybill_service.sql"),
 ];
 
 #[derive(Debug, Error)]
@@ -129,6 +133,10 @@ pub enum StoreError {
         "no tracking number left for courier {courier}: {detail}. Add numbers to its pool in station.toml ([[couriers]] pool)"
     )]
     PoolExhausted { courier: String, detail: String },
+    #[error(
+        "order {order_id} has no number from {courier}'s e-waybill service for its current version: print it again (`station print` or `station reprint`) to take one"
+    )]
+    NoServiceNumber { order_id: String, courier: String },
     #[error(
         "order {order_id} was already handed over in batch {batch_id} and its write-back to the shop is queued: an order ships once"
     )]

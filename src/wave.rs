@@ -234,6 +234,99 @@ pub fn courier_for<'c>(order: &Order, config: &'c Config) -> Result<&'c Courier>
         })
 }
 
+/// What a wave does with an order: ship it with a courier, or set it aside.
+pub enum Choice<'c> {
+    Ship(&'c Courier),
+    /// Every courier it could go with refused it (超区 with no fallback, a bad
+    /// address): the reason; it stays queued until the order changes.
+    SetAside(String),
+}
+
+/// The courier an order ships with, after its e-waybill services' refusals:
+/// one that refused this version of the order as out of its area
+/// (`unreachable`) hands it to its `fallback`; any other refusal, or one with
+/// no fallback, sets the order aside.
+pub fn choose_courier<'c>(store: &Store, order: &Order, config: &'c Config) -> Result<Choice<'c>> {
+    let mut courier = courier_for(order, config)?;
+    let mut tried = vec![courier.code.as_str()];
+    loop {
+        let Some((code, message)) =
+            store.waybill_refusal(&order.id, order.version, &courier.code)?
+        else {
+            return Ok(Choice::Ship(courier));
+        };
+        let next = (code == "unreachable")
+            .then(|| config.courier(&courier.fallback))
+            .flatten()
+            .filter(|c| !tried.contains(&c.code.as_str()));
+        match next {
+            Some(c) => {
+                courier = c;
+                tried.push(c.code.as_str());
+            }
+            None => {
+                let hint = if code == "unreachable" {
+                    format!(
+                        "set `fallback = \"YTO\"` (another courier) on {} in station.toml, or have customer service choose another courier",
+                        courier.code
+                    )
+                } else {
+                    "have customer service correct the address; the order prints once the shop sends the new version".into()
+                };
+                return Ok(Choice::SetAside(format!(
+                    "{} ({}) refused it: {code}: {message}; {hint}",
+                    courier.name, courier.code
+                )));
+            }
+        }
+    }
+}
+
+/// Numbers from the e-waybill services for the picked orders of service
+/// couriers, before the wave is planned. An order a service refuses goes to
+/// its fallback courier (asked in the next round) or is set aside; a service
+/// that fails (no balance, down) stops the wave with its error, keeping every
+/// number already taken for the next print.
+fn take_service_numbers<'c>(
+    store: &mut Store,
+    config: &'c Config,
+    mut picked: Vec<(String, &'c Courier)>,
+    set_aside: &mut Vec<(String, String)>,
+    operator: &str,
+) -> Result<Vec<(String, &'c Courier)>> {
+    for _round in 0..=config.couriers.len() {
+        let refs: Vec<(&str, &Courier)> = picked.iter().map(|(id, c)| (id.as_str(), *c)).collect();
+        let took = crate::courier::take::take_numbers(store, config, &refs, operator)?;
+        if let Some((code, e)) = took.failed.into_iter().next() {
+            let waiting = picked.iter().filter(|(_, c)| c.code == code).count();
+            return Err(anyhow::Error::new(e).context(format!(
+                "the wave was not printed: {code}'s e-waybill service gave no numbers ({waiting} orders of {code} in this wave; numbers already taken are kept and used by the next `station print`)"
+            )));
+        }
+        if took.refused.is_empty() {
+            break;
+        }
+        let refused: std::collections::HashSet<&str> =
+            took.refused.iter().map(|r| r.order_id.as_str()).collect();
+        let mut next = Vec::with_capacity(picked.len());
+        for (id, courier) in picked {
+            if !refused.contains(id.as_str()) {
+                next.push((id, courier));
+                continue;
+            }
+            let Some(stored) = store.order(&id)? else {
+                continue;
+            };
+            match choose_courier(store, &stored.order, config)? {
+                Choice::Ship(c) => next.push((id, c)),
+                Choice::SetAside(why) => set_aside.push((id, why)),
+            }
+        }
+        picked = next;
+    }
+    Ok(picked)
+}
+
 /// A waybill without its sender's name, phone and address is refused by the
 /// courier: no wave or reprint prints one (a usage error naming `sender`).
 pub fn check_sender(config: &Config) -> Result<()> {
@@ -283,6 +376,8 @@ pub fn print(
         p.check(&queues)?;
     }
     store.set_wave_lease(config.print.lease_secs);
+    // Orders no courier takes (refused by its e-waybill service): reported, left queued.
+    let mut set_aside: Vec<(String, String)> = Vec::new();
     let (mut wave, resumed) = match store.claim_open_wave()? {
         Some(w) => (w, true),
         None => {
@@ -292,7 +387,13 @@ pub fn print(
                 let Some(stored) = store.order(&id)? else {
                     continue;
                 };
-                let courier = courier_for(&stored.order, config)?;
+                let courier = match choose_courier(store, &stored.order, config)? {
+                    Choice::Ship(c) => c,
+                    Choice::SetAside(why) => {
+                        set_aside.push((id, why));
+                        continue;
+                    }
+                };
                 if opts.courier.as_deref().is_some_and(|c| c != courier.code) {
                     continue;
                 }
@@ -301,16 +402,21 @@ pub fn print(
                 }
                 picked.push((id, courier));
             }
+            if !picked.is_empty() {
+                // Load the templates before committing anything: a broken
+                // template must not leave a planned wave (or numbers taken
+                // from a service) behind.
+                load_template(&opts.waybill_template, dpi)?;
+                load_template(&opts.slip_template, dpi)?;
+                picked = take_service_numbers(store, config, picked, &mut set_aside, operator)?;
+            }
             if picked.is_empty() {
                 return Ok(PrintReport {
                     elapsed_ms: started.elapsed().as_millis() as u64,
+                    failed: set_aside,
                     ..Default::default()
                 });
             }
-            // Load the templates before committing anything: a broken template
-            // must not leave a planned wave behind.
-            load_template(&opts.waybill_template, dpi)?;
-            load_template(&opts.slip_template, dpi)?;
             let out_dir = opts.out_dir.display().to_string();
             let plan = WavePlan {
                 out_dir: &out_dir,
@@ -340,6 +446,7 @@ pub fn print(
         printing.as_mut(),
     )?;
     report.resumed = resumed;
+    report.failed.extend(set_aside);
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -778,6 +885,7 @@ fn render_chunk(
                 courier_code: Some(&w.courier),
                 courier_name: config.courier(&w.courier).map(|c| c.name.as_str()),
                 sender: &config.sender,
+                routing: Some(&w.routing),
                 printed_at: printed_at.to_string(),
                 wave: Some(wave),
                 hide_prices: config.print.hide_prices || order.wants_no_prices(),
@@ -877,7 +985,12 @@ pub fn reprint(
             "order {order_id} is {other}, not printed: print it with `station print`"
         ))),
     }
-    let courier = courier_for(&stored.order, config)?.clone();
+    let courier = match choose_courier(store, &stored.order, config)? {
+        Choice::Ship(c) => c.clone(),
+        Choice::SetAside(why) => bail!(crate::error::UsageError(format!(
+            "order {order_id}: no courier takes it: {why}"
+        ))),
+    };
     // Committed before rendering, like a wave: the same number for an
     // unchanged order, a new one (and the old voided) for a changed one.
     // A label already printed for this order keeps its number (it may have
@@ -896,8 +1009,28 @@ pub fn reprint(
                 voided: None,
             }
         }
-        _ => store.allocate(&[(order_id, &courier)], operator)?.remove(0),
+        _ => {
+            if courier.is_service() {
+                let took = crate::courier::take::take_numbers(
+                    store,
+                    config,
+                    &[(order_id, &courier)],
+                    operator,
+                )?;
+                if let Some((_, e)) = took.failed.into_iter().next() {
+                    return Err(e.into());
+                }
+                if let Some(r) = took.refused.first() {
+                    bail!(crate::error::UsageError(format!(
+                        "order {order_id}: {} refused it: {}: {}; run the reprint again to try its fallback courier, or have customer service correct the order",
+                        r.courier, r.code, r.message
+                    )));
+                }
+            }
+            store.allocate(&[(order_id, &courier)], operator)?.remove(0)
+        }
     };
+    let routing = store.routing(&allocation.number)?;
     let courier = config
         .courier(&allocation.courier)
         .cloned()
@@ -915,6 +1048,7 @@ pub fn reprint(
         courier_code: Some(&courier.code),
         courier_name: Some(&courier.name),
         sender: &config.sender,
+        routing: Some(&routing),
         printed_at,
         wave: None,
         hide_prices: config.print.hide_prices || stored.order.wants_no_prices(),

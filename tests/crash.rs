@@ -612,6 +612,14 @@ const RETURN_POINTS: &[&str] = &["outbox.return.sending", "outbox.return.answere
 /// the copy needs a PostgreSQL server.
 const MIGRATE_POINTS: &[&str] = &["migrate.before_commit"];
 
+/// Tested in tests/couriers.rs (`a_print_killed_while_taking_numbers_loses_and_doubles_none`):
+/// they need the e-waybill service simulator.
+const WAYBILL_POINTS: &[&str] = &[
+    "waybill.requests.before_commit",
+    "waybill.calling",
+    "waybill.answers.before_commit",
+];
+
 #[test]
 fn every_crash_point_has_a_test() {
     let tested: BTreeSet<&str> = [
@@ -622,6 +630,7 @@ fn every_crash_point_has_a_test() {
         EXCEPTION_POINTS,
         RETURN_POINTS,
         MIGRATE_POINTS,
+        WAYBILL_POINTS,
     ]
     .concat()
     .iter()

@@ -180,6 +180,7 @@ fn every_json_output_keeps_its_shape() {
     run.record("handover show", &["handover", "show"], 0);
     run.record("handover close", &["handover", "close"], 0);
     run.record("sync", &["sync"], 0);
+    run.record("couriers", &["couriers"], 0);
     // The parcel comes back (退货登记); then one more than it held (refused).
     let returned = order["items"][0]["sku"].as_str().unwrap();
     let held = order["items"][0]["qty"].as_u64().unwrap();

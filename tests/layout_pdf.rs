@@ -90,6 +90,7 @@ fn inputs<'a>(
             courier_code: Some(o.shipping.courier.as_deref().unwrap_or("ZTO")),
             courier_name: Some(courier_name(o)),
             sender,
+            routing: None,
             printed_at: "2026-11-11 09:30".into(),
             wave: Some("0001"),
             hide_prices: o.options.hide_prices,

@@ -15,6 +15,7 @@ use rand::RngExt as _;
 use serde::Serialize;
 use serde_json::json;
 use station::config::{Config, Secret};
+use station::courier::sim::{self as courier_sim, WaybillSim};
 use station::handover;
 use station::outbox;
 use station::packing::{self, Bench, ScanOutcome, Verdict};
@@ -86,13 +87,29 @@ pub async fn run(
         // A courier refuses a waybill without a sender: the demo ships from a sample one.
         config.sender = station::render::Sender::sample();
     }
+    // 中通 takes its numbers and routing codes from an e-waybill service (a
+    // simulated one here); it does not deliver to Tibet, which 圆通 takes over.
+    let waybills = WaybillSim::new(&token, 100_000, Default::default());
+    waybills.set_unreachable("ZTO", vec!["西藏自治区".into()]);
+    let (waybill_addr, _waybill_server) =
+        courier_sim::spawn(waybills.clone(), "127.0.0.1:0".parse()?).await?;
+    if let Some(zto) = config.couriers.iter_mut().find(|c| c.code == "ZTO") {
+        zto.source = station::config::Source::Service;
+        zto.service_url = format!("http://{waybill_addr}");
+        zto.token_env = "STATION_ZTO_WAYBILL_TOKEN".into();
+        zto.token = Secret::new(token.clone());
+        zto.fallback = "YTO".into();
+    }
     let client = ShopClient::new(&url, config.shop.token.clone(), RetryPolicy::default())?;
     let mut store = Store::open(&db)?;
     let pulled = pull::pull(&client, &mut store, &config, operator).await?;
 
     // Print the wave: numbers committed first, then waybills and slips as PDFs.
     let opts = PrintOptions::from_config(&config.print, labels.clone());
-    let printed = wave::print(&mut store, &config, &opts, operator, &|_, _| {})?;
+    // The wave blocks on the services' answers: off the runtime's workers.
+    let printed = tokio::task::block_in_place(|| {
+        wave::print(&mut store, &config, &opts, operator, &|_, _| {})
+    })?;
 
     // Customer service acts on the shop after printing: an address change and a
     // refund request. The bench catches both when it re-reads the orders.
@@ -156,7 +173,9 @@ pub async fn run(
         .await?;
         if out.can_reprint {
             // STOP: the address changed after print. One key: a new label.
-            let re = packing::reprint(&mut store, &config, &bench, &p.order_id, &labels)?;
+            let re = tokio::task::block_in_place(|| {
+                packing::reprint(&mut store, &config, &bench, &p.order_id, &labels)
+            })?;
             packed.reprinted.push(format!(
                 "{} → {} ({})",
                 p.order_id, re.tracking_no, re.waybill_file
@@ -292,6 +311,12 @@ pub async fn run(
             printed.warnings[0].1
         )?;
     }
+    let service = waybills.state();
+    writeln!(
+        out,
+        "  中通 (ZTO) numbers from its e-waybill service (simulated at http://{waybill_addr}): {} taken, {} given back; the 三段码 and 集包地 are on its labels",
+        service["issued"], service["cancelled"]
+    )?;
     for a in &cs_actions {
         writeln!(out, "customer service: {a}")?;
     }

@@ -8,6 +8,7 @@
 
 pub mod backup;
 pub mod completions;
+pub mod couriers;
 pub mod demo;
 pub mod doctor;
 pub mod export;
@@ -31,6 +32,7 @@ pub mod show;
 pub mod status;
 pub mod sync;
 pub mod void;
+pub mod waybill_sim;
 
 use anyhow::Result;
 use station::config::Config;

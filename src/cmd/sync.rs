@@ -27,5 +27,17 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     for a in &report.new_alerts {
         writeln!(out, "ALERT {}  {}", a.id, a.reason)?;
     }
+    let c = &report.cancels;
+    if c.cancelled > 0 || !c.retrying.is_empty() {
+        writeln!(
+            out,
+            "e-waybill numbers given back: {}, to try again later: {}",
+            c.cancelled,
+            c.retrying.len()
+        )?;
+    }
+    for (number, why) in &c.alerts {
+        writeln!(out, "ALERT waybill {number}  {why}")?;
+    }
     Ok(())
 }

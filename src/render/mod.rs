@@ -25,6 +25,19 @@ pub struct Sender {
     pub address: String,
 }
 
+/// The routing an e-waybill service returns with a number, printed on the
+/// waybill as given so the courier's sorting centres can route the parcel.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Routing {
+    /// 三段码: destination centre, branch, courier route ("571-W04 03"), printed largest.
+    pub sort_code: String,
+    /// 大头笔: the big destination text ("杭州 西湖").
+    pub short_address: String,
+    /// 集包地: the consolidation point ("杭州转运中心").
+    pub package_center: String,
+}
+
 impl Sender {
     /// The fields a courier needs that are empty (`name`, `phone`, `address`).
     pub fn missing(&self) -> Vec<&'static str> {

@@ -35,6 +35,8 @@ const TABLES: &[(&str, &str)] = &[
     ("returns", "id"),
     ("signins", "token_sha256"),
     ("pin_failures", "name"),
+    ("waybill_requests", "request_id"),
+    ("waybill_cancels", "number"),
 ];
 
 /// Identity columns that continue after the copied rows.

@@ -173,16 +173,27 @@ pub(super) fn allocate_one(
         .query_row([order_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let mut voided = None;
+    if let Some((number, live_courier, live_version)) = &live
+        && *live_version == version
+        && *live_courier == courier.code
+    {
+        return Ok(Allocation {
+            order_id: order_id.into(),
+            courier: live_courier.clone(),
+            number: number.clone(),
+            reused: true,
+            voided: None,
+        });
+    }
+    if courier.is_service() {
+        // Its numbers come from its e-waybill service (`courier::take`), taken
+        // before the plan; one without a number is not printed now.
+        return Err(StoreError::NoServiceNumber {
+            order_id: order_id.into(),
+            courier: courier.code.clone(),
+        });
+    }
     if let Some((number, live_courier, live_version)) = live {
-        if live_version == version && live_courier == courier.code {
-            return Ok(Allocation {
-                order_id: order_id.into(),
-                courier: live_courier,
-                number,
-                reused: true,
-                voided: None,
-            });
-        }
         let reason = if live_version != version {
             format!("order changed after print (v{live_version} → v{version})")
         } else {

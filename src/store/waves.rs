@@ -25,6 +25,8 @@ pub struct WaveOrder {
     pub slip_file: Option<String>,
     pub waybill_page: Option<u64>,
     pub slip_page: Option<u64>,
+    /// The routing printed with its number (empty for a pool's number).
+    pub routing: crate::render::Routing,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -209,7 +211,8 @@ impl Store {
             .ok_or(StoreError::UnknownWave(id))?;
         let mut stmt = self.conn.prepare(
             "SELECT w.seq, w.order_id, w.order_version, w.tracking_no, t.courier, w.chunk,
-                    w.waybill_file, w.slip_file, w.waybill_page, w.slip_page
+                    w.waybill_file, w.slip_file, w.waybill_page, w.slip_page,
+                    t.sort_code, t.short_address, t.package_center
              FROM wave_orders w JOIN tracking_numbers t ON t.number = w.tracking_no
              WHERE w.wave_id = ?1 ORDER BY w.seq",
         )?;
@@ -226,6 +229,11 @@ impl Store {
                     slip_file: r.get(7)?,
                     waybill_page: r.get(8)?,
                     slip_page: r.get(9)?,
+                    routing: crate::render::Routing {
+                        sort_code: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+                        short_address: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+                        package_center: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+                    },
                 })
             })?
             .collect::<sql::Result<_>>()?;
@@ -267,7 +275,11 @@ impl Store {
             if !queued(order_id)? {
                 continue;
             }
-            let a = tracking::allocate_one(&tx, order_id, courier, operator)?;
+            let a = match tracking::allocate_one(&tx, order_id, courier, operator) {
+                // Its service gave no number (refused, or changed since): not in this wave.
+                Err(StoreError::NoServiceNumber { .. }) => continue,
+                other => other?,
+            };
             let version: u64 = tx.query_row(
                 "SELECT version FROM orders WHERE id = ?1",
                 [order_id],

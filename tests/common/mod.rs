@@ -98,6 +98,98 @@ impl Drop for Sim {
     }
 }
 
+/// A running `station waybill-sim` (a courier's e-waybill service), killed on drop.
+pub struct WaybillSim {
+    pub child: Child,
+    pub url: String,
+    pub token: String,
+}
+
+impl WaybillSim {
+    pub fn start(token: &str, extra: &[&str]) -> WaybillSim {
+        let mut child = Command::new(BIN)
+            .args(["waybill-sim", "--listen", "127.0.0.1:0", "--token", token])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start waybill-sim");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        WaybillSim {
+            child,
+            url,
+            token: token.into(),
+        }
+    }
+
+    fn admin(&self) -> admin_http::Client {
+        admin_http::Client::new(&self.url, &self.token)
+    }
+
+    /// Numbers issued, cancelled, used; balances; every number with its request id.
+    pub fn state(&self) -> Value {
+        self.admin().send("GET", "/admin/state", None)
+    }
+
+    pub fn set_balance(&self, courier: &str, available: u64) {
+        self.admin().send(
+            "PUT",
+            "/admin/balance",
+            Some(serde_json::json!({"courier": courier, "available": available})),
+        );
+    }
+
+    pub fn set_unreachable(&self, courier: &str, places: &[&str]) {
+        self.admin().send(
+            "PUT",
+            "/admin/unreachable",
+            Some(serde_json::json!({"courier": courier, "places": places})),
+        );
+    }
+
+    /// The courier scanned this parcel: the number can no longer be cancelled.
+    pub fn mark_used(&self, number: &str) {
+        self.admin().send(
+            "POST",
+            "/admin/used",
+            Some(serde_json::json!({"number": number})),
+        );
+    }
+
+    pub fn set_faults(&self, faults: Value) {
+        self.admin().send("PUT", "/admin/faults", Some(faults));
+    }
+
+    /// A `[[couriers]]` entry taking `code`'s numbers from this service (token
+    /// in `STATION_<CODE>_WAYBILL_TOKEN`, see [`WaybillSim::env`]).
+    pub fn courier_toml(&self, code: &str, name: &str, fallback: &str) -> String {
+        format!(
+            "[[couriers]]\ncode = \"{code}\"\nname = \"{name}\"\nsource = \"service\"\nservice_url = \"{}\"\ntoken_env = \"STATION_{code}_WAYBILL_TOKEN\"\nfallback = \"{fallback}\"\n",
+            self.url
+        )
+    }
+
+    /// The environment variable and token a station needs for `code`.
+    pub fn env(&self, code: &str) -> (String, String) {
+        (format!("STATION_{code}_WAYBILL_TOKEN"), self.token.clone())
+    }
+}
+
+impl Drop for WaybillSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A station invocation with a fresh environment (no inherited STATION_*).
 /// The sender every test station ships from.
 pub const SENDER: &str = "[sender]\nname = \"山海小铺\"\nphone = \"0571-88886666\"\naddress = \"浙江省杭州市余杭区 示例路 1 号\"\n";

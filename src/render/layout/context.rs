@@ -23,6 +23,9 @@ pub struct DocInput<'a> {
     /// The courier's name as printed (中通).
     pub courier_name: Option<&'a str>,
     pub sender: &'a Sender,
+    /// The routing its e-waybill service returned with the number (三段码,
+    /// 大头笔, 集包地); `None` for a pool's number.
+    pub routing: Option<&'a crate::render::Routing>,
     /// When the wave was printed, already formatted in local time ("2026-11-11 09:30").
     pub printed_at: String,
     /// The wave's name or number, when the document belongs to one.
@@ -52,6 +55,7 @@ impl<'a> DocInput<'a> {
             courier_code: None,
             courier_name: None,
             sender,
+            routing: None,
             printed_at,
             wave: None,
             hide_prices: order.options.hide_prices,
@@ -72,8 +76,13 @@ pub struct DocContext {
     pub created_at: String,
     pub buyer: BuyerContext,
     pub recipient: RecipientContext,
-    /// The 大头笔: province and city without their suffixes, "浙江 杭州".
+    /// The 大头笔: the e-waybill service's `short_address` when it gave one,
+    /// else province and city without their suffixes, "浙江 杭州".
     pub sort_line: String,
+    /// The 三段码 the e-waybill service gave ("571-W04 03"); empty for a pool's number.
+    pub sort_code: String,
+    /// The 集包地 the e-waybill service gave ("杭州转运中心"); empty for a pool's number.
+    pub package_center: String,
     pub sender: SenderContext,
     pub items: Vec<ItemContext>,
     /// "晴雨两用折叠伞×1 中性笔×2", shortened for a one- or two-line box.
@@ -237,7 +246,20 @@ pub fn context(input: &DocInput) -> DocContext {
             district,
             postcode: non_empty(r.postcode.as_deref()),
         },
-        sort_line: sort_line(&r.province, &r.city),
+        sort_line: match input.routing {
+            Some(routing) if !routing.short_address.trim().is_empty() => {
+                routing.short_address.clone()
+            }
+            _ => sort_line(&r.province, &r.city),
+        },
+        sort_code: input
+            .routing
+            .map(|x| x.sort_code.clone())
+            .unwrap_or_default(),
+        package_center: input
+            .routing
+            .map(|x| x.package_center.clone())
+            .unwrap_or_default(),
         sender: SenderContext {
             name: input.sender.name.clone(),
             phone: input.sender.phone.clone(),
@@ -487,6 +509,7 @@ fn sample_input<'a>(order: &'a Order, sender: &'a Sender) -> DocInput<'a> {
         courier_code: Some("ZTO"),
         courier_name: Some("中通"),
         sender,
+        routing: None,
         printed_at: "2026-11-11 09:00".into(),
         wave: Some("0001"),
         hide_prices: false,

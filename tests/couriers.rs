@@ -338,3 +338,77 @@ fn a_service_out_of_numbers_stops_the_wave_naming_the_courier_and_its_balance() 
     assert_eq!(printed["orders"].as_array().unwrap().len(), 12);
     assert_eq!(wb.state()["balances"]["ZTO"], 88);
 }
+
+#[test]
+fn an_order_out_of_the_area_with_no_fallback_is_set_aside_until_it_changes() {
+    let st = Station::new();
+    let sim = shop(&st, 40);
+    let wb = WaybillSim::start(WAYBILL_TOKEN, &["--unreachable", "ZTO=新疆维吾尔自治区"]);
+    st.write(
+        "station.toml",
+        &format!(
+            "[print]\ndefault_courier = \"ZTO\"\n\n{}",
+            wb.courier_toml("ZTO", "中通", "")
+        ),
+    );
+    ok(&st.pull(&sim, &[]));
+    let printed = run_json(&st, &sim, &wb, &["print"]);
+    let orders: Vec<Value> = read_json(&st.dir.path().join("orders.json"))
+        .as_array()
+        .unwrap()
+        .clone();
+    let xinjiang: BTreeSet<String> = orders
+        .iter()
+        .filter(|o| o["recipient"]["province"] == "新疆维吾尔自治区")
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!xinjiang.is_empty());
+    let set_aside: BTreeMap<String, String> = printed["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f[0].as_str().unwrap().to_string(),
+                f[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        set_aside.keys().cloned().collect::<BTreeSet<_>>(),
+        xinjiang,
+        "{printed}"
+    );
+    for why in set_aside.values() {
+        assert!(
+            why.contains("unreachable") && why.contains("fallback"),
+            "{why}"
+        );
+    }
+    assert_eq!(
+        printed["orders"].as_array().unwrap().len(),
+        40 - xinjiang.len()
+    );
+    assert_eq!(st.status()["counts"]["queued"], xinjiang.len() as u64);
+
+    // Printing again sets them aside again without asking the service again.
+    let calls = wb.state()["take_calls"].clone();
+    let again = run_json(&st, &sim, &wb, &["print"]);
+    assert_eq!(again["failed"].as_array().unwrap().len(), xinjiang.len());
+    assert_eq!(wb.state()["take_calls"], calls);
+
+    // The courier now delivers there and customer service touches one order:
+    // its new version is asked again and prints.
+    wb.set_unreachable("ZTO", &[]);
+    let one = xinjiang.iter().next().unwrap();
+    sim.mutate(one, json!({"address": "友好北路 1 号 (核实)"}));
+    ok(&st.pull(&sim, &[]));
+    let third = run_json(&st, &sim, &wb, &["print"]);
+    let printed_now: Vec<&str> = third["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(printed_now, vec![one.as_str()], "{third}");
+}

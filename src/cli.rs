@@ -143,6 +143,14 @@ pub enum Command {
         #[arg(long)]
         printer: Option<String>,
     },
+    /// Write a wave's pick list (拣货单: SKUs summed in shelf order, then the 格位 slot table) again, and print it.
+    Picklist {
+        /// The wave number.
+        wave: i64,
+        /// A CUPS queue to print it on (default: printers.manifest, the A4 printer).
+        #[arg(long)]
+        printer: Option<String>,
+    },
     /// The CUPS queues: state (idle, printing, stopped), whether they accept jobs, and why.
     Printers,
     /// The couriers: where their numbers come from (pool or e-waybill service), the service's balance, and today's numbers taken, used and given back.
@@ -297,6 +305,7 @@ impl Command {
             Command::Print(_) => "print",
             Command::Reprint { .. } => "reprint",
             Command::Printers => "printers",
+            Command::Picklist { .. } => "picklist",
             Command::Couriers => "couriers",
             Command::Perf(PerfCommand::Wave(_)) | Command::Bench(_) => "perf wave",
             Command::Perf(PerfCommand::Scan(_)) | Command::BenchScan(_) => "perf scan",

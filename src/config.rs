@@ -61,6 +61,9 @@ pub struct Config {
     /// `station serve`'s scheduled pulls and auto-waves.
     pub schedule: ScheduleConfig,
     pub couriers: Vec<Courier>,
+    /// Where SKUs are shelved (the pick list's order).
+    pub picking: PickingConfig,
+    pub locations: Vec<Location>,
     /// `station serve`: the packing-bench web app.
     pub serve: ServeConfig,
     /// Who may sign in at a bench (name + hashed PIN). None by default: a
@@ -364,6 +367,28 @@ pub struct PrintConfig {
     /// the shop's `hide_prices` or a buyer message or memo asking for it
     /// ("不要价格", "#无价格", a gift) hides them too.
     pub hide_prices: bool,
+    /// The pick list (拣货单) written with every wave: `picklist-NNNN.pdf`.
+    pub picklist: bool,
+    pub picklist_template: String,
+}
+
+/// `[picking]`: where the goods are, for the pick list's walking order.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PickingConfig {
+    /// A CSV file of `sku,location` lines (a header line is allowed), read
+    /// after the `[[locations]]` entries (which win for the same SKU).
+    pub locations_csv: String,
+}
+
+/// `[[locations]]`: a shelf (库位) for a SKU (`sku`, exact) or for every SKU
+/// starting with `prefix`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Location {
+    pub sku: String,
+    pub prefix: String,
+    pub location: String,
 }
 
 impl Default for PrintConfig {
@@ -380,6 +405,8 @@ impl Default for PrintConfig {
             lease_secs: 60,
             mask: crate::render::mask::MaskLevel::Standard,
             hide_prices: false,
+            picklist: true,
+            picklist_template: "picklist-a4".into(),
         }
     }
 }
@@ -593,6 +620,8 @@ impl Default for Config {
                 )
             })
             .collect(),
+            picking: PickingConfig::default(),
+            locations: Vec::new(),
             serve: ServeConfig::default(),
             operators: Vec::new(),
         }

@@ -565,6 +565,7 @@ fn write_manifest(
             courier_name: courier.map(|c| c.name.as_str()),
             sender: &config.sender,
             routing: None,
+            slot: None,
             printed_at: closed_at.clone(),
             wave: None,
             hide_prices: true,

@@ -64,6 +64,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             printer,
         } => cmd::reprint::run(&ctx, &order, out, printer),
         Command::Printers => cmd::printers::run(&ctx),
+        Command::Picklist { wave, printer } => cmd::picklist::run(&ctx, wave, printer),
         Command::Couriers => runtime()?.block_on(cmd::couriers::run(&ctx)),
         Command::Void { tracking, reason } => cmd::void::run(&ctx, &tracking, &reason),
         Command::Export { excel, .. } => cmd::export::run(&ctx, excel),

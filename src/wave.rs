@@ -46,6 +46,7 @@ const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
     ("slip-a6", include_str!("../templates/slip-a6.toml")),
     ("slip-a5", include_str!("../templates/slip-a5.toml")),
     ("manifest-a4", include_str!("../templates/manifest-a4.toml")),
+    ("picklist-a4", include_str!("../templates/picklist-a4.toml")),
 ];
 
 /// Load a template by name or path: an existing file wins, then
@@ -94,6 +95,8 @@ pub struct PrintOptions {
     /// count is enough elsewhere, and a 50,000-order list is memory held for
     /// the whole wave).
     pub list_orders: bool,
+    /// Write the wave's pick list (`picklist-NNNN.pdf`) with its labels.
+    pub picklist: bool,
 }
 
 /// A [`crate::printer::Watch`] shared with the caller.
@@ -147,6 +150,7 @@ impl PrintOptions {
             targets: None,
             watch: None,
             list_orders: true,
+            picklist: print.picklist,
         }
     }
 }
@@ -190,6 +194,14 @@ pub struct PrintReport {
     /// Orders whose chunk's job failed or stalled: not printed; the wave stays
     /// open and the next `print` sends them again with the same numbers.
     pub not_printed: Vec<NotPrinted>,
+    /// The wave's pick list (拣货单 + 格位表), when one was written.
+    pub picklist: Option<String>,
+    /// Why the pick list could not be written (the labels are printed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picklist_problem: Option<String>,
+    /// How long writing the pick list took.
+    #[serde(skip)]
+    pub picklist_ms: u64,
 }
 
 /// Orders held by a job that did not complete.
@@ -445,10 +457,75 @@ pub fn print(
         &targets,
         printing.as_mut(),
     )?;
+    if opts.picklist && report.printed > 0 {
+        // The labels are printed whatever happens to the pick list: a problem
+        // with it is reported, and `station picklist WAVE` writes it again.
+        let t = Instant::now();
+        match write_picklist(store, config, wave.id) {
+            Ok(path) => report.picklist = Some(path.display().to_string()),
+            Err(e) => {
+                let why = format!(
+                    "the pick list of wave {} was not written: {}; the labels are printed — fix it and run `station picklist {}`",
+                    wave.id,
+                    crate::error::one_line(&e),
+                    wave.id
+                );
+                tracing::warn!("{why}");
+                report.picklist_problem = Some(why);
+            }
+        }
+        report.picklist_ms = t.elapsed().as_millis() as u64;
+    }
     report.resumed = resumed;
     report.failed.extend(set_aside);
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Write (or write again) a wave's pick list next to its labels:
+/// `wave-NNNN/picklist-NNNN.pdf`, the pick lines in shelf order then the slot
+/// table, for the wave's printed orders. Returns its path.
+pub fn write_picklist(store: &Store, config: &Config, wave_id: i64) -> Result<PathBuf> {
+    let wave = store.wave(wave_id)?;
+    let mut orders = Vec::new();
+    for o in wave.orders.iter().filter(|o| o.waybill_file.is_some()) {
+        if let Some(stored) = store.order(&o.order_id)? {
+            orders.push((o.seq + 1, stored.order, o.tracking_no.clone()));
+        }
+    }
+    let members: Vec<crate::picking::WaveMember<'_>> = orders
+        .iter()
+        .map(|(slot, order, tracking)| crate::picking::WaveMember {
+            slot: *slot,
+            order,
+            tracking_no: tracking,
+        })
+        .collect();
+    let locations = crate::picking::Locations::from_config(config)?;
+    let printed_at = Utc::now()
+        .with_timezone(&config.tz())
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let context = crate::picking::pick_list(
+        &members,
+        &locations,
+        &wave.id.to_string(),
+        printed_at,
+        &config.print.shop_name,
+    );
+    let template = load_template(&config.print.picklist_template, Dpi(config.print.dpi))?;
+    if template.context_kind() != crate::render::layout::ContextKind::Picklist {
+        bail!(crate::error::UsageError(format!(
+            "print.picklist_template {:?} is not a pick-list template (it needs `context = \"picklist\"`, like templates/picklist-a4.toml)",
+            config.print.picklist_template
+        )));
+    }
+    let rendered = crate::render::layout::render_picklist(&template, &context)?;
+    let dir = Path::new(&wave.out_dir).join(format!("wave-{:04}", wave.id));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("picklist-{:04}.pdf", wave.id));
+    write_atomically(&path, &rendered.pdf)?;
+    Ok(path)
 }
 
 /// One chunk ready to render: its orders with their data, in wave order.
@@ -886,6 +963,7 @@ fn render_chunk(
                 courier_name: config.courier(&w.courier).map(|c| c.name.as_str()),
                 sender: &config.sender,
                 routing: Some(&w.routing),
+                slot: Some(w.seq + 1),
                 printed_at: printed_at.to_string(),
                 wave: Some(wave),
                 hide_prices: config.print.hide_prices || order.wants_no_prices(),
@@ -1049,6 +1127,7 @@ pub fn reprint(
         courier_name: Some(&courier.name),
         sender: &config.sender,
         routing: Some(&routing),
+        slot: store.slot_of(order_id)?,
         printed_at,
         wave: None,
         hide_prices: config.print.hide_prices || stored.order.wants_no_prices(),

@@ -91,6 +91,7 @@ fn inputs<'a>(
             courier_name: Some(courier_name(o)),
             sender,
             routing: None,
+            slot: None,
             printed_at: "2026-11-11 09:30".into(),
             wave: Some("0001"),
             hide_prices: o.options.hide_prices,

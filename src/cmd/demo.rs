@@ -100,6 +100,22 @@ pub async fn run(
         zto.token = Secret::new(token.clone());
         zto.fallback = "YTO".into();
     }
+    // Shelves (库位) by SKU prefix, so the pick list walks the warehouse in
+    // one pass; gift cards have none (they come last, under 未设库位).
+    if config.locations.is_empty() {
+        for (prefix, shelf) in [
+            ("CL-", "A-01"),
+            ("CS-", "A-02"),
+            ("HM-", "B-01"),
+            ("ST-", "B-03"),
+        ] {
+            config.locations.push(station::config::Location {
+                prefix: prefix.into(),
+                location: shelf.into(),
+                ..Default::default()
+            });
+        }
+    }
     let client = ShopClient::new(&url, config.shop.token.clone(), RetryPolicy::default())?;
     let mut store = Store::open(&db)?;
     let pulled = pull::pull(&client, &mut store, &config, operator).await?;
@@ -275,8 +291,15 @@ pub async fn run(
     for f in printed.files.iter().take(4) {
         writeln!(out, "  {f}")?;
     }
+
     if printed.files.len() > 4 {
         writeln!(out, "  … and {} more files", printed.files.len() - 4)?;
+    }
+    if let Some(p) = &printed.picklist {
+        writeln!(
+            out,
+            "  pick list (拣货单 in shelf order, then the 格位 slot table; each slip and waybill shows its slot): {p}"
+        )?;
     }
     // With [printers] configured the wave also went to CUPS: say how each job ended.
     for j in &printed.jobs {

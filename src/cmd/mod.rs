@@ -17,6 +17,7 @@ pub mod handover;
 pub mod migrate_db;
 pub mod operator;
 pub mod perf;
+pub mod picklist;
 pub mod print;
 pub mod printers;
 pub mod pull;

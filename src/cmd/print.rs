@@ -82,10 +82,17 @@ fn print(ctx: &Ctx, opts: &PrintOptions) -> Result<()> {
         return not_printed(&report);
     }
     let Some(id) = report.wave else {
-        writeln!(
-            out,
-            "nothing to print: the queue is empty (run `station pull` first)"
-        )?;
+        if report.failed.is_empty() {
+            writeln!(
+                out,
+                "nothing to print: the queue is empty (run `station pull` first)"
+            )?;
+        } else {
+            writeln!(out, "nothing printed; set aside:")?;
+            for (id, why) in &report.failed {
+                writeln!(out, "  {id}  {why}")?;
+            }
+        }
         return Ok(());
     };
     let resumed = if report.resumed {
@@ -104,6 +111,12 @@ fn print(ctx: &Ctx, opts: &PrintOptions) -> Result<()> {
     )?;
     for f in &report.files {
         writeln!(out, "  {f}")?;
+    }
+    if let Some(p) = &report.picklist {
+        writeln!(out, "  pick list (拣货单, then the 格位 slot table): {p}")?;
+    }
+    if let Some(p) = &report.picklist_problem {
+        writeln!(out, "  {p}")?;
     }
     if !report.failed.is_empty() {
         writeln!(out, "not printed:")?;

@@ -88,6 +88,8 @@ pub enum ContextKind {
     Order,
     /// A handover manifest: one courier's parcels (`ManifestContext`).
     Manifest,
+    /// A wave's pick list and slot table (`PicklistContext`).
+    Picklist,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -636,6 +638,7 @@ impl Schema {
         let sample = match kind {
             ContextKind::Order => serde_json::to_value(context::sample_context()),
             ContextKind::Manifest => serde_json::to_value(context::sample_manifest()),
+            ContextKind::Picklist => serde_json::to_value(context::sample_picklist()),
         }
         .expect("contexts serialise");
         let serde_json::Value::Object(map) = sample else {
@@ -721,6 +724,25 @@ pub fn render_manifest(
         template,
         &[(id, Value::from(minijinja::value::Serde(manifest)))],
     )
+}
+
+/// Render a wave's pick list through a `context = "picklist"` template: the
+/// pick lines, then the slot table, in one PDF.
+pub fn render_picklist(
+    template: &Template,
+    picklist: &context::PicklistContext,
+) -> Result<Rendered, RenderError> {
+    let docs: Vec<(String, Value)> = picklist
+        .parts()
+        .into_iter()
+        .map(|p| {
+            (
+                format!("wave {} {}", p.wave, p.part),
+                Value::from(minijinja::value::Serde(p)),
+            )
+        })
+        .collect();
+    render_values(template, &docs)
 }
 
 /// The faces of one PDF document, added on first use so that a face no text needs is not

@@ -367,6 +367,18 @@ impl Store {
         Ok(stale)
     }
 
+    /// The order's slot (格位) in the last wave that holds it: its place, 1…N.
+    pub fn slot_of(&self, order_id: &str) -> Result<Option<u64>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT seq FROM wave_orders WHERE order_id = ?1 ORDER BY wave_id DESC LIMIT 1",
+            )?
+            .query_row([order_id], |r| r.get::<_, u64>(0))
+            .optional()?
+            .map(|seq| seq + 1))
+    }
+
     pub fn close_wave(&mut self, wave_id: i64, operator: &str) -> Result<()> {
         let tx = self.write_tx()?;
         tx.execute(

@@ -26,6 +26,8 @@ pub struct DocInput<'a> {
     /// The routing its e-waybill service returned with the number (三段码,
     /// 大头笔, 集包地); `None` for a pool's number.
     pub routing: Option<&'a crate::render::Routing>,
+    /// The order's slot (格位) in its wave, 1…N, for sorting after a batch pick.
+    pub slot: Option<u64>,
     /// When the wave was printed, already formatted in local time ("2026-11-11 09:30").
     pub printed_at: String,
     /// The wave's name or number, when the document belongs to one.
@@ -56,6 +58,7 @@ impl<'a> DocInput<'a> {
             courier_name: None,
             sender,
             routing: None,
+            slot: None,
             printed_at,
             wave: None,
             hide_prices: order.options.hide_prices,
@@ -83,6 +86,9 @@ pub struct DocContext {
     pub sort_code: String,
     /// The 集包地 the e-waybill service gave ("杭州转运中心"); empty for a pool's number.
     pub package_center: String,
+    /// The order's slot (格位) in its wave, for sorting after a batch pick; absent outside a wave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u64>,
     pub sender: SenderContext,
     pub items: Vec<ItemContext>,
     /// "晴雨两用折叠伞×1 中性笔×2", shortened for a one- or two-line box.
@@ -260,6 +266,7 @@ pub fn context(input: &DocInput) -> DocContext {
             .routing
             .map(|x| x.package_center.clone())
             .unwrap_or_default(),
+        slot: input.slot,
         sender: SenderContext {
             name: input.sender.name.clone(),
             phone: input.sender.phone.clone(),
@@ -510,6 +517,7 @@ fn sample_input<'a>(order: &'a Order, sender: &'a Sender) -> DocInput<'a> {
         courier_name: Some("中通"),
         sender,
         routing: None,
+        slot: Some(12),
         printed_at: "2026-11-11 09:00".into(),
         wave: Some("0001"),
         hide_prices: false,
@@ -541,6 +549,105 @@ pub(crate) fn sample_manifest() -> ManifestContext {
         batch: Some("ZTO-20261111-01".into()),
         operator: Some("小王".into()),
         ..manifest_context(&[sample_input(&order, &sender)])
+    }
+}
+
+/// A wave's pick list (拣货单): what to fetch, in walking order, then the slot
+/// table for sorting after a batch pick (二次分拣). One template renders both
+/// parts as two documents: `part` is "lines" for the first and "slots" for the
+/// second, and `rows` holds that part's rows.
+#[derive(Clone, Debug, Serialize)]
+pub struct PicklistContext {
+    pub wave: String,
+    pub printed_at: String,
+    pub shop_name: String,
+    /// "lines" or "slots".
+    pub part: String,
+    /// This part's rows (`lines` or `slots`), for the items table's `rows = "rows"`.
+    pub rows: Vec<serde_json::Value>,
+    pub lines: Vec<PickRow>,
+    pub slots: Vec<SlotRow>,
+    pub line_count: usize,
+    pub order_count: usize,
+    pub total_qty: u64,
+}
+
+/// One SKU of a wave, summed over its orders.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PickRow {
+    /// The shelf (库位), or "未设库位" for a SKU with none.
+    pub location: String,
+    pub sku: String,
+    pub title: String,
+    pub spec: String,
+    /// What the item's barcode says (its barcode, else its SKU).
+    pub barcode: String,
+    pub qty: u64,
+    /// How many of the wave's orders need it.
+    pub orders: u64,
+}
+
+/// One order of a wave and its slot (格位) for sorting.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SlotRow {
+    pub slot: u64,
+    pub order_id: String,
+    pub tracking_no: String,
+    pub items: String,
+    pub total_qty: u64,
+}
+
+impl PicklistContext {
+    /// The two parts as the two documents the template renders.
+    pub fn parts(&self) -> [PicklistContext; 2] {
+        fn rows<T: Serialize>(list: &[T]) -> Vec<serde_json::Value> {
+            list.iter()
+                .map(|r| serde_json::to_value(r).expect("rows serialise"))
+                .collect()
+        }
+        let with = |part: &str, rows: Vec<serde_json::Value>| PicklistContext {
+            part: part.into(),
+            rows,
+            ..self.clone()
+        };
+        [
+            with("lines", rows(&self.lines)),
+            with("slots", rows(&self.slots)),
+        ]
+    }
+}
+
+pub(crate) fn sample_picklist() -> PicklistContext {
+    let lines = vec![PickRow {
+        location: "A-03-2".into(),
+        sku: "UMB-01".into(),
+        title: "晴雨两用折叠伞".into(),
+        spec: "藏青".into(),
+        barcode: "6923456032019".into(),
+        qty: 3,
+        orders: 2,
+    }];
+    let slots = vec![SlotRow {
+        slot: 1,
+        order_id: "3158683449786907366".into(),
+        tracking_no: "783100001234".into(),
+        items: "晴雨两用折叠伞×1".into(),
+        total_qty: 1,
+    }];
+    PicklistContext {
+        wave: "1".into(),
+        printed_at: "2026-11-11 09:00".into(),
+        shop_name: "样例店".into(),
+        part: "lines".into(),
+        rows: serde_json::to_value(&lines)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default(),
+        line_count: 1,
+        order_count: 1,
+        total_qty: 3,
+        lines,
+        slots,
     }
 }
 

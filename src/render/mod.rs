@@ -13,6 +13,7 @@ pub mod fonts;
 pub mod layout;
 pub mod mask;
 pub mod pdf;
+pub mod raster;
 
 use serde::{Deserialize, Serialize};
 

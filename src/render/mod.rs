@@ -14,6 +14,7 @@ pub mod layout;
 pub mod mask;
 pub mod pdf;
 pub mod raster;
+pub mod thermal;
 
 use serde::{Deserialize, Serialize};
 

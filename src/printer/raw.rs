@@ -97,13 +97,13 @@ pub enum RawError {
         total: usize,
     },
     #[error(
-        "printer {printer} ({addr}): no answer within {secs} s while {doing}: check that it is on the network and not stuck (a paused printer with a full buffer stops reading)"
+        "printer {printer} ({addr}): no answer within {after:?} while {doing}: check that it is on the network and not stuck (a paused printer with a full buffer stops reading)"
     )]
     Timeout {
         printer: String,
         addr: String,
         doing: &'static str,
-        secs: u64,
+        after: Duration,
     },
     #[error("printer {printer} ({addr}): {doing}: {source}")]
     Io {
@@ -232,12 +232,12 @@ impl RawPrinter {
             _ => return Ok(RawStatus::unknown()),
         };
         let (mut stream, addr) = self.connect(&host, port)?;
-        let secs = self.timeouts.status.as_secs().max(1);
+        let after = self.timeouts.status;
         let timeout = |doing| RawError::Timeout {
             printer: self.name.clone(),
             addr: addr.clone(),
             doing,
-            secs,
+            after,
         };
         let io = |doing, source| self.io_error(&addr, doing, source);
         set_timeouts(&stream, self.timeouts.status).map_err(|e| io("setting timeouts", e))?;
@@ -301,7 +301,7 @@ impl RawPrinter {
                 printer: self.name.clone(),
                 addr,
                 doing: "connecting",
-                secs: self.timeouts.connect.as_secs().max(1),
+                after: self.timeouts.connect,
             },
             Some(e) => self.io_error(&addr, "connecting", e),
             None => self.io_error(
@@ -315,7 +315,7 @@ impl RawPrinter {
     fn send_socket(&self, host: &str, port: u16, bytes: &[u8]) -> Result<(), RawError> {
         let (mut stream, addr) = self.connect(host, port)?;
         let total = bytes.len();
-        let secs = self.timeouts.io.as_secs().max(1);
+        let after = self.timeouts.io;
         let fail = |doing: &'static str, sent: usize, e: std::io::Error| {
             if is_reset(&e) {
                 RawError::Reset {
@@ -329,7 +329,7 @@ impl RawPrinter {
                     printer: self.name.clone(),
                     addr: addr.clone(),
                     doing,
-                    secs,
+                    after,
                 }
             } else {
                 self.io_error(&addr, doing, e)

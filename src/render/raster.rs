@@ -225,11 +225,9 @@ pub fn rasterize(ops: &[Op], page_mm: (f32, f32), dpi: Dpi) -> Bitmap {
                     _ => None,
                 };
             }
-            Op::SetTextMatrix { matrix } => {
-                if let TextMatrix::Translate(x, y) = matrix {
-                    st.pen = (x.0 * page.scale, (page.height_pt - y.0) * page.scale);
-                }
-            }
+            Op::SetTextMatrix {
+                matrix: TextMatrix::Translate(x, y),
+            } => st.pen = (x.0 * page.scale, (page.height_pt - y.0) * page.scale),
             Op::ShowText { items } => show_text(&mut bm, chain, &mut st, items, page.scale),
             Op::DrawRectangle { rectangle: r } => {
                 let x0 = r.x.0 * page.scale;

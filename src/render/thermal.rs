@@ -217,7 +217,7 @@ fn leading_number(s: &str) -> Option<usize> {
 
 fn unhex(field: &str) -> Result<Vec<u8>, DecodeError> {
     let digits: Vec<u8> = field.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(bad("^GFA: an odd number of hex digits"));
     }
     digits
@@ -260,7 +260,7 @@ fn unz64(z: &str) -> Result<Vec<u8>, DecodeError> {
 /// Millimetres for TSPL's `SIZE`, to 0.1 mm, without a trailing `.0`.
 fn mm(dots: u32, dpi: Dpi) -> String {
     let tenths = (f64::from(dots) * 254.0 / f64::from(dpi.0)).round() as u64;
-    if tenths % 10 == 0 {
+    if tenths.is_multiple_of(10) {
         format!("{}", tenths / 10)
     } else {
         format!("{}.{}", tenths / 10, tenths % 10)

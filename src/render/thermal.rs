@@ -13,10 +13,12 @@
 //!   ZPL's bit 1 is a black dot, as in `Bitmap`.
 //! * TSPL: `SIZE`, `GAP`, `CLS`, `BITMAP 0,0,{width_bytes},{height},0,<raw bytes>`,
 //!   `PRINT 1,1`. In TSPL's `BITMAP` a **0 bit prints black** and a 1 bit leaves the dot
-//!   white (TSC's TSPL/TSPL2 programming manual, BITMAP; every open-source TSPL driver
-//!   inverts for it), so the encoder inverts `Bitmap`'s bits and pads each row with
-//!   white (1) bits. Mode 0 is OVERWRITE. Raw binary is safe there because the
-//!   printer counts `width_bytes × height` bytes instead of looking for a delimiter.
+//!   white (TSC's TSPL/TSPL2 programming manual, BITMAP: the opposite of ZPL and of
+//!   ESC/POS), so the encoder inverts `Bitmap`'s bits and pads each row with white (1)
+//!   bits. Some third-party notes online claim the opposite; the first label on a real
+//!   TSPL printer settles it (a negative label means this is wrong for that firmware).
+//!   Mode 0 is OVERWRITE. Raw binary is safe there because the printer counts
+//!   `width_bytes × height` bytes instead of looking for a delimiter.
 
 use std::io::{Read, Write};
 

@@ -28,6 +28,8 @@ use serde::Serialize;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod raw;
+
 /// A print job that failed or stalled: its documents did not come out
 /// (exit code 8, `cli::exit::PRINTER`).
 #[derive(Debug, thiserror::Error)]

@@ -82,6 +82,17 @@ impl FaceId {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// The font file compiled in for this face, for the thermal rasterizer (which draws
+    /// the outlines itself; the PDF path embeds the parsed font instead).
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            FaceId::Droid => DROID,
+            FaceId::Roboto => ROBOTO,
+            FaceId::NotoSupplement => NOTO_SUPPLEMENT,
+            FaceId::Emoji => NOTO_EMOJI,
+        }
+    }
 }
 
 /// A stretch of text drawn with one face.
@@ -336,6 +347,14 @@ impl FontChain {
             }
         }
         (width, prev)
+    }
+
+    /// The glyph `ch` has in `face` and its advance in ems, looked up the way
+    /// printpdf does when it writes `Op::ShowText` in that face (cmap, then hmtx),
+    /// so that a rasterizer drawing a run lands every glyph where the PDF does.
+    /// `None` when the face has no glyph for it (the PDF would show `.notdef`).
+    pub fn glyph_in(&self, face: FaceId, ch: char) -> Option<(u16, f32)> {
+        self.face(face).glyph(ch).map(|g| (g.gid, g.advance_em))
     }
 
     /// The glyph id `ch` is drawn with and its face, for callers that emit

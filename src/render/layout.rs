@@ -28,6 +28,7 @@ use toml::Spanned;
 
 use super::barcode::{self, BarcodeError, Dpi};
 use super::fonts::{self, FaceId, FontChain, LINE_HEIGHT, MM_PER_PT};
+use super::raster::{self, Bitmap};
 
 pub use context::{
     BuyerContext, DocContext, DocInput, ItemContext, ManifestContext, ManifestRow, MemoContext,
@@ -713,6 +714,54 @@ pub fn render(template: &Template, docs: &[DocInput]) -> Result<Rendered, Render
     render_values(template, &values)
 }
 
+/// Every page of the documents rendered together as 1-bit images for a thermal printer.
+#[derive(Debug)]
+pub struct RasterRendered {
+    /// One bitmap per page, at the template's dpi, in input order.
+    pub pages: Vec<Bitmap>,
+    /// Pages per input document, in input order.
+    pub per_doc_pages: Vec<usize>,
+    /// The same warnings `render` gives for these documents.
+    pub warnings: Vec<(String, String)>,
+}
+
+/// Render documents through `template` into 1-bit pages at the template's dpi (which is
+/// the printer's: load the template with the printer's `Dpi`, so barcodes are snapped to
+/// its dots). The layout is the PDF's: both draw the ops of `render_doc`.
+pub fn render_raster(
+    template: &Template,
+    docs: &[DocInput],
+) -> Result<RasterRendered, RenderError> {
+    let chain = FontChain::embedded();
+    let mut fonts = DocFonts {
+        ids: BTreeMap::new(),
+    };
+    let mut out = RasterRendered {
+        pages: Vec::new(),
+        per_doc_pages: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for d in docs {
+        let value = Value::from(minijinja::value::Serde(context(d)));
+        let mut cx = Ctx {
+            template,
+            chain,
+            order: &d.order.id,
+            warnings: &mut out.warnings,
+            fonts: &mut fonts,
+            doc: None,
+        };
+        let doc_pages = render_doc(&mut cx, &value)?;
+        out.per_doc_pages.push(doc_pages.len());
+        out.pages.extend(
+            doc_pages
+                .iter()
+                .map(|ops| raster::rasterize(ops, template.page_mm(), template.dpi)),
+        );
+    }
+    Ok(out)
+}
+
 /// Render one handover manifest through a `context = "manifest"` template.
 pub fn render_manifest(
     template: &Template,
@@ -746,13 +795,17 @@ pub fn render_picklist(
 }
 
 /// The faces of one PDF document, added on first use so that a face no text needs is not
-/// embedded at all (an empty subset still costs a font dictionary and a file).
+/// embedded at all (an empty subset still costs a font dictionary and a file). Without a
+/// document (the raster path) a face gets the fixed id `raster::rasterize` knows it by.
 struct DocFonts {
     ids: BTreeMap<FaceId, FontId>,
 }
 
 impl DocFonts {
-    fn id(&mut self, doc: &mut PdfDocument, chain: &FontChain, face: FaceId) -> FontId {
+    fn id(&mut self, doc: Option<&mut PdfDocument>, chain: &FontChain, face: FaceId) -> FontId {
+        let Some(doc) = doc else {
+            return super::raster::font_id(face);
+        };
         self.ids
             .entry(face)
             .or_insert_with(|| doc.add_font(chain.parsed(face)))
@@ -767,7 +820,8 @@ struct Ctx<'a> {
     order: &'a str,
     warnings: &'a mut Vec<(String, String)>,
     fonts: &'a mut DocFonts,
-    doc: &'a mut PdfDocument,
+    /// The PDF being written, or `None` when the pages are rasterized instead.
+    doc: Option<&'a mut PdfDocument>,
 }
 
 fn render_values(template: &Template, docs: &[(String, Value)]) -> Result<Rendered, RenderError> {
@@ -792,7 +846,7 @@ fn render_values(template: &Template, docs: &[(String, Value)]) -> Result<Render
             order,
             warnings: &mut warnings,
             fonts: &mut fonts,
-            doc: &mut doc,
+            doc: Some(&mut doc),
         };
         let doc_pages = render_doc(&mut cx, value)?;
         per_doc_pages.push(doc_pages.len());
@@ -1376,7 +1430,7 @@ fn runs_ops(
     let mut current: Option<FaceId> = None;
     for run in runs {
         if current != Some(run.face) {
-            let id = cx.fonts.id(cx.doc, cx.chain, run.face);
+            let id = cx.fonts.id(cx.doc.as_deref_mut(), cx.chain, run.face);
             ops.push(Op::SetFont {
                 font: PdfFontHandle::External(id),
                 size: Pt(size_pt),

@@ -13,6 +13,8 @@ pub mod fonts;
 pub mod layout;
 pub mod mask;
 pub mod pdf;
+pub mod raster;
+pub mod thermal;
 
 use serde::{Deserialize, Serialize};
 

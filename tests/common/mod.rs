@@ -716,3 +716,129 @@ pub mod pg {
         }
     }
 }
+
+/// A fake raw thermal printer (JetDirect port) on a loopback port, for
+/// `printer::raw`: it keeps each connection's bytes as one job, answers ZPL's
+/// `~HS` with the status a test sets, and can misbehave the ways real
+/// printers do (reset a job part-way, stay silent when asked its status).
+pub mod raw_printer {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    /// How the printer treats the next connections.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Mode {
+        /// Read to the end, keep the job, close cleanly.
+        Accept,
+        /// Read this many bytes, then close with the rest unread: the kernel
+        /// resets the connection (a printer switched off mid-job).
+        ResetAfter(usize),
+        /// Take jobs but never answer `~HS` (Zebra's behaviour when out of
+        /// paper or with the head open).
+        Silent,
+    }
+
+    #[derive(Default)]
+    struct Shared {
+        jobs: Vec<Vec<u8>>,
+        resets: usize,
+        status: Vec<u8>,
+        mode: Option<Mode>,
+    }
+
+    pub struct FakePrinter {
+        pub port: u16,
+        shared: Arc<Mutex<Shared>>,
+    }
+
+    impl FakePrinter {
+        /// Listening on 127.0.0.1, accepting, status all fine.
+        pub fn start() -> FakePrinter {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let shared = Arc::new(Mutex::new(Shared {
+                status: station::printer::raw::host_status_answer(false, false, false),
+                ..Shared::default()
+            }));
+            let printer = FakePrinter {
+                port: listener.local_addr().unwrap().port(),
+                shared: shared.clone(),
+            };
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    let Ok(conn) = conn else { continue };
+                    let shared = shared.clone();
+                    std::thread::spawn(move || serve(conn, &shared));
+                }
+            });
+            printer
+        }
+
+        /// `socket://127.0.0.1:PORT`.
+        pub fn uri(&self) -> String {
+            format!("socket://127.0.0.1:{}", self.port)
+        }
+
+        pub fn set_mode(&self, mode: Mode) {
+            self.shared.lock().unwrap().mode = Some(mode);
+        }
+
+        /// What `~HS` says from now on.
+        pub fn set_status(&self, paper_out: bool, paused: bool, head_open: bool) {
+            self.shared.lock().unwrap().status =
+                station::printer::raw::host_status_answer(paper_out, paused, head_open);
+        }
+
+        /// The jobs received whole, in order (status queries are not jobs).
+        pub fn jobs(&self) -> Vec<Vec<u8>> {
+            self.shared.lock().unwrap().jobs.clone()
+        }
+
+        /// How many connections were reset part-way.
+        pub fn resets(&self) -> usize {
+            self.shared.lock().unwrap().resets
+        }
+    }
+
+    /// A `socket://` address where nothing listens: connections are refused.
+    pub fn refusing_uri() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        format!("socket://127.0.0.1:{port}")
+    }
+
+    fn serve(mut conn: TcpStream, shared: &Mutex<Shared>) {
+        let mode = shared.lock().unwrap().mode.unwrap_or(Mode::Accept);
+        let mut job = Vec::new();
+        let mut buf = [0u8; 8192];
+        let mut answered = false;
+        loop {
+            let limit = match mode {
+                Mode::ResetAfter(n) => n.saturating_sub(job.len()).min(buf.len()),
+                _ => buf.len(),
+            };
+            // Closing with unread data makes the kernel send a reset instead of
+            // the end of the stream; peek waits until there is some (the job
+            // goes on past the limit), so the reset is certain, not a race.
+            if limit == 0 && matches!(conn.peek(&mut buf[..1]), Ok(1..)) {
+                shared.lock().unwrap().resets += 1;
+                return;
+            }
+            let n = match conn.read(&mut buf[..limit]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            job.extend_from_slice(&buf[..n]);
+            if !answered && mode != Mode::Silent && job.windows(3).any(|w| w == b"~HS") {
+                answered = true;
+                let status = shared.lock().unwrap().status.clone();
+                let _ = conn.write_all(&status);
+            }
+        }
+        if job != b"~HS" && !job.is_empty() {
+            shared.lock().unwrap().jobs.push(job);
+        }
+        // Dropping `conn` closes our side cleanly: the sender sees the end.
+    }
+}

@@ -409,14 +409,19 @@ pub struct PrintArgs {
     /// Directory for the waves' files (default: print.out_dir).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// CUPS queue for the waybills (default: printers.waybill); give it
-    /// several times to spread the chunks over several printers in turn.
+    /// CUPS queue (or `[[printers.raw]]` name) for the waybills (default:
+    /// printers.waybill); give it several times to spread the chunks over
+    /// several printers in turn.
     #[arg(long)]
     pub printer: Vec<String>,
-    /// CUPS queue for the packing slips (default: printers.slip, else the
-    /// waybills' queue when --printer is given); may be repeated.
+    /// CUPS queue (or raw printer) for the packing slips (default: printers.slip,
+    /// else the waybills' printer when --printer is given); may be repeated.
     #[arg(long)]
     pub slip_printer: Vec<String>,
+    /// The files' format: pdf, or zpl / tspl for thermal printers (one 1-bit
+    /// raster per label at the printer's dpi). Default: print.format.
+    #[arg(long)]
+    pub format: Option<crate::config::Format>,
 }
 
 #[derive(Debug, Subcommand)]

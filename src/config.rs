@@ -367,9 +367,60 @@ pub struct PrintConfig {
     /// the shop's `hide_prices` or a buyer message or memo asking for it
     /// ("不要价格", "#无价格", a gift) hides them too.
     pub hide_prices: bool,
+    /// What a wave's files are: `pdf`, or `zpl` / `tspl` for thermal printers
+    /// (one 1-bit raster per label at the printer's dpi; `--format` overrides).
+    pub format: Format,
     /// The pick list (拣货单) written with every wave: `picklist-NNNN.pdf`.
     pub picklist: bool,
     pub picklist_template: String,
+}
+
+/// A wave's file format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Pdf,
+    Zpl,
+    Tspl,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Pdf => "pdf",
+            Format::Zpl => "zpl",
+            Format::Tspl => "tspl",
+        }
+    }
+
+    /// The printer language, for a thermal format.
+    pub fn language(self) -> Option<crate::render::thermal::Language> {
+        match self {
+            Format::Pdf => None,
+            Format::Zpl => Some(crate::render::thermal::Language::Zpl),
+            Format::Tspl => Some(crate::render::thermal::Language::Tspl),
+        }
+    }
+
+    pub fn of_language(l: crate::render::thermal::Language) -> Format {
+        match l {
+            crate::render::thermal::Language::Zpl => Format::Zpl,
+            crate::render::thermal::Language::Tspl => Format::Tspl,
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Format, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pdf" => Ok(Format::Pdf),
+            "zpl" => Ok(Format::Zpl),
+            "tspl" => Ok(Format::Tspl),
+            other => Err(format!("{other:?} is not a format: pdf, zpl or tspl")),
+        }
+    }
 }
 
 /// `[picking]`: where the goods are, for the pick list's walking order.
@@ -405,6 +456,7 @@ impl Default for PrintConfig {
             lease_secs: 60,
             mask: crate::render::mask::MaskLevel::Standard,
             hide_prices: false,
+            format: Format::Pdf,
             picklist: true,
             picklist_template: "picklist-a4".into(),
         }
@@ -437,6 +489,34 @@ pub struct PrintersConfig {
     pub paused_wait_secs: u64,
     /// How often a job's state is asked.
     pub poll_ms: u64,
+    /// Thermal printers driven directly (no CUPS): named like queues in
+    /// `--printer` and the roles above.
+    pub raw: Vec<RawPrinterConfig>,
+}
+
+/// `[[printers.raw]]`: a ZPL or TSPL label printer on a raw TCP port
+/// (JetDirect, `socket://HOST:9100`) or a USB device (`usb:///dev/usb/lp0`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrinterConfig {
+    pub name: String,
+    pub uri: String,
+    /// `zpl` or `tspl`.
+    pub language: crate::render::thermal::Language,
+    /// 203 or 300.
+    #[serde(default = "default_raw_dpi")]
+    pub dpi: u32,
+}
+
+fn default_raw_dpi() -> u32 {
+    203
+}
+
+impl PrintersConfig {
+    /// The raw printer of that name, if it is one.
+    pub fn raw(&self, name: &str) -> Option<&RawPrinterConfig> {
+        self.raw.iter().find(|r| r.name == name)
+    }
 }
 
 impl Default for PrintersConfig {
@@ -450,6 +530,7 @@ impl Default for PrintersConfig {
             job_timeout_secs: 120,
             paused_wait_secs: 1800,
             poll_ms: 300,
+            raw: Vec::new(),
         }
     }
 }
@@ -968,6 +1049,20 @@ impl Config {
                  before it is cancelled as stalled), got {}",
                 p.job_timeout_secs
             )));
+        }
+        for r in &p.raw {
+            if !r.uri.starts_with("socket://") && !r.uri.starts_with("usb://") {
+                return Err(invalid(format!(
+                    "printers.raw {:?}: uri must be socket://HOST:PORT (raw TCP, port 9100) or usb:///dev/usb/lp0, got {:?}",
+                    r.name, r.uri
+                )));
+            }
+            if !(100..=1200).contains(&r.dpi) {
+                return Err(invalid(format!(
+                    "printers.raw {:?}: dpi must be the printer's resolution (203 or 300), got {}",
+                    r.name, r.dpi
+                )));
+            }
         }
         if p.paused_wait_secs == 0 {
             return Err(invalid(

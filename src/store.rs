@@ -78,14 +78,16 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/013_signins.sql")),
     M::up(include_str!("store/014_outbox_by_order.sql")),
     M::up(include_str!("store/015_waybill_service.sql")),
+    M::up(include_str!("store/016_wave_format.sql")),
 ];
 
 /// PostgreSQL's migrations: the first is the whole schema SQLite's 001–013
-/// leave; later ones come in pairs with SQLite's (002 = 014, 003 = 015).
+/// leave; later ones come in pairs with SQLite's (002 = 014, 003 = 015, 004 = 016).
 const PG_MIGRATIONS: &[&str] = &[
     include_str!("store/pg/001_schema.sql"),
     include_str!("store/pg/002_outbox_by_order.sql"),
     include_str!("store/pg/003_waybill_service.sql"),
+    include_str!("store/pg/004_wave_format.sql"),
 ];
 
 #[derive(Debug, Error)]

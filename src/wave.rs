@@ -13,7 +13,7 @@
 //! with the same numbers and overwrites any half-written chunk. An order that
 //! cannot render is set aside with its reason and the rest of its chunk prints.
 
-use crate::config::{Config, Courier};
+use crate::config::{Config, Courier, Format};
 use crate::intake::State;
 use crate::order::Order;
 use crate::render::barcode::Dpi;
@@ -97,6 +97,8 @@ pub struct PrintOptions {
     pub list_orders: bool,
     /// Write the wave's pick list (`picklist-NNNN.pdf`) with its labels.
     pub picklist: bool,
+    /// What the wave's files are (`pdf`, `zpl`, `tspl`); a resumed wave keeps its own.
+    pub format: crate::config::Format,
 }
 
 /// A [`crate::printer::Watch`] shared with the caller.
@@ -151,6 +153,7 @@ impl PrintOptions {
             watch: None,
             list_orders: true,
             picklist: print.picklist,
+            format: print.format,
         }
     }
 }
@@ -378,15 +381,20 @@ pub fn print(
     let mut printing = (!targets.is_empty())
         .then(|| crate::printer::Printing::new(&config.printers, operator, watch));
     if let Some(p) = &printing {
-        // A missing or refusing queue is found before anything is planned.
+        // A missing or refusing queue is found before anything is planned
+        // (raw printers are asked their status before each chunk).
         let queues: Vec<&str> = targets
             .waybill
             .iter()
             .chain(&targets.slip)
             .map(String::as_str)
+            .filter(|q| config.printers.raw(q).is_none())
             .collect();
-        p.check(&queues)?;
+        if !queues.is_empty() {
+            p.check(&queues)?;
+        }
     }
+    check_format(config, &targets, opts.format)?;
     store.set_wave_lease(config.print.lease_secs);
     // Orders no courier takes (refused by its e-waybill service): reported, left queued.
     let mut set_aside: Vec<(String, String)> = Vec::new();
@@ -435,6 +443,7 @@ pub fn print(
                 waybill_template: &opts.waybill_template,
                 slip_template: &opts.slip_template,
                 chunk_size: opts.chunk_size.max(1) as u64,
+                format: opts.format,
                 orders: picked.iter().map(|(id, c)| (id.as_str(), *c)).collect(),
             };
             let planned = store.plan_wave(&plan, operator)?;
@@ -442,6 +451,8 @@ pub fn print(
             (planned, false)
         }
     };
+    // A wave an earlier print left open is finished in its own format.
+    check_format(config, &targets, wave.format)?;
     // The wave's order list is handed over, not borrowed: run_wave drops each
     // chunk's rows once it is printed, so they are not held for the whole wave.
     let orders = std::mem::take(&mut wave.orders);
@@ -451,7 +462,6 @@ pub fn print(
         &wave,
         orders,
         opts.list_orders,
-        dpi,
         operator,
         progress,
         &targets,
@@ -528,6 +538,33 @@ pub fn write_picklist(store: &Store, config: &Config, wave_id: i64) -> Result<Pa
     Ok(path)
 }
 
+/// A raw printer speaks one language: a wave sent to it must be in it.
+fn check_format(config: &Config, targets: &Targets, format: crate::config::Format) -> Result<()> {
+    for name in targets.waybill.iter().chain(&targets.slip) {
+        if let Some(raw) = config.printers.raw(name)
+            && Some(raw.language) != format.language()
+        {
+            bail!(crate::error::UsageError(format!(
+                "printer {name} speaks {}, but this wave is {}: print with `--format {}` (or set print.format = \"{}\"), or to a CUPS queue",
+                raw.language.name(),
+                format.as_str(),
+                crate::config::Format::of_language(raw.language).as_str(),
+                crate::config::Format::of_language(raw.language).as_str()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The dpi documents for these printers are drawn at: a raw printer's own,
+/// else `print.dpi`.
+fn dpi_for(config: &Config, printers: &[String]) -> Dpi {
+    printers
+        .first()
+        .and_then(|n| config.printers.raw(n))
+        .map_or(Dpi(config.print.dpi), |r| Dpi(r.dpi))
+}
+
 /// One chunk ready to render: its orders with their data, in wave order.
 struct Job {
     chunk: u64,
@@ -554,14 +591,14 @@ fn run_wave(
     wave: &Wave,
     orders: Vec<WaveOrder>,
     list_orders: bool,
-    dpi: Dpi,
     operator: &str,
     progress: &dyn Fn(usize, usize),
     targets: &Targets,
     mut printing: Option<&mut crate::printer::Printing<'_>>,
 ) -> Result<PrintReport> {
-    let waybill = load_template(&wave.waybill_template, dpi)?;
-    let slip = load_template(&wave.slip_template, dpi)?;
+    let waybill = load_template(&wave.waybill_template, dpi_for(config, &targets.waybill))?;
+    let slip = load_template(&wave.slip_template, dpi_for(config, &targets.slip))?;
+    let format = wave.format;
     let dir = Path::new(&wave.out_dir).join(format!("wave-{:04}", wave.id));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
@@ -616,7 +653,8 @@ fn run_wave(
                 loop {
                     let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     let Ok(job) = job else { break };
-                    let done = render_chunk(job, waybill, slip, config, printed_at, wave_name);
+                    let done =
+                        render_chunk(job, waybill, slip, config, printed_at, wave_name, format);
                     if res_tx.send(done).is_err() {
                         break;
                     }
@@ -633,6 +671,7 @@ fn run_wave(
         let mut skipped: Vec<(String, String)> = Vec::new();
         let mut send_next = |store: &Store,
                              in_flight: &mut usize,
+                             dispatched: &mut std::collections::VecDeque<u64>,
                              skipped: &mut Vec<(String, String)>|
          -> Result<()> {
             for (chunk, members) in pending.by_ref() {
@@ -672,17 +711,21 @@ fn run_wave(
                         })
                         .ok();
                     *in_flight += 1;
+                    dispatched.push_back(chunk);
                     break;
                 }
             }
             Ok(())
         };
+        // Chunks sent to render, in wave order: their files are written and
+        // sent to the printers in this order, whichever finishes rendering first.
+        let mut dispatched = std::collections::VecDeque::new();
+        let mut ready: std::collections::BTreeMap<u64, Done> = Default::default();
         for _ in 0..workers * 2 {
-            send_next(store, &mut in_flight, &mut skipped)?;
+            send_next(store, &mut in_flight, &mut dispatched, &mut skipped)?;
         }
         // Chunks whose jobs are in CUPS, oldest first, and how many may be.
-        let mut in_cups: std::collections::VecDeque<(Written, Vec<crate::printer::Started>)> =
-            Default::default();
+        let mut in_cups: std::collections::VecDeque<(Written, Sent)> = Default::default();
         let window = {
             let mut queues: Vec<&String> = targets.waybill.iter().collect();
             queues.sort();
@@ -690,53 +733,58 @@ fn run_wave(
             queues.len().max(1)
         };
         while in_flight > 0 {
-            let done = res_rx.recv().context("a render worker stopped")??;
+            let got = res_rx.recv().context("a render worker stopped")??;
             in_flight -= 1;
-            send_next(store, &mut in_flight, &mut skipped)?;
-            report.failed.extend(done.failed.iter().cloned());
-            if done.ok.is_empty() {
-                continue;
-            }
-            let waybill_path = dir.join(format!("waybills-{:04}.pdf", done.chunk + 1));
-            let slip_path = dir.join(format!("slips-{:04}.pdf", done.chunk + 1));
-            write_atomically(&waybill_path, &done.waybills.pdf)?;
-            write_atomically(&slip_path, &done.slips.pdf)?;
-            report.bytes += (done.waybills.pdf.len() + done.slips.pdf.len()) as u64;
-            report.pages += done.waybills.pages + done.slips.pages;
-            let pages: Vec<(u64, u64)> = first_pages(&done.waybills.per_doc_pages)
-                .into_iter()
-                .zip(first_pages(&done.slips.per_doc_pages))
-                .collect();
-            // Orders that failed to render are not part of this chunk's files.
-            let written = Written {
-                chunk: done.chunk,
-                members: done.ok.iter().map(|&i| done.members[i].0.clone()).collect(),
-                pages,
-                waybill_path,
-                slip_path,
-                warnings: done
-                    .waybills
-                    .warnings
-                    .iter()
-                    .chain(&done.slips.warnings)
-                    .cloned()
-                    .collect(),
-            };
-            match printing.as_deref_mut() {
-                None => record_chunk(store, wave, &mut report, &written, operator)?,
-                Some(p) => {
-                    let started = start_jobs(p, store, wave, targets, &written)?;
-                    in_cups.push_back((written, started));
-                    // Up to `window` chunks wait in CUPS at once: the next
-                    // chunk is queued (and the one after renders) while the
-                    // printers print, and several printers print in parallel.
-                    while in_cups.len() > window {
-                        let (w, started) = in_cups.pop_front().expect("not empty");
-                        finish_jobs(p, store, wave, &mut report, w, started, operator)?;
+            send_next(store, &mut in_flight, &mut dispatched, &mut skipped)?;
+            ready.insert(got.chunk, got);
+            while let Some(done) = dispatched.front().and_then(|c| ready.remove(c)) {
+                dispatched.pop_front();
+                report.failed.extend(done.failed.iter().cloned());
+                if done.ok.is_empty() {
+                    continue;
+                }
+                let ext = format.as_str();
+                let waybill_path = dir.join(format!("waybills-{:04}.{ext}", done.chunk + 1));
+                let slip_path = dir.join(format!("slips-{:04}.{ext}", done.chunk + 1));
+                write_atomically(&waybill_path, &done.waybills.pdf)?;
+                write_atomically(&slip_path, &done.slips.pdf)?;
+                report.bytes += (done.waybills.pdf.len() + done.slips.pdf.len()) as u64;
+                report.pages += done.waybills.pages + done.slips.pages;
+                let pages: Vec<(u64, u64)> = first_pages(&done.waybills.per_doc_pages)
+                    .into_iter()
+                    .zip(first_pages(&done.slips.per_doc_pages))
+                    .collect();
+                // Orders that failed to render are not part of this chunk's files.
+                let written = Written {
+                    chunk: done.chunk,
+                    members: done.ok.iter().map(|&i| done.members[i].0.clone()).collect(),
+                    pages,
+                    waybill_path,
+                    slip_path,
+                    warnings: done
+                        .waybills
+                        .warnings
+                        .iter()
+                        .chain(&done.slips.warnings)
+                        .cloned()
+                        .collect(),
+                };
+                match printing.as_deref_mut() {
+                    None => record_chunk(store, wave, &mut report, &written, operator)?,
+                    Some(p) => {
+                        let started = start_jobs(p, store, config, wave, targets, &written)?;
+                        in_cups.push_back((written, started));
+                        // Up to `window` chunks wait in CUPS at once: the next
+                        // chunk is queued (and the one after renders) while the
+                        // printers print, and several printers print in parallel.
+                        while in_cups.len() > window {
+                            let (w, started) = in_cups.pop_front().expect("not empty");
+                            finish_jobs(p, store, wave, &mut report, w, started, operator)?;
+                        }
                     }
                 }
+                progress(report.printed, total);
             }
-            progress(report.printed, total);
         }
         if let Some(p) = printing {
             while let Some((w, started)) = in_cups.pop_front() {
@@ -821,10 +869,11 @@ fn record_chunk(
 fn start_jobs(
     p: &mut crate::printer::Printing<'_>,
     store: &mut Store,
+    config: &Config,
     wave: &Wave,
     targets: &Targets,
     w: &Written,
-) -> Result<Vec<crate::printer::Started>> {
+) -> Result<Sent> {
     let ids: Vec<String> = w.members.iter().map(|o| o.order_id.clone()).collect();
     let docs = [
         (
@@ -838,19 +887,59 @@ fn start_jobs(
             &w.slip_path,
         ),
     ];
-    let mut started = Vec::new();
+    let mut sent = Sent::default();
     for (kind, queue, file) in docs {
-        if let Some(queue) = queue {
-            let doc = crate::printer::Doc {
-                kind,
-                printer: queue,
-                file,
-                orders: &ids,
-            };
-            started.push(p.start(store, Some((wave.id, w.chunk)), &doc)?);
+        let Some(queue) = queue else { continue };
+        if let Some(raw) = config.printers.raw(queue) {
+            // A raw printer takes the job while we wait: asked its status
+            // first (ZPL), then sent; done only when it took every byte.
+            if let Err(reason) = send_raw(raw, file) {
+                sent.raw_failed.push(NotPrinted {
+                    printer: queue.to_string(),
+                    kind: kind.to_string(),
+                    cups_job: None,
+                    orders: ids.clone(),
+                    reason,
+                });
+            }
+            continue;
+        }
+        let doc = crate::printer::Doc {
+            kind,
+            printer: queue,
+            file,
+            orders: &ids,
+        };
+        sent.cups
+            .push(p.start(store, Some((wave.id, w.chunk)), &doc)?);
+    }
+    Ok(sent)
+}
+
+/// A chunk's documents on their way: CUPS jobs to follow, and raw sends
+/// that already failed.
+#[derive(Default)]
+struct Sent {
+    cups: Vec<crate::printer::Started>,
+    raw_failed: Vec<NotPrinted>,
+}
+
+/// Send one file to a raw thermal printer; the reason it did not go out.
+fn send_raw(raw: &crate::config::RawPrinterConfig, file: &Path) -> Result<(), String> {
+    let printer =
+        crate::printer::raw::RawPrinter::new(&raw.name, &raw.uri, raw.language, Dpi(raw.dpi));
+    if raw.language == crate::render::thermal::Language::Zpl {
+        match printer.status() {
+            Ok(st) => {
+                if let Some(problem) = st.problem() {
+                    return Err(format!("{problem}; nothing was sent"));
+                }
+            }
+            Err(e) => return Err(format!("{e}; nothing was sent")),
         }
     }
-    Ok(started)
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    printer.send(&bytes).map_err(|e| e.to_string())
 }
 
 /// Follow a chunk's jobs to their end: the chunk counts as printed only when
@@ -862,11 +951,12 @@ fn finish_jobs(
     wave: &Wave,
     report: &mut PrintReport,
     w: Written,
-    started: Vec<crate::printer::Started>,
+    sent: Sent,
     operator: &str,
 ) -> Result<()> {
-    let mut all_out = true;
-    for st in started {
+    let mut all_out = sent.raw_failed.is_empty();
+    report.not_printed.extend(sent.raw_failed);
+    for st in sent.cups {
         let r = p.finish(store, st, &mut |s| Ok(s.renew_wave_lease(wave.id)?))?;
         if !r.completed() {
             all_out = false;
@@ -923,12 +1013,38 @@ fn first_pages(per_doc: &[usize]) -> Vec<u64> {
 /// A panic while laying out an order is a bug in the station, but it is one
 /// order's bug: it becomes that render's error (and so, in a chunk rendered
 /// one by one, that order's rejection), never the end of the whole wave.
-fn render(template: &Template, inputs: &[DocInput<'_>]) -> Result<Rendered> {
+fn render(
+    template: &Template,
+    inputs: &[DocInput<'_>],
+    format: crate::config::Format,
+) -> Result<Rendered> {
     let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         for input in inputs {
             crate::crash::render_bug(&input.order.id);
         }
-        crate::render::layout::render(template, inputs).map_err(anyhow::Error::from)
+        match format.language() {
+            None => crate::render::layout::render(template, inputs).map_err(anyhow::Error::from),
+            Some(language) => {
+                // One 1-bit raster per label at the template's (the printer's)
+                // dpi, each one label of the printer's language, in one file.
+                let r = crate::render::layout::render_raster(template, inputs)?;
+                let mut bytes = Vec::new();
+                for page in &r.pages {
+                    bytes.extend(crate::render::thermal::encode(
+                        page,
+                        language,
+                        template.dpi(),
+                        crate::render::thermal::ZplData::Z64,
+                    ));
+                }
+                Ok(Rendered {
+                    pdf: bytes,
+                    pages: r.pages.len(),
+                    per_doc_pages: r.per_doc_pages,
+                    warnings: r.warnings,
+                })
+            }
+        }
     }));
     attempt.unwrap_or_else(|panic| {
         let what = panic
@@ -951,6 +1067,7 @@ fn render_chunk(
     config: &Config,
     printed_at: &str,
     wave: &str,
+    format: crate::config::Format,
 ) -> Result<Done> {
     let (waybills, slips, ok, failed) = {
         let inputs: Vec<DocInput<'_>> = job
@@ -974,14 +1091,17 @@ fn render_chunk(
             .collect();
         // Fast path: the whole chunk at once. If any order fails, render one by
         // one so a single bad order never stops the others.
-        match (render(waybill, &inputs), render(slip, &inputs)) {
+        match (
+            render(waybill, &inputs, format),
+            render(slip, &inputs, format),
+        ) {
             (Ok(w), Ok(s)) => (w, s, (0..inputs.len()).collect(), Vec::new()),
             _ => {
                 let mut ok = Vec::new();
                 let mut failed = Vec::new();
                 for (i, input) in inputs.iter().enumerate() {
                     let one = std::slice::from_ref(input);
-                    match (render(waybill, one), render(slip, one)) {
+                    match (render(waybill, one, format), render(slip, one, format)) {
                         (Ok(_), Ok(_)) => ok.push(i),
                         (Err(e), _) | (_, Err(e)) => {
                             failed.push((input.order.id.clone(), e.to_string()))
@@ -998,7 +1118,12 @@ fn render_chunk(
                     (none(), none(), ok, failed)
                 } else {
                     let good: Vec<DocInput<'_>> = ok.iter().map(|&i| inputs[i].clone()).collect();
-                    (render(waybill, &good)?, render(slip, &good)?, ok, failed)
+                    (
+                        render(waybill, &good, format)?,
+                        render(slip, &good, format)?,
+                        ok,
+                        failed,
+                    )
                 }
             }
         }
@@ -1135,8 +1260,8 @@ pub fn reprint(
         mask: config.print.mask,
         time_zone: config.tz(),
     };
-    let w = render(&waybill, std::slice::from_ref(&input))?;
-    let sl = render(&slip, std::slice::from_ref(&input))?;
+    let w = render(&waybill, std::slice::from_ref(&input), Format::Pdf)?;
+    let sl = render(&slip, std::slice::from_ref(&input), Format::Pdf)?;
     let dir = out_dir.join("reprints");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stamp = Utc::now().format("%Y%m%d%H%M%S");

@@ -236,6 +236,7 @@ fn an_interrupted_wave_is_finished_with_the_same_numbers() {
             waybill_template: "waybill-100x150",
             slip_template: "slip-a6",
             chunk_size: 50,
+            format: station::config::Format::Pdf,
             orders: ids
                 .iter()
                 .map(String::as_str)
@@ -391,6 +392,7 @@ fn orders_that_change_between_planning_and_rendering_are_not_printed_stale() {
             waybill_template: "waybill-100x150",
             slip_template: "slip-a6",
             chunk_size: 100,
+            format: station::config::Format::Pdf,
             orders: ids.iter().map(|id| (id.as_str(), zto)).collect(),
         };
         let wave = store.plan_wave(&plan, "打单员").unwrap();

@@ -322,3 +322,178 @@ fn a_printer_that_does_not_answer_its_status_times_out() {
     assert!(matches!(err, RawError::Timeout { .. }), "{err:?}");
     assert!(err.to_string().contains("out of paper"), "{err}");
 }
+
+/// A station with 12 fixture orders, a waybill printer and a slip printer
+/// (both raw, speaking `language`).
+fn thermal_station(
+    language: &str,
+    chunk: usize,
+) -> (common::Station, common::Sim, FakePrinter, FakePrinter) {
+    let st = common::Station::new();
+    let all = common::read_json(&common::data("orders-200.json"));
+    let orders: Vec<serde_json::Value> = all.as_array().unwrap()[..12].to_vec();
+    let file = st.write("orders.json", &serde_json::to_string(&orders).unwrap());
+    let sim = common::Sim::start(&file, "tok", &[]);
+    let (labels, slips) = (FakePrinter::start(), FakePrinter::start());
+    st.write(
+        "station.toml",
+        &format!(
+            "[print]\nchunk_size = {chunk}\n\n[[printers.raw]]\nname = \"label-1\"\nuri = \"{}\"\nlanguage = \"{language}\"\ndpi = 203\n\n[[printers.raw]]\nname = \"slip-1\"\nuri = \"{}\"\nlanguage = \"{language}\"\ndpi = 203\n",
+            labels.uri(),
+            slips.uri()
+        ),
+    );
+    common::ok(&st.pull(&sim, &[]));
+    (st, sim, labels, slips)
+}
+
+/// The Code128 values read on every label of every job.
+fn tracking_on(jobs: &[Vec<u8>], language: Language, dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for (j, job) in jobs.iter().enumerate() {
+        for (i, label) in thermal::decode(job, language).unwrap().iter().enumerate() {
+            let codes = scan(label, dir, &format!("job{j}-label{i}"));
+            let code128: Vec<String> = codes
+                .iter()
+                .filter_map(|c| c.strip_prefix("CODE-128:"))
+                .map(str::to_string)
+                .collect();
+            assert_eq!(code128.len(), 1, "job {j} label {i}: {codes:?}");
+            found.extend(code128);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_wave_goes_to_raw_printers_as_zpl_and_tspl_and_every_label_scans() {
+    if !tools_available(&["zbarimg"]) {
+        return;
+    }
+    for (format, language) in [("zpl", Language::Zpl), ("tspl", Language::Tspl)] {
+        let (st, _sim, labels, slips) = thermal_station(format, 5);
+        let out = st
+            .cmd()
+            .args([
+                "print",
+                "--json",
+                "--format",
+                format,
+                "--printer",
+                "label-1",
+                "--slip-printer",
+                "slip-1",
+            ])
+            .output()
+            .unwrap();
+        let printed: serde_json::Value = serde_json::from_str(&common::ok(&out)).unwrap();
+        let numbers: Vec<String> = printed["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["tracking_no"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(numbers.len(), 12);
+        // One job per chunk of 5, each label its parcel's number, in wave order.
+        let jobs = labels.jobs();
+        assert_eq!(jobs.len(), 3, "{format}");
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            tracking_on(&jobs, language, dir.path()),
+            numbers,
+            "{format}"
+        );
+        // The files on disk are the jobs' bytes.
+        let first = st
+            .dir
+            .path()
+            .join(format!("labels/wave-0001/waybills-0001.{format}"));
+        assert_eq!(std::fs::read(&first).unwrap(), jobs[0], "{format}");
+        // The slips went to their printer, a label (or more) per order.
+        let slip_labels: usize = slips
+            .jobs()
+            .iter()
+            .map(|j| thermal::decode(j, language).unwrap().len())
+            .sum();
+        assert!(slip_labels >= 12, "{format}: {slip_labels} slips");
+    }
+}
+
+#[test]
+fn a_zpl_printer_out_of_paper_leaves_its_chunk_unprinted_until_it_is_back() {
+    let (st, _sim, labels, _slips) = thermal_station("zpl", 6);
+    labels.set_status(true, false, false);
+    let out = st
+        .cmd()
+        .args([
+            "print",
+            "--format",
+            "zpl",
+            "--printer",
+            "label-1",
+            "--slip-printer",
+            "slip-1",
+        ])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{text}");
+    assert!(
+        text.contains("label-1") && text.contains("NOT PRINTED"),
+        "{text}"
+    );
+    assert!(
+        labels.jobs().is_empty(),
+        "nothing is sent to a printer out of paper"
+    );
+    assert_eq!(st.status()["counts"]["queued"], 12);
+
+    // A wave is finished in its own format: PDF to a ZPL printer is refused.
+    let out = st
+        .cmd()
+        .args(["print", "--format", "pdf", "--printer", "label-1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--format zpl"));
+
+    // Paper in: the same wave prints, with the same numbers.
+    labels.set_status(false, false, false);
+    let out = st
+        .cmd()
+        .args([
+            "print",
+            "--json",
+            "--format",
+            "zpl",
+            "--printer",
+            "label-1",
+            "--slip-printer",
+            "slip-1",
+        ])
+        .output()
+        .unwrap();
+    let printed: serde_json::Value = serde_json::from_str(&common::ok(&out)).unwrap();
+    assert_eq!(printed["resumed"], true);
+    let numbers: Vec<String> = printed["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["tracking_no"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(numbers.len(), 12);
+    if tools_available(&["zbarimg"]) {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            tracking_on(&labels.jobs(), Language::Zpl, dir.path()),
+            numbers
+        );
+    }
+    assert_eq!(st.status()["counts"]["queued"], 0);
+}

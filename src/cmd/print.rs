@@ -30,6 +30,7 @@ pub fn run(ctx: &Ctx, args: PrintArgs) -> Result<()> {
             .slip_template
             .unwrap_or_else(|| p.slip_template.clone()),
         targets: Some(targets),
+        format: args.format.unwrap_or(p.format),
         ..PrintOptions::from_config(p, args.out.unwrap_or_else(|| p.out_dir.clone().into()))
     };
     print(ctx, &opts)

@@ -37,6 +37,8 @@ pub struct Wave {
     pub slip_template: String,
     pub chunk_size: u64,
     pub state: String,
+    /// `pdf`, `zpl` or `tspl`: what its files are written as.
+    pub format: crate::config::Format,
     pub orders: Vec<WaveOrder>,
 }
 
@@ -58,6 +60,7 @@ pub struct WavePlan<'a> {
     pub waybill_template: &'a str,
     pub slip_template: &'a str,
     pub chunk_size: u64,
+    pub format: crate::config::Format,
     /// In wave order, each with the courier it ships with.
     pub orders: Vec<(&'a str, &'a Courier)>,
 }
@@ -200,12 +203,12 @@ impl Store {
     }
 
     pub fn wave(&self, id: i64) -> Result<Wave> {
-        let (out_dir, waybill_template, slip_template, chunk_size, state) = self
+        let (out_dir, waybill_template, slip_template, chunk_size, state, format) = self
             .conn
             .query_row(
-                "SELECT out_dir, waybill_template, slip_template, chunk_size, state FROM waves WHERE id = ?1",
+                "SELECT out_dir, waybill_template, slip_template, chunk_size, state, format FROM waves WHERE id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, String>(5)?)),
             )
             .optional()?
             .ok_or(StoreError::UnknownWave(id))?;
@@ -244,6 +247,7 @@ impl Store {
             slip_template,
             chunk_size,
             state,
+            format: format.parse().unwrap_or_default(),
             orders,
         })
     }
@@ -254,10 +258,10 @@ impl Store {
         let tx = self.write_tx()?;
         let id: i64 = tx.query_row(
             "INSERT INTO waves (created_at, operator, out_dir, waybill_template, slip_template, chunk_size, state,
-                                lease_holder, lease_until)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8) RETURNING id",
+                                lease_holder, lease_until, format)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9) RETURNING id",
             params![now(), operator, plan.out_dir, plan.waybill_template, plan.slip_template, plan.chunk_size,
-                    lease_holder(), lease_until(lease)],
+                    lease_holder(), lease_until(lease), plan.format.as_str()],
             |r| r.get(0),
         )?;
         // Checked inside the write transaction, so prints at once (on one

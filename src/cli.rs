@@ -466,6 +466,10 @@ pub struct PerfWaveArgs {
     /// database of its own and drops it after.
     #[arg(long)]
     pub postgres: Option<String>,
+    /// zpl or tspl: the waybills go to a raw printer in this process (a TCP
+    /// listener); the time to its first byte and the bytes per label are measured.
+    #[arg(long, default_value = "pdf")]
+    pub format: crate::config::Format,
 }
 
 #[derive(Debug, Args)]

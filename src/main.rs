@@ -111,6 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             a.orders,
             a.runs,
             a.postgres.as_deref(),
+            a.format,
             ctx.json,
         ),
         Command::Perf(PerfCommand::Scan(a)) | Command::BenchScan(a) => cmd::perf::scan::run(

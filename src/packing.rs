@@ -326,14 +326,72 @@ async fn scan_inner(
             format!("{code} 不是订单 {} 的商品：请拿出", o.id),
             Some(o),
         ),
-        None => outcome(
-            Verdict::Stop,
-            "unknown_code",
-            format!("{code} is not a packing slip or waybill the station knows"),
-            format!("{code} 不是本站的发货单或运单"),
-            None,
-        ),
+        None => match slots_needing(store, code)? {
+            // A loose item from a batch pick (二次分拣): say whose slot it goes in.
+            Some((first, others)) => outcome(
+                Verdict::Stop,
+                "item_for_slot",
+                format!(
+                    "{code} is an item, and no order is open: it goes in slot {} (order {}, wave {}){}; scan that order's slip to pack it",
+                    first.2,
+                    first.0,
+                    first.1,
+                    if others.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; slots {} need it too", others.join(", "))
+                    }
+                ),
+                format!(
+                    "{code} 是商品，但还没有打开订单：放入格位 {}（订单 {}，波次 {}）{}；扫该单的发货单后打包",
+                    first.2,
+                    first.0,
+                    first.1,
+                    if others.is_empty() {
+                        String::new()
+                    } else {
+                        format!("；格位 {} 也需要", others.join("、"))
+                    }
+                ),
+                None,
+            ),
+            None => outcome(
+                Verdict::Stop,
+                "unknown_code",
+                format!("{code} is not a packing slip or waybill the station knows"),
+                format!("{code} 不是本站的发货单或运单"),
+                None,
+            ),
+        },
     })
+}
+
+/// The printed, unpacked orders holding an item with this code, newest wave
+/// first then by slot: (order, wave, slot) of the first, and the other slots.
+fn slots_needing(store: &Store, code: &str) -> Result<Option<((String, i64, u64), Vec<String>)>> {
+    let mut found = Vec::new();
+    for (id, payload, wave, slot) in store.printed_orders_mentioning(code, 50)? {
+        let Ok(order) = serde_json::from_str::<crate::order::Order>(&payload) else {
+            continue;
+        };
+        if order
+            .items
+            .iter()
+            .any(|i| item_is(&i.sku, i.barcode.as_deref(), code))
+        {
+            found.push((id, wave, slot));
+        }
+    }
+    let mut it = found.into_iter();
+    let Some(first) = it.next() else {
+        return Ok(None);
+    };
+    let others: Vec<String> = it
+        .filter(|(_, w, _)| *w == first.1)
+        .take(5)
+        .map(|(_, _, s)| s.to_string())
+        .collect();
+    Ok(Some((first, others)))
 }
 
 /// Whether the normalized scanned `code` names the item with this SKU and

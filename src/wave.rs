@@ -1277,7 +1277,35 @@ pub fn reprint(
     let queue = printer
         .filter(|q| !q.is_empty())
         .or((!config.printers.bench.is_empty()).then_some(config.printers.bench.as_str()));
-    if let Some(queue) = queue {
+    if let Some(raw) = queue.and_then(|q| config.printers.raw(q)) {
+        // A thermal printer without CUPS: the label and slip again in its
+        // language at its dpi, beside the PDFs, sent as raw jobs.
+        let format = Format::of_language(raw.language);
+        let dpi = Dpi(raw.dpi);
+        let mut failed = Vec::new();
+        for (kind, template) in [
+            ("waybill", &config.print.waybill_template),
+            ("slip", &config.print.slip_template),
+        ] {
+            let t = load_template(template, dpi)?;
+            let r = render(&t, std::slice::from_ref(&input), format)?;
+            let file = dir.join(format!(
+                "{order_id}-{}-{stamp}-{kind}.{}",
+                allocation.number,
+                format.as_str()
+            ));
+            write_atomically(&file, &r.pdf)?;
+            if let Err(reason) = send_raw(raw, &file) {
+                failed.push(format!("{kind} on {}: {reason}", raw.name));
+            }
+        }
+        if !failed.is_empty() {
+            bail!(crate::printer::JobFailed(format!(
+                "order {order_id}: the reprint did not come out ({}); it is not counted as printed — reprint again when the printer works",
+                failed.join("; ")
+            )));
+        }
+    } else if let Some(queue) = queue {
         let watch = crate::printer::StderrWatch::default();
         let mut p = crate::printer::Printing::new(&config.printers, operator, &watch);
         p.check(&[queue])?;

@@ -171,6 +171,20 @@ fn a_wave_writes_a_pick_list_in_shelf_order_that_sums_its_items_and_scans() {
         "slot 1 on the slip:\n{slip}"
     );
 
+    // A loose item scanned with no order open says which slot needs it.
+    let first_id = first["order_id"].as_str().unwrap();
+    let first_order = orders.iter().find(|o| o["id"] == first_id).unwrap();
+    let item = &first_order["items"][0];
+    let code = item["barcode"].as_str().or(item["sku"].as_str()).unwrap();
+    let out = st.cmd().args(["scan", code]).output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{said}");
+    assert!(
+        said.contains(&format!("slot 1 (order {first_id}, wave 1)")),
+        "{said}"
+    );
+
     // `station picklist 1` writes it again, the same lines.
     let again = ok(&st.cmd().args(["picklist", "1"]).output().unwrap());
     assert_eq!(

@@ -497,3 +497,31 @@ fn a_zpl_printer_out_of_paper_leaves_its_chunk_unprinted_until_it_is_back() {
     }
     assert_eq!(st.status()["counts"]["queued"], 0);
 }
+
+#[test]
+fn a_reprint_goes_to_a_raw_bench_printer_in_its_language() {
+    if !tools_available(&["zbarimg"]) {
+        return;
+    }
+    let (st, _sim, labels, _slips) = thermal_station("tspl", 20);
+    let out = st.cmd().args(["print", "--json"]).output().unwrap();
+    let printed: serde_json::Value = serde_json::from_str(&common::ok(&out)).unwrap();
+    let first = &printed["orders"][0];
+    let (id, number) = (
+        first["order_id"].as_str().unwrap(),
+        first["tracking_no"].as_str().unwrap(),
+    );
+    common::ok(
+        &st.cmd()
+            .args(["reprint", id, "--printer", "label-1"])
+            .output()
+            .unwrap(),
+    );
+    let jobs = labels.jobs();
+    assert_eq!(jobs.len(), 2, "the waybill and the slip");
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        tracking_on(&jobs[..1], Language::Tspl, dir.path()),
+        vec![number.to_string()]
+    );
+}

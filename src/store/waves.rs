@@ -383,6 +383,28 @@ impl Store {
             .map(|seq| seq + 1))
     }
 
+    /// Printed, not yet packed orders whose payload mentions `code` (a cheap
+    /// text match; the caller checks the items), with their wave and slot,
+    /// newest wave first, then by slot: which slot a loose item belongs in.
+    pub fn printed_orders_mentioning(
+        &self,
+        code: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String, i64, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT o.id, o.payload, wo.wave_id, wo.seq FROM orders o
+             JOIN wave_orders wo ON wo.order_id = o.id AND wo.order_version = o.printed_version
+             WHERE o.state = 'printed' AND instr(o.payload, ?1) > 0
+             ORDER BY wo.wave_id DESC, wo.seq LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![code, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, u64>(3)? + 1))
+            })?
+            .collect::<sql::Result<_>>()?;
+        Ok(rows)
+    }
+
     pub fn close_wave(&mut self, wave_id: i64, operator: &str) -> Result<()> {
         let tx = self.write_tx()?;
         tx.execute(

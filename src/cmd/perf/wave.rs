@@ -26,28 +26,98 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// One wave on `store`: seconds, pages, bytes per page.
+/// What one wave measured.
+struct Run {
+    secs: f64,
+    pages: usize,
+    bytes_per_page: f64,
+    printed: usize,
+    picklist_secs: f64,
+    /// Thermal: seconds from the start of the print to the printer's first byte.
+    first_byte_secs: Option<f64>,
+}
+
+/// A raw printer in this process: takes every job, notes when its first byte
+/// came and keeps the first job (to size one label).
+struct Sink {
+    port: u16,
+    first: std::sync::Arc<std::sync::Mutex<(Option<std::time::Instant>, Vec<u8>)>>,
+}
+
+impl Sink {
+    fn start() -> Result<Sink> {
+        use std::io::Read as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let first: std::sync::Arc<std::sync::Mutex<(Option<std::time::Instant>, Vec<u8>)>> =
+            Default::default();
+        let shared = first.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut job = Vec::new();
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let mut f = shared.lock().unwrap_or_else(|e| e.into_inner());
+                            f.0.get_or_insert_with(std::time::Instant::now);
+                            drop(f);
+                            job.extend_from_slice(&buf[..n]);
+                        }
+                    }
+                }
+                let mut f = shared.lock().unwrap_or_else(|e| e.into_inner());
+                if f.1.is_empty() {
+                    f.1 = job;
+                }
+            }
+        });
+        Ok(Sink { port, first })
+    }
+}
+
+/// One wave on `store`.
 fn one_wave(
     mut store: Store,
     file: &std::path::Path,
     config: &Config,
     labels: std::path::PathBuf,
-) -> Result<(f64, usize, f64, usize)> {
+    sink: Option<&Sink>,
+) -> Result<Run> {
     pull::import(file, &mut store, config, "bench")?;
-    let opts = PrintOptions {
-        // Generated orders: PDF files only, never the configured printers.
+    let mut opts = PrintOptions {
+        // Generated orders: files only, never the configured printers.
         targets: Some(wave::Targets::default()),
         // Counted, not listed: as `station print` without --json.
         list_orders: false,
         ..PrintOptions::from_config(&config.print, labels)
     };
+    if let Some(sink) = sink {
+        *sink.first.lock().unwrap_or_else(|e| e.into_inner()) = (None, Vec::new());
+        opts.targets = Some(wave::Targets {
+            waybill: vec!["perf-printer".into()],
+            slip: Vec::new(),
+        });
+    }
+    let started = std::time::Instant::now();
     let report = wave::print(&mut store, config, &opts, "bench", &|_, _| {})?;
-    Ok((
-        report.elapsed_ms as f64 / 1000.0,
-        report.pages,
-        report.bytes as f64 / report.pages.max(1) as f64,
-        report.printed,
-    ))
+    let first_byte_secs = sink.and_then(|s| {
+        s.first
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .map(|t| t.duration_since(started).as_secs_f64())
+    });
+    Ok(Run {
+        secs: report.elapsed_ms as f64 / 1000.0,
+        pages: report.pages,
+        bytes_per_page: report.bytes as f64 / report.pages.max(1) as f64,
+        printed: report.printed,
+        picklist_secs: report.picklist_ms as f64 / 1000.0,
+        first_byte_secs,
+    })
 }
 
 pub fn run(
@@ -55,6 +125,7 @@ pub fn run(
     orders: usize,
     runs: usize,
     postgres: Option<&str>,
+    format: station::config::Format,
     json: bool,
 ) -> Result<()> {
     let runs = runs.max(1);
@@ -62,6 +133,20 @@ pub fn run(
     if !config.sender.missing().is_empty() {
         config.sender = station::render::Sender::sample();
     }
+    config.print.format = format;
+    let sink = match format.language() {
+        None => None,
+        Some(language) => {
+            let sink = Sink::start()?;
+            config.printers.raw = vec![station::config::RawPrinterConfig {
+                name: "perf-printer".into(),
+                uri: format!("socket://127.0.0.1:{}", sink.port),
+                language,
+                dpi: config.print.dpi,
+            }];
+            Some(sink)
+        }
+    };
     let config = &config;
     let scratch = tempfile::tempdir()?;
     let file = scratch.path().join("orders.jsonl");
@@ -77,17 +162,29 @@ pub fn run(
     let mut secs = Vec::new();
     let mut pg_secs = Vec::new();
     let mut per_page = Vec::new();
+    let mut picklist = Vec::new();
+    let mut first_bytes = Vec::new();
     let mut pages = 0;
     let mut out = std::io::stderr().lock();
     for run in 1..=runs {
         let dir = scratch.path().join(format!("run{run}"));
         std::fs::create_dir_all(&dir)?;
         let store = Store::open(dir.join("station.db"))?;
-        let (s, p, b, printed) = one_wave(store, &file, config, dir.join("labels"))?;
+        let r = one_wave(store, &file, config, dir.join("labels"), sink.as_ref())?;
+        let (s, p, printed) = (r.secs, r.pages, r.printed);
         pages = p;
         secs.push(s);
-        per_page.push(b);
-        writeln!(out, "run {run}: {printed} orders, {p} pages in {s:.2} s")?;
+        per_page.push(r.bytes_per_page);
+        picklist.push(r.picklist_secs);
+        first_bytes.extend(r.first_byte_secs);
+        writeln!(
+            out,
+            "run {run}: {printed} orders, {p} pages in {s:.2} s (pick list {:.2} s of it){}",
+            r.picklist_secs,
+            r.first_byte_secs
+                .map(|f| format!("; the printer had its first byte at {f:.2} s"))
+                .unwrap_or_default()
+        )?;
         // Free the disk between runs: a 50k wave is a few hundred MB.
         std::fs::remove_dir_all(&dir)?;
         if let Some(server) = postgres {
@@ -98,7 +195,8 @@ pub fn run(
                 url.parse::<station::store::Db>()
                     .map_err(anyhow::Error::msg)?,
             )?;
-            let (s, p, _, printed) = one_wave(store, &file, config, dir.join("labels"))?;
+            let r = one_wave(store, &file, config, dir.join("labels"), sink.as_ref())?;
+            let (s, p, printed) = (r.secs, r.pages, r.printed);
             pg_secs.push(s);
             writeln!(
                 out,
@@ -112,15 +210,45 @@ pub fn run(
     let bytes = median(per_page);
     let rss = peak_rss_kb().unwrap_or(0) as f64 / 1024.0;
     let pg = (!pg_secs.is_empty()).then(|| median(pg_secs));
+    let picklist = median(picklist);
+    let first_byte = (!first_bytes.is_empty()).then(|| median(first_bytes));
+    // One label of the first job, sized as ZPL hex and as Z64.
+    let label_sizes = sink.as_ref().and_then(|sink| {
+        let job = sink
+            .first
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone();
+        let language = format.language()?;
+        let labels = station::render::thermal::decode(&job, language).ok()?;
+        let one = labels.first()?;
+        Some((
+            station::render::thermal::zpl_sizes(one),
+            station::render::thermal::encode(
+                one,
+                station::render::thermal::Language::Tspl,
+                station::render::barcode::Dpi(config.print.dpi),
+                station::render::thermal::ZplData::Z64,
+            )
+            .len(),
+        ))
+    });
     if json {
-        let mut v = json!({"orders": orders, "runs": runs, "pages": pages,
+        let mut v = json!({"orders": orders, "runs": runs, "pages": pages, "format": format.as_str(),
             "first_run_secs": first, "first_run_orders_per_sec": orders as f64 / first,
             "median_secs": s, "orders_per_sec": orders as f64 / s,
-            "bytes_per_page": bytes, "peak_rss_mb": rss});
+            "bytes_per_page": bytes, "picklist_median_secs": picklist, "peak_rss_mb": rss});
         if let Some(p) = pg {
             v["postgres_median_secs"] = json!(p);
             v["postgres_orders_per_sec"] = json!(orders as f64 / p);
             v["postgres_to_sqlite"] = json!(p / s);
+        }
+        if let Some(f) = first_byte {
+            v["first_label_byte_median_secs"] = json!(f);
+        }
+        if let Some((zpl, tspl)) = &label_sizes {
+            v["label_bytes"] = json!({"zpl_hex": zpl.hex, "zpl_z64": zpl.z64, "tspl": tspl});
         }
         println!("{v}");
     } else {
@@ -130,6 +258,23 @@ pub fn run(
             orders as f64 / s,
             bytes / 1024.0
         );
+        println!("of which the pick list (拣货单 + 格位表): median {picklist:.2} s");
+        if let Some(f) = first_byte {
+            println!(
+                "{} to a raw printer: its first byte came {f:.2} s after the print started (median)",
+                format.as_str()
+            );
+        }
+        if let Some((zpl, tspl)) = &label_sizes {
+            println!(
+                "one waybill label at {} dpi: ZPL hex {} bytes, ZPL Z64 {} bytes ({:.1}× smaller), TSPL {} bytes",
+                config.print.dpi,
+                zpl.hex,
+                zpl.z64,
+                zpl.hex as f64 / zpl.z64.max(1) as f64,
+                tspl
+            );
+        }
         if let Some(p) = pg {
             println!(
                 "on PostgreSQL, each run right after its SQLite twin: median {p:.2} s, {:.0} orders/s, {:.2}× SQLite's median",

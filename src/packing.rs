@@ -366,9 +366,12 @@ async fn scan_inner(
     })
 }
 
+/// (order id, wave, slot).
+type SlotHit = (String, i64, u64);
+
 /// The printed, unpacked orders holding an item with this code, newest wave
 /// first then by slot: (order, wave, slot) of the first, and the other slots.
-fn slots_needing(store: &Store, code: &str) -> Result<Option<((String, i64, u64), Vec<String>)>> {
+fn slots_needing(store: &Store, code: &str) -> Result<Option<(SlotHit, Vec<String>)>> {
     let mut found = Vec::new();
     for (id, payload, wave, slot) in store.printed_orders_mentioning(code, 50)? {
         let Ok(order) = serde_json::from_str::<crate::order::Order>(&payload) else {

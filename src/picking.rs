@@ -122,34 +122,40 @@ pub fn shelf_order(a: &str, b: &str) -> Ordering {
     ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
 }
 
-/// One order of a wave as the pick list needs it.
-pub struct WaveMember<'a> {
-    /// Its slot (1-based place in the wave).
-    pub slot: u64,
-    pub order: &'a Order,
-    pub tracking_no: &'a str,
+/// A wave's pick list, built one order at a time (a 10,000-order wave's
+/// orders are never all held at once).
+pub struct PickList<'l> {
+    locations: &'l Locations,
+    /// SKU → its line, and the last order (by position) counted for it.
+    lines: BTreeMap<String, (PickRow, usize)>,
+    slots: Vec<SlotRow>,
+    total_qty: u64,
 }
 
-/// The pick lines and slot table of a wave's orders.
-pub fn pick_list(
-    members: &[WaveMember<'_>],
-    locations: &Locations,
-    wave: &str,
-    printed_at: String,
-    shop_name: &str,
-) -> PicklistContext {
-    // (sku) → line; the first title/spec/barcode seen for a SKU is kept.
-    let mut lines: BTreeMap<&str, (PickRow, u64)> = BTreeMap::new();
-    let mut slots = Vec::with_capacity(members.len());
-    let mut total_qty = 0;
-    for (n, m) in members.iter().enumerate() {
-        for item in &m.order.items {
+impl<'l> PickList<'l> {
+    pub fn new(locations: &'l Locations) -> PickList<'l> {
+        PickList {
+            locations,
+            lines: BTreeMap::new(),
+            slots: Vec::new(),
+            total_qty: 0,
+        }
+    }
+
+    /// Add one printed order of the wave, with its slot and number.
+    pub fn add(&mut self, slot: u64, order: &Order, tracking_no: &str) {
+        let n = self.slots.len();
+        for item in &order.items {
             let qty = u64::from(item.qty);
-            total_qty += qty;
-            let (row, last) = lines.entry(item.sku.as_str()).or_insert_with(|| {
+            self.total_qty += qty;
+            let (row, last) = self.lines.entry(item.sku.clone()).or_insert_with(|| {
                 (
                     PickRow {
-                        location: locations.of(&item.sku).unwrap_or(NO_LOCATION).to_string(),
+                        location: self
+                            .locations
+                            .of(&item.sku)
+                            .unwrap_or(NO_LOCATION)
+                            .to_string(),
                         sku: item.sku.clone(),
                         title: item.title.clone(),
                         spec: item.spec.clone().unwrap_or_default(),
@@ -161,44 +167,50 @@ pub fn pick_list(
                         qty: 0,
                         orders: 0,
                     },
-                    u64::MAX,
+                    usize::MAX,
                 )
             });
             row.qty += qty;
             // An order holding the SKU on two lines counts once.
-            if *last != n as u64 {
+            if *last != n {
                 row.orders += 1;
-                *last = n as u64;
+                *last = n;
             }
         }
-        slots.push(SlotRow {
-            slot: m.slot,
-            order_id: m.order.id.clone(),
-            tracking_no: m.tracking_no.to_string(),
-            items: crate::render::layout::context::item_summary(&m.order.items),
-            total_qty: m.order.total_qty(),
+        self.slots.push(SlotRow {
+            slot,
+            order_id: order.id.clone(),
+            tracking_no: tracking_no.to_string(),
+            items: crate::render::layout::context::item_summary(&order.items),
+            total_qty: order.total_qty(),
         });
     }
-    let mut lines: Vec<PickRow> = lines.into_values().map(|(r, _)| r).collect();
-    lines.sort_by(|a, b| {
-        let unknown = |r: &PickRow| r.location == NO_LOCATION;
-        unknown(a)
-            .cmp(&unknown(b))
-            .then_with(|| shelf_order(&a.location, &b.location))
-            .then_with(|| a.sku.cmp(&b.sku))
-    });
-    slots.sort_by_key(|s| s.slot);
-    PicklistContext {
-        wave: wave.into(),
-        printed_at,
-        shop_name: shop_name.into(),
-        part: "lines".into(),
-        rows: Vec::new(),
-        line_count: lines.len(),
-        order_count: slots.len(),
-        total_qty,
-        lines,
-        slots,
+
+    /// The lines in walking order (shelves, "A-3" before "A-10", unknown
+    /// last), the slot table by slot.
+    pub fn finish(self, wave: &str, printed_at: String, shop_name: &str) -> PicklistContext {
+        let mut lines: Vec<PickRow> = self.lines.into_values().map(|(r, _)| r).collect();
+        lines.sort_by(|a, b| {
+            let unknown = |r: &PickRow| r.location == NO_LOCATION;
+            unknown(a)
+                .cmp(&unknown(b))
+                .then_with(|| shelf_order(&a.location, &b.location))
+                .then_with(|| a.sku.cmp(&b.sku))
+        });
+        let mut slots = self.slots;
+        slots.sort_by_key(|s| s.slot);
+        PicklistContext {
+            wave: wave.into(),
+            printed_at,
+            shop_name: shop_name.into(),
+            part: "lines".into(),
+            rows: Vec::new(),
+            line_count: lines.len(),
+            order_count: slots.len(),
+            total_qty: self.total_qty,
+            lines,
+            slots,
+        }
     }
 }
 

@@ -461,17 +461,14 @@ impl Store {
     pub fn order(&self, id: &str) -> Result<Option<StoredOrder>> {
         let row = self
             .conn
-            .query_row(
-                "SELECT payload, state, reason FROM orders WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                    ))
-                },
-            )
+            .prepare_cached("SELECT payload, state, reason FROM orders WHERE id = ?1")?
+            .query_row([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
             .optional()?;
         let Some((payload, state, reason)) = row else {
             return Ok(None);

@@ -497,32 +497,18 @@ pub fn print(
 /// table, for the wave's printed orders. Returns its path.
 pub fn write_picklist(store: &Store, config: &Config, wave_id: i64) -> Result<PathBuf> {
     let wave = store.wave(wave_id)?;
-    let mut orders = Vec::new();
+    let locations = crate::picking::Locations::from_config(config)?;
+    let mut list = crate::picking::PickList::new(&locations);
     for o in wave.orders.iter().filter(|o| o.waybill_file.is_some()) {
         if let Some(stored) = store.order(&o.order_id)? {
-            orders.push((o.seq + 1, stored.order, o.tracking_no.clone()));
+            list.add(o.seq + 1, &stored.order, &o.tracking_no);
         }
     }
-    let members: Vec<crate::picking::WaveMember<'_>> = orders
-        .iter()
-        .map(|(slot, order, tracking)| crate::picking::WaveMember {
-            slot: *slot,
-            order,
-            tracking_no: tracking,
-        })
-        .collect();
-    let locations = crate::picking::Locations::from_config(config)?;
     let printed_at = Utc::now()
         .with_timezone(&config.tz())
         .format("%Y-%m-%d %H:%M")
         .to_string();
-    let context = crate::picking::pick_list(
-        &members,
-        &locations,
-        &wave.id.to_string(),
-        printed_at,
-        &config.print.shop_name,
-    );
+    let context = list.finish(&wave.id.to_string(), printed_at, &config.print.shop_name);
     let template = load_template(&config.print.picklist_template, Dpi(config.print.dpi))?;
     if template.context_kind() != crate::render::layout::ContextKind::Picklist {
         bail!(crate::error::UsageError(format!(

@@ -61,10 +61,18 @@ impl Sink {
                     match conn.read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
+                            job.extend_from_slice(&buf[..n]);
+                            if job == b"~HS" {
+                                // A status query, not a job: all is well.
+                                use std::io::Write as _;
+                                let answer =
+                                    station::printer::raw::host_status_answer(false, false, false);
+                                let _ = conn.write_all(&answer);
+                                job.clear();
+                                continue;
+                            }
                             let mut f = shared.lock().unwrap_or_else(|e| e.into_inner());
                             f.0.get_or_insert_with(std::time::Instant::now);
-                            drop(f);
-                            job.extend_from_slice(&buf[..n]);
                         }
                     }
                 }

@@ -565,7 +565,10 @@ pub struct PicklistContext {
     pub part: String,
     /// This part's rows (`lines` or `slots`), for the items table's `rows = "rows"`.
     pub rows: Vec<serde_json::Value>,
+    /// Both parts' rows, for building; a rendered part has only its `rows`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<PickRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slots: Vec<SlotRow>,
     pub line_count: usize,
     pub order_count: usize,
@@ -605,10 +608,19 @@ impl PicklistContext {
                 .map(|r| serde_json::to_value(r).expect("rows serialise"))
                 .collect()
         }
+        // Each part carries only its own rows: a 10,000-order wave's slot
+        // table is converted for the template once, not three times.
         let with = |part: &str, rows: Vec<serde_json::Value>| PicklistContext {
             part: part.into(),
             rows,
-            ..self.clone()
+            lines: Vec::new(),
+            slots: Vec::new(),
+            wave: self.wave.clone(),
+            printed_at: self.printed_at.clone(),
+            shop_name: self.shop_name.clone(),
+            line_count: self.line_count,
+            order_count: self.order_count,
+            total_qty: self.total_qty,
         };
         [
             with("lines", rows(&self.lines)),

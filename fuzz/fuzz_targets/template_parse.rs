@@ -65,6 +65,15 @@ fuzz_target!(|data: &[u8]| {
     let rendered = match template.context_kind() {
         ContextKind::Order => render(&template, &docs),
         ContextKind::Manifest => render_manifest(&template, &manifest_context(&docs)),
+        ContextKind::Picklist => {
+            let locations = station::picking::Locations::default();
+            let mut list = station::picking::PickList::new(&locations);
+            for (i, o) in orders().iter().enumerate() {
+                list.add(i as u64 + 1, o, "9910000001");
+            }
+            let picklist = list.finish("1", "2026-11-11 09:30".into(), "测试小店");
+            station::render::layout::render_picklist(&template, &picklist)
+        }
     };
     if let Ok(r) = rendered {
         assert!(r.pdf.starts_with(b"%PDF"));

@@ -59,7 +59,7 @@ pub use report::{BatchCount, Gauges, InWarehouse, PackRate};
 pub use returns::{NewReturn, Recorded, ReturnEntry, ReturnLine, ReturnRefused};
 pub use signins::{BenchHolder, NewSignin, SessionRow};
 pub use tracking::{Allocation, TrackingNumber};
-pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan};
+pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan, host_name};
 pub use waybills::{Answered, CourierDay, DueCancel, PendingRequest};
 
 const MIGRATIONS: &[M<'static>] = &[

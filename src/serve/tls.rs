@@ -145,7 +145,7 @@ pub fn names_for(listen: SocketAddr, allowed_hosts: &[String]) -> Vec<String> {
     if !listen.ip().is_unspecified() {
         names.push(listen.ip().to_string());
     }
-    if let Some(host) = host_name() {
+    if let Some(host) = crate::store::host_name() {
         names.push(host);
     }
     for h in allowed_hosts {
@@ -161,22 +161,6 @@ pub fn names_for(listen: SocketAddr, allowed_hosts: &[String]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     names.retain(|n| seen.insert(n.clone()));
     names
-}
-
-pub(crate) fn host_name() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
-    // within it on success (or truncates, then we take what fits).
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = std::str::from_utf8(&buf[..end])
-        .ok()?
-        .trim()
-        .to_ascii_lowercase();
-    (!name.is_empty()).then_some(name)
 }
 
 /// Make a self-signed certificate for `names` and write it and its key (the

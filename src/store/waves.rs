@@ -74,11 +74,27 @@ const NOT_IN_OPEN_WAVE: &str =
 /// `print.lease_secs` says otherwise ([`Store::set_wave_lease`]).
 pub const WAVE_LEASE_SECS: u32 = 60;
 
+/// This machine's name (lower case), or `None` when it has none: lease
+/// holders carry it, and `serve`'s self-signed certificate names it.
+pub fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // within it on success (or truncates, then we take what fits).
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = std::str::from_utf8(&buf[..end])
+        .ok()?
+        .trim()
+        .to_ascii_lowercase();
+    (!name.is_empty()).then_some(name)
+}
+
 /// This machine's name, as lease holders carry it.
 fn host() -> String {
-    crate::serve::tls::host_name()
-        .unwrap_or_default()
-        .replace(':', "_")
+    host_name().unwrap_or_default().replace(':', "_")
 }
 
 /// This process's name as a lease holder: its pid, a random tag and its

@@ -328,33 +328,27 @@ async fn scan_inner(
         ),
         None => match slots_needing(store, code)? {
             // A loose item from a batch pick (二次分拣): say whose slot it goes in.
-            Some((first, others)) => outcome(
-                Verdict::Stop,
-                "item_for_slot",
-                format!(
-                    "{code} is an item, and no order is open: it goes in slot {} (order {}, wave {}){}; scan that order's slip to pack it",
-                    first.2,
-                    first.0,
-                    first.1,
-                    if others.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; slots {} need it too", others.join(", "))
-                    }
-                ),
-                format!(
-                    "{code} 是商品，但还没有打开订单：放入格位 {}（订单 {}，波次 {}）{}；扫该单的发货单后打包",
-                    first.2,
-                    first.0,
-                    first.1,
-                    if others.is_empty() {
-                        String::new()
-                    } else {
-                        format!("；格位 {} 也需要", others.join("、"))
-                    }
-                ),
-                None,
-            ),
+            Some(((order, wave, slot), others)) => {
+                let (also, also_zh) = if others.is_empty() {
+                    (String::new(), String::new())
+                } else {
+                    (
+                        format!("; slots {} need it too", others.join(", ")),
+                        format!("；格位 {} 也需要", others.join("、")),
+                    )
+                };
+                outcome(
+                    Verdict::Stop,
+                    "item_for_slot",
+                    format!(
+                        "{code} is an item, and no order is open: it goes in slot {slot} (order {order}, wave {wave}){also}; scan that order's slip to pack it"
+                    ),
+                    format!(
+                        "{code} 是商品，但还没有打开订单：放入格位 {slot}（订单 {order}，波次 {wave}）{also_zh}；扫该单的发货单后打包"
+                    ),
+                    None,
+                )
+            }
             None => outcome(
                 Verdict::Stop,
                 "unknown_code",

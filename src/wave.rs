@@ -265,6 +265,10 @@ pub fn choose_courier<'c>(store: &Store, order: &Order, config: &'c Config) -> R
     let mut courier = courier_for(order, config)?;
     let mut tried = vec![courier.code.as_str()];
     loop {
+        // Only a service refuses; a pool courier's order needs no look-up.
+        if !courier.is_service() {
+            return Ok(Choice::Ship(courier));
+        }
         let Some((code, message)) =
             store.waybill_refusal(&order.id, order.version, &courier.code)?
         else {

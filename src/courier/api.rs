@@ -133,12 +133,7 @@ impl V1 {
                 },
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
+                    let retry_after = crate::shop::client::retry_after(&resp);
                     let body: Value = resp.json().await.unwrap_or(Value::Null);
                     let code = body["error"]["code"].as_str().unwrap_or("").to_string();
                     let message = body["error"]["message"].as_str().unwrap_or("").to_string();

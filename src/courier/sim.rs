@@ -146,15 +146,7 @@ pub async fn spawn(
     sim: WaybillSim,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let app = sim.router();
-    let handle = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "waybill simulator stopped serving");
-        }
-    });
-    Ok((bound, handle))
+    crate::shop::sim::serve_app(sim.router(), addr, "waybill simulator").await
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {

@@ -71,6 +71,8 @@ pub enum RenderError {
 /// One PDF holding every page of the documents rendered together.
 #[derive(Debug)]
 pub struct Rendered {
+    /// The file's bytes: the PDF (`wave` also carries ZPL/TSPL labels in it,
+    /// from `render_raster` and `thermal::encode`).
     pub pdf: Vec<u8>,
     pub pages: usize,
     /// Pages per input document, in input order.

@@ -572,7 +572,8 @@ impl Pager<'_> {
     }
 }
 
-fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+/// A response's `Retry-After` (seconds or an HTTP-date), as a wait from now.
+pub(crate) fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
     let v = resp
         .headers()
         .get(reqwest::header::RETRY_AFTER)?

@@ -244,12 +244,20 @@ pub async fn spawn(
     sim: Simulator,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_app(sim.router(), addr, "shop simulator").await
+}
+
+/// Serve a simulator's routes on `addr` (port 0: any free port); returns the bound address.
+pub async fn serve_app(
+    app: Router,
+    addr: SocketAddr,
+    what: &'static str,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = sim.router();
     let handle = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "shop simulator stopped serving");
+            tracing::error!(error = %e, "{what} stopped serving");
         }
     });
     Ok((bound, handle))

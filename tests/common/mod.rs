@@ -21,6 +21,26 @@ pub fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// Start a `station` simulator command and wait for its first stdout line,
+/// "… listening on http://ADDR …": the child and that URL.
+fn start_listening(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, url)
+}
+
 /// A running `station shop-sim`, killed on drop.
 pub struct Sim {
     pub child: Child,
@@ -31,30 +51,19 @@ pub struct Sim {
 impl Sim {
     /// Start the simulator serving `orders` (a file) with extra flags (faults).
     pub fn start(orders: &Path, token: &str, extra: &[&str]) -> Sim {
-        let mut child = Command::new(BIN)
-            .args([
-                "shop-sim",
-                "--listen",
-                "127.0.0.1:0",
-                "--token",
-                token,
-                "--orders",
-            ])
-            .arg(orders)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start shop-sim");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
+        let (child, url) = start_listening(
+            Command::new(BIN)
+                .args([
+                    "shop-sim",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--token",
+                    token,
+                    "--orders",
+                ])
+                .arg(orders)
+                .args(extra),
+        );
         Sim {
             child,
             url,
@@ -107,22 +116,11 @@ pub struct WaybillSim {
 
 impl WaybillSim {
     pub fn start(token: &str, extra: &[&str]) -> WaybillSim {
-        let mut child = Command::new(BIN)
-            .args(["waybill-sim", "--listen", "127.0.0.1:0", "--token", token])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start waybill-sim");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
+        let (child, url) = start_listening(
+            Command::new(BIN)
+                .args(["waybill-sim", "--listen", "127.0.0.1:0", "--token", token])
+                .args(extra),
+        );
         WaybillSim {
             child,
             url,

@@ -422,6 +422,10 @@ pub struct PrintArgs {
     /// raster per label at the printer's dpi). Default: print.format.
     #[arg(long)]
     pub format: Option<crate::config::Format>,
+    /// Print every order as a parcel of its own this time (no 合并发货;
+    /// default: print.merge).
+    #[arg(long)]
+    pub no_merge: bool,
 }
 
 #[derive(Debug, Subcommand)]

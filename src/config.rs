@@ -373,6 +373,9 @@ pub struct PrintConfig {
     /// The pick list (拣货单) written with every wave: `picklist-NNNN.pdf`.
     pub picklist: bool,
     pub picklist_template: String,
+    /// Merged parcels (合并发货): a buyer's orders to one recipient (same
+    /// courier, service and urgency) printed in one wave ship as one parcel.
+    pub merge: bool,
 }
 
 /// A wave's file format.
@@ -459,6 +462,7 @@ impl Default for PrintConfig {
             format: Format::Pdf,
             picklist: true,
             picklist_template: "picklist-a4".into(),
+            merge: true,
         }
     }
 }

@@ -154,7 +154,9 @@ pub async fn scan(
             operator,
             source: "handover",
         };
-        check = crate::pull::recheck(store, shop, config, &actor, &[number.order_id]).await?;
+        // Every order of a merged parcel: a refund of any one holds the parcel.
+        let ids = store.parcel_orders(&number.order_id)?;
+        check = crate::pull::recheck(store, shop, config, &actor, &ids).await?;
     }
     let mut out = scan_checked(store, config, batch, code, operator)?;
     out.shop = check;
@@ -223,11 +225,27 @@ fn scan_checked(
     };
     let order_id = number.order_id.clone();
     let stored = store.order(&order_id)?;
-    let state = stored.as_ref().map(|s| s.state);
-    let reason = stored
+    let mut state = stored.as_ref().map(|s| s.state);
+    let mut reason = stored
         .as_ref()
         .and_then(|s| s.reason.clone())
         .unwrap_or_default();
+    // A merged parcel is handed over whole: the first of its orders that
+    // cannot go (as the lead can) speaks for it.
+    let mut who = order_id.clone();
+    if let Some(lead) = state.filter(|s| matches!(s, State::Packed | State::Printed)) {
+        for (rider, _) in store.parcel_members(code)? {
+            if let Some(r) = store.order(&rider)?
+                && r.state != lead
+                && (r.state != State::Packed || config.handover.require_packed)
+            {
+                state = Some(r.state);
+                reason = r.reason.unwrap_or_default();
+                who = rider;
+                break;
+            }
+        }
+    }
     let existing = store.parcel_for(code, &order_id)?;
     let courier_name = |c: &str| {
         config
@@ -278,31 +296,31 @@ fn scan_checked(
             Some(State::Printed) => Some((
                 "not_packed",
                 format!(
-                    "order {order_id} was never checked at a packing bench: scan its packing slip, items and waybill at a bench first (or set handover.require_packed = false)"
+                    "order {who} was never checked at a packing bench: scan its packing slip, items and waybill at a bench first (or set handover.require_packed = false)"
                 ),
-                format!("订单 {order_id} 还没有在打包台验货：请先在打包台扫发货单、商品和运单"),
+                format!("订单 {who} 还没有在打包台验货：请先在打包台扫发货单、商品和运单"),
             )),
             Some(State::Intercept) => Some((
                 "intercept",
-                format!("INTERCEPT order {order_id}: {reason}. Do not hand it over: set it aside"),
-                format!("拦截 订单 {order_id}：{reason}。不要交给快递，请放到一边"),
+                format!("INTERCEPT order {who}: {reason}. Do not hand it over: set it aside"),
+                format!("拦截 订单 {who}：{reason}。不要交给快递，请放到一边"),
             )),
             Some(State::ChangedAfterPrint) => Some((
                 "changed_after_print",
                 format!(
-                    "order {order_id} changed after print ({reason}): reprint its label before it ships"
+                    "order {who} changed after print ({reason}): reprint its label before it ships"
                 ),
-                format!("订单 {order_id} 打印后有变更（{reason}）：请重打快递单后再交接"),
+                format!("订单 {who} 打印后有变更（{reason}）：请重打快递单后再交接"),
             )),
             Some(State::HandedOver | State::Shipped) => Some((
                 "handed_over",
-                format!("order {order_id} was already handed over"),
-                format!("订单 {order_id} 已交接"),
+                format!("order {who} was already handed over"),
+                format!("订单 {who} 已交接"),
             )),
             _ => Some((
                 "not_printed",
-                format!("order {order_id} is not printed"),
-                format!("订单 {order_id} 还没有打印"),
+                format!("order {who} is not printed"),
+                format!("订单 {who} 还没有打印"),
             )),
         }
     };
@@ -566,6 +584,7 @@ fn write_manifest(
             sender: &config.sender,
             routing: None,
             slot: None,
+            merged: &[],
             printed_at: closed_at.clone(),
             wave: None,
             hide_prices: true,

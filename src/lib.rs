@@ -10,6 +10,7 @@ pub mod intake;
 pub mod order;
 pub mod outbox;
 pub mod packing;
+pub mod parcel;
 pub mod picking;
 pub mod printer;
 pub mod pull;

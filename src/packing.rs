@@ -85,6 +85,19 @@ pub struct BenchOrder {
     pub urgent: bool,
     pub items: Vec<BenchItem>,
     pub require_item_scans: bool,
+    /// A merged parcel (合并发货): every order in it, the lead (`id`) first;
+    /// `items` are all of theirs and `state` the parcel's (the first order
+    /// that cannot ship decides it). Empty for a parcel of one order.
+    pub parcel: Vec<ParcelOrder>,
+}
+
+/// One order of a merged parcel at the bench.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParcelOrder {
+    pub id: String,
+    pub version: u64,
+    pub state: String,
+    pub reason: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -489,13 +502,19 @@ async fn open_order(
     bench: &Bench<'_>,
     stored: StoredOrder,
 ) -> Result<ScanOutcome> {
+    // An order of a merged parcel opens the whole parcel, under its lead.
+    let stored = match store.parcel_of(&stored.order.id)? {
+        Some((_, lead)) => store.order(&lead)?.unwrap_or(stored),
+        None => stored,
+    };
     let id = stored.order.id.clone();
     let (stored, check) = match stored.state {
         State::Printed | State::Packed => refresh(store, shop, config, bench, stored).await?,
         _ => (stored, ShopCheck::Skipped),
     };
     let view = bench_order(store, config, &stored)?;
-    let mut out = match stored.state {
+    let state = State::parse(&view.state).unwrap_or(stored.state);
+    let mut out = match state {
         State::Printed | State::Packed => {
             store.set_bench_order(
                 bench.name,
@@ -505,7 +524,7 @@ async fn open_order(
                 &format!("bench {}: v{}", bench.name, stored.order.version),
             )?;
             let view = current(store, config, bench)?.unwrap_or(view);
-            if stored.state == State::Packed {
+            if state == State::Packed {
                 outcome(
                     Verdict::Ok,
                     "already_packed",
@@ -536,7 +555,7 @@ async fn open_order(
                 bench.operator,
                 None,
                 "bench.closed",
-                &format!("bench {}: order {id} is {}", bench.name, stored.state),
+                &format!("bench {}: order {id} is {state}", bench.name),
             )?;
             not_packable(&view)
         }
@@ -613,11 +632,15 @@ async fn pack(
         anyhow::bail!("order {} vanished from the database", order.id);
     };
     let (stored, check) = refresh(store, shop, config, bench, stored).await?;
-    if stored.state != State::Printed || stored.order.version != order.version {
+    let now = bench_order(store, config, &stored)?;
+    if now.state != State::Printed.as_str()
+        || now.version != order.version
+        || now.parcel.len() != order.parcel.len()
+    {
         // A new version that only touched memos keeps the order printed, but the
         // bench opened an older one: show the new one and re-check items.
-        let view = bench_order(store, config, &stored)?;
-        if stored.state == State::Printed {
+        let view = now;
+        if view.state == State::Printed.as_str() {
             store.set_bench_order(
                 bench.name,
                 bench.operator,
@@ -641,7 +664,12 @@ async fn pack(
     // an extra one (items without a weight, or with weight 0 meaning "not
     // weighed" in many shop catalogues, skip the check).
     if let Some(measured) = weight_g {
-        let items = &stored.order.items;
+        let mut items = stored.order.items.clone();
+        for p in now.parcel.iter().skip(1) {
+            if let Some(rider) = store.order(&p.id)? {
+                items.extend(rider.order.items);
+            }
+        }
         if items.iter().all(|i| i.weight_g.is_some_and(|w| w > 0)) {
             let expected: u64 = items.iter().fold(0u64, |sum, i| {
                 sum.saturating_add(i.weight_g.unwrap_or(0).saturating_mul(u64::from(i.qty)))
@@ -671,11 +699,17 @@ async fn pack(
         }
     }
     let tracking_no = order.tracking_no.clone().unwrap_or_default();
+    let riders: Vec<(String, u64)> = now
+        .parcel
+        .iter()
+        .skip(1)
+        .map(|p| (p.id.clone(), p.version))
+        .collect();
     let packed = store.mark_packed(
         bench.name,
         bench.operator,
-        &order.id,
-        order.version,
+        (&order.id, order.version),
+        &riders,
         &tracking_no,
         check != ShopCheck::Unreachable,
         weight_g,
@@ -737,8 +771,9 @@ async fn refresh(
         operator: bench.operator,
         source: &source,
     };
-    let check =
-        crate::pull::recheck(store, shop, config, &actor, std::slice::from_ref(&id)).await?;
+    // Every order of its parcel: a refund of any one stops the parcel.
+    let ids = store.parcel_orders(&id)?;
+    let check = crate::pull::recheck(store, shop, config, &actor, &ids).await?;
     let now = store.order(&id)?.unwrap_or(stored);
     Ok((now, check))
 }
@@ -749,6 +784,23 @@ fn not_packable(order: &BenchOrder) -> ScanOutcome {
     let reason = order.reason.clone().unwrap_or_default();
     let state = State::parse(&order.state).unwrap_or(State::LeftQueue);
     match state {
+        // A merged parcel with other orders still to ship: the reprint
+        // splits it and prints those again under a new number.
+        State::Intercept if order.parcel.len() > 1 => ScanOutcome {
+            can_reprint: true,
+            ..outcome(
+                Verdict::Intercept,
+                "intercept",
+                format!(
+                    "INTERCEPT parcel of order {id}: {reason}. Do not ship it: set the parcel aside, then reprint to ship the other orders"
+                ),
+                format!(
+                    "拦截 合并包裹（订单 {id}）：{}。不要发货，请把包裹放到一边，再重打以发出其余订单",
+                    reason_zh(&reason)
+                ),
+                Some(order.clone()),
+            )
+        },
         State::Intercept => outcome(
             Verdict::Intercept,
             "intercept",
@@ -809,6 +861,11 @@ fn not_packable(order: &BenchOrder) -> ScanOutcome {
 
 /// The intake reasons in the bench's language.
 fn reason_zh(reason: &str) -> String {
+    if let Some(rest) = reason.strip_prefix("order ")
+        && let Some((id, why)) = rest.split_once(" of this parcel: ")
+    {
+        return format!("合并包裹中的订单 {id}：{}", reason_zh(why));
+    }
     match reason {
         "refund requested" => "买家申请退款".into(),
         "refunded" => "已退款".into(),
@@ -864,28 +921,78 @@ pub fn current(store: &Store, config: &Config, bench: &Bench<'_>) -> Result<Opti
 }
 
 fn bench_order(store: &Store, config: &Config, stored: &StoredOrder) -> Result<BenchOrder> {
+    let ids = store.parcel_orders(&stored.order.id)?;
+    if ids.len() < 2 {
+        return order_view(store, config, stored, &[]);
+    }
+    // A merged parcel: the lead's view with every order's items, in the
+    // state of its first order that cannot ship as printed.
+    let mut orders = Vec::with_capacity(ids.len());
+    for id in &ids {
+        match store.order(id)? {
+            Some(o) if o.order.id == stored.order.id => orders.push(stored.clone()),
+            Some(o) => orders.push(o),
+            None => anyhow::bail!("order {id} vanished from the database"),
+        }
+    }
+    order_view(store, config, &orders[0], &orders[1..])
+}
+
+/// The bench's view of an order and the orders riding in its parcel.
+fn order_view(
+    store: &Store,
+    config: &Config,
+    stored: &StoredOrder,
+    riders: &[StoredOrder],
+) -> Result<BenchOrder> {
     let o: &Order = &stored.order;
-    let tallies = store.tallies(&o.id, o.version, o.items.len())?;
+    let all_items: Vec<&crate::order::Item> = o
+        .items
+        .iter()
+        .chain(riders.iter().flat_map(|r| &r.order.items))
+        .collect();
+    let tallies = store.tallies(&o.id, o.version, all_items.len())?;
     let live = store.live_number(&o.id)?;
+    let (mut state, mut reason) = (stored.state, stored.reason.clone());
+    if (state == State::Printed || state == State::Packed)
+        && let Some(r) = riders.iter().find(|r| r.state != state)
+    {
+        state = r.state;
+        reason = Some(format!(
+            "order {} of this parcel: {}",
+            r.order.id,
+            r.reason.as_deref().unwrap_or(r.state.as_str())
+        ));
+    }
+    let notes = |f: &dyn Fn(&Order) -> Option<String>| -> Option<String> {
+        if riders.is_empty() {
+            return f(o);
+        }
+        let all: Vec<String> = std::iter::once(o)
+            .chain(riders.iter().map(|r| &r.order))
+            .filter_map(|x| f(x).map(|n| format!("{}: {n}", x.id)))
+            .collect();
+        (!all.is_empty()).then(|| all.join("；"))
+    };
     Ok(BenchOrder {
         id: o.id.clone(),
         version: o.version,
-        state: stored.state.as_str().into(),
-        reason: stored.reason.clone(),
-        reason_zh: stored.reason.as_deref().map(reason_zh),
+        state: state.as_str().into(),
+        reason_zh: reason.as_deref().map(reason_zh),
+        reason,
         tracking_no: live.as_ref().map(|t| t.number.clone()),
         courier: live.as_ref().map(|t| t.courier.clone()),
         buyer_nick: o.buyer.nick.clone(),
-        buyer_message: o.buyer.message.clone().filter(|m| !m.is_empty()),
-        memo: o
-            .effective_memo()
-            .map(|m| format!("{} · {}", m.text, m.author)),
-        gift_message: o.options.gift_message.clone().filter(|m| !m.is_empty()),
-        invoice_title: o.options.invoice_title.clone().filter(|m| !m.is_empty()),
+        buyer_message: notes(&|x| x.buyer.message.clone().filter(|m| !m.is_empty())),
+        memo: notes(&|x| {
+            x.effective_memo()
+                .map(|m| format!("{} · {}", m.text, m.author))
+        }),
+        gift_message: notes(&|x| x.options.gift_message.clone().filter(|m| !m.is_empty())),
+        invoice_title: notes(&|x| x.options.invoice_title.clone().filter(|m| !m.is_empty())),
         urgent: o.is_urgent(),
-        items: o
-            .items
-            .iter()
+        items: all_items
+            .into_iter()
             .zip(tallies)
             .map(|(i, scanned)| BenchItem {
                 sku: i.sku.clone(),
@@ -897,6 +1004,19 @@ fn bench_order(store: &Store, config: &Config, stored: &StoredOrder) -> Result<B
             })
             .collect(),
         require_item_scans: config.bench.require_item_scans,
+        parcel: if riders.is_empty() {
+            Vec::new()
+        } else {
+            std::iter::once(stored)
+                .chain(riders)
+                .map(|x| ParcelOrder {
+                    id: x.order.id.clone(),
+                    version: x.order.version,
+                    state: x.state.as_str().into(),
+                    reason: x.reason.clone(),
+                })
+                .collect()
+        },
     })
 }
 
@@ -910,11 +1030,12 @@ pub fn reprint(
     out_dir: &Path,
 ) -> Result<crate::wave::PrintedOrder> {
     let printed = crate::wave::reprint(store, config, order_id, out_dir, bench.operator, None)?;
-    if let Some(stored) = store.order(order_id)? {
+    // The new label's order: a split parcel's may be another than the old lead.
+    if let Some(stored) = store.order(&printed.order_id)? {
         store.set_bench_order(
             bench.name,
             bench.operator,
-            Some((order_id, stored.order.version)),
+            Some((&printed.order_id, stored.order.version)),
             "bench.reprinted",
             &format!("bench {}: new label {}", bench.name, printed.tracking_no),
         )?;
@@ -996,7 +1117,25 @@ pub fn short(
     );
     let memo_at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     let flag = config.flags.exception;
+    // In a merged parcel the others still ship: in the same transaction the
+    // parcel is split, its number voided and the others queued to print again.
+    let parcel = store.parcel_orders(order_id)?;
+    let split = match store.parcel_of(order_id)? {
+        Some((number, _)) => Some(number),
+        None => store.live_number(order_id)?.map(|t| t.number),
+    }
+    .filter(|_| parcel.len() > 1);
+    let others: Vec<String> = parcel.into_iter().filter(|id| id != order_id).collect();
     let done = store.mark_short(order_id, &reason, bench.operator, |tx, version, live| {
+        if let Some(number) = &split {
+            crate::store::split_parcel_in(
+                tx,
+                number,
+                &others,
+                &format!("parcel split: order {order_id} is out of stock ({reason})"),
+                bench.operator,
+            )?;
+        }
         crate::store::enqueue_exception(
             tx,
             &crate::store::ExceptionWrite {

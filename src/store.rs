@@ -59,7 +59,7 @@ pub use report::{BatchCount, Gauges, InWarehouse, PackRate};
 pub use returns::{NewReturn, Recorded, ReturnEntry, ReturnLine, ReturnRefused};
 pub use signins::{BenchHolder, NewSignin, SessionRow};
 pub use tracking::{Allocation, TrackingNumber};
-pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan, host_name};
+pub use waves::{ChunkFiles, Wave, WaveOrder, WavePlan, host_name, split_parcel_in};
 pub use waybills::{Answered, CourierDay, DueCancel, PendingRequest};
 
 const MIGRATIONS: &[M<'static>] = &[
@@ -79,15 +79,17 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("store/014_outbox_by_order.sql")),
     M::up(include_str!("store/015_waybill_service.sql")),
     M::up(include_str!("store/016_wave_format.sql")),
+    M::up(include_str!("store/017_parcels.sql")),
 ];
 
 /// PostgreSQL's migrations: the first is the whole schema SQLite's 001–013
-/// leave; later ones come in pairs with SQLite's (002 = 014, 003 = 015, 004 = 016).
+/// leave; later ones come in pairs with SQLite's (002 = 014, 003 = 015, 004 = 016, 005 = 017).
 const PG_MIGRATIONS: &[&str] = &[
     include_str!("store/pg/001_schema.sql"),
     include_str!("store/pg/002_outbox_by_order.sql"),
     include_str!("store/pg/003_waybill_service.sql"),
     include_str!("store/pg/004_wave_format.sql"),
+    include_str!("store/pg/005_parcels.sql"),
 ];
 
 #[derive(Debug, Error)]

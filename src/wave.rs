@@ -99,6 +99,12 @@ pub struct PrintOptions {
     pub picklist: bool,
     /// What the wave's files are (`pdf`, `zpl`, `tspl`); a resumed wave keeps its own.
     pub format: crate::config::Format,
+    /// Merge one buyer's orders to one recipient into one parcel (合并发货,
+    /// `print.merge`; `--no-merge` turns it off for one print).
+    pub merge: bool,
+    /// Print only these queued orders, in a wave of their own, and leave any
+    /// open wave alone (a split parcel's reprint).
+    pub only: Option<Vec<String>>,
 }
 
 /// A [`crate::printer::Watch`] shared with the caller.
@@ -154,6 +160,8 @@ impl PrintOptions {
             list_orders: true,
             picklist: print.picklist,
             format: print.format,
+            merge: print.merge,
+            only: None,
         }
     }
 }
@@ -182,6 +190,9 @@ pub struct PrintReport {
     /// How many orders are printed in this wave (listed or not).
     #[serde(skip)]
     pub printed: usize,
+    /// How many labels (parcels) they took: fewer than `printed` when orders
+    /// were merged (合并发货).
+    pub parcels: usize,
     #[serde(skip)]
     list_orders: bool,
     /// Orders that could not be rendered, with the reason; they stay queued.
@@ -402,11 +413,18 @@ pub fn print(
     store.set_wave_lease(config.print.lease_secs);
     // Orders no courier takes (refused by its e-waybill service): reported, left queued.
     let mut set_aside: Vec<(String, String)> = Vec::new();
-    let (mut wave, resumed) = match store.claim_open_wave()? {
+    let open = match opts.only {
+        None => store.claim_open_wave()?,
+        Some(_) => None,
+    };
+    let (mut wave, resumed) = match open {
         Some(w) => (w, true),
         None => {
-            let queue = store.queue_for_wave()?;
-            let mut picked: Vec<(String, &Courier)> = Vec::new();
+            let mut queue = store.queue_for_wave()?;
+            if let Some(only) = &opts.only {
+                queue.retain(|id| only.contains(id));
+            }
+            let mut picked: Vec<(Order, &Courier)> = Vec::new();
             for id in queue {
                 let Some(stored) = store.order(&id)? else {
                     continue;
@@ -424,17 +442,39 @@ pub fn print(
                 if opts.limit.is_some_and(|n| picked.len() >= n) {
                     break;
                 }
-                picked.push((id, courier));
+                picked.push((stored.order, courier));
             }
-            if !picked.is_empty() {
+            // One buyer's orders to one recipient become one parcel (合并发货).
+            let mut parcels = crate::parcel::group(picked, opts.merge);
+            if !parcels.is_empty() {
                 // Load the templates before committing anything: a broken
                 // template must not leave a planned wave (or numbers taken
                 // from a service) behind.
                 load_template(&opts.waybill_template, dpi)?;
                 load_template(&opts.slip_template, dpi)?;
-                picked = take_service_numbers(store, config, picked, &mut set_aside, operator)?;
+                // A parcel's lead takes its number; its orders follow the lead
+                // (to its fallback courier too: they go to the same address).
+                let leads = parcels
+                    .iter()
+                    .map(|(ids, c)| (ids[0].clone(), *c))
+                    .collect();
+                let leads = take_service_numbers(store, config, leads, &mut set_aside, operator)?;
+                let mut by_lead: std::collections::HashMap<String, Vec<String>> = parcels
+                    .into_iter()
+                    .map(|(ids, _)| (ids[0].clone(), ids))
+                    .collect();
+                parcels = leads
+                    .into_iter()
+                    .map(|(lead, c)| (by_lead.remove(&lead).unwrap_or_else(|| vec![lead]), c))
+                    .collect();
+                for (lead, ids) in by_lead {
+                    for id in ids.into_iter().skip(1) {
+                        let why = format!("merged with order {lead}, which was set aside");
+                        set_aside.push((id, why));
+                    }
+                }
             }
-            if picked.is_empty() {
+            if parcels.is_empty() {
                 return Ok(PrintReport {
                     elapsed_ms: started.elapsed().as_millis() as u64,
                     failed: set_aside,
@@ -448,7 +488,10 @@ pub fn print(
                 slip_template: &opts.slip_template,
                 chunk_size: opts.chunk_size.max(1) as u64,
                 format: opts.format,
-                orders: picked.iter().map(|(id, c)| (id.as_str(), *c)).collect(),
+                parcels: parcels
+                    .iter()
+                    .map(|(ids, c)| (ids.iter().map(String::as_str).collect(), *c))
+                    .collect(),
             };
             let planned = store.plan_wave(&plan, operator)?;
             crate::crash::point("wave.planned");
@@ -503,9 +546,14 @@ pub fn write_picklist(store: &Store, config: &Config, wave_id: i64) -> Result<Pa
     let wave = store.wave(wave_id)?;
     let locations = crate::picking::Locations::from_config(config)?;
     let mut list = crate::picking::PickList::new(&locations);
+    // A merged parcel's orders share its lead's slot (they go in one parcel).
+    let mut lead: (&str, u64) = ("", 0);
     for o in wave.orders.iter().filter(|o| o.waybill_file.is_some()) {
+        if o.tracking_no != lead.0 {
+            lead = (&o.tracking_no, o.seq + 1);
+        }
         if let Some(stored) = store.order(&o.order_id)? {
-            list.add(o.seq + 1, &stored.order, &o.tracking_no);
+            list.add(lead.1, &stored.order, &o.tracking_no);
         }
     }
     let printed_at = Utc::now()
@@ -569,6 +617,8 @@ struct Done {
     slips: Rendered,
     /// Members that rendered (indices into the job's members) — the rest failed.
     ok: Vec<usize>,
+    /// Per member of `ok`: the 1-based first page of its parcel's waybill and slip.
+    pages: Vec<(u64, u64)>,
     failed: Vec<(String, String)>,
 }
 
@@ -602,10 +652,15 @@ fn run_wave(
     // from the store only when it is about to render, so memory stays flat
     // however large the wave.
     let mut chunks: Vec<(u64, Vec<WaveOrder>)> = Vec::new();
+    let mut previous = String::new();
     for o in orders {
         if let (Some(wf), Some(sf)) = (&o.waybill_file, &o.slip_file) {
             let pages = (o.waybill_page.unwrap_or(1), o.slip_page.unwrap_or(1));
             report.printed += 1;
+            if o.tracking_no != previous {
+                report.parcels += 1;
+                previous.clone_from(&o.tracking_no);
+            }
             if list_orders {
                 report
                     .orders
@@ -666,31 +721,52 @@ fn run_wave(
          -> Result<()> {
             for (chunk, members) in pending.by_ref() {
                 let mut loaded = Vec::with_capacity(members.len());
+                // A merged parcel's rows are consecutive under one number, its
+                // lead first: when the lead cannot print, its riders wait with it.
+                let mut held: Option<(String, String)> = None;
+                let mut previous: Option<String> = None;
                 for o in members {
+                    let lead = previous.as_deref() != Some(o.tracking_no.as_str());
+                    previous = Some(o.tracking_no.clone());
+                    if lead {
+                        held = None;
+                    } else if let Some((_, lead_id)) = &held {
+                        skipped.push((
+                            o.order_id.clone(),
+                            format!("merged with order {lead_id}, which was not printed; prints in the next wave"),
+                        ));
+                        continue;
+                    }
                     let stored = store.order(&o.order_id)?.with_context(|| {
                         format!("order {} vanished from the database", o.order_id)
                     })?;
-                    if !store.is_live_tracking(&o.tracking_no)? {
-                        skipped.push((
-                            o.order_id.clone(),
-                            format!("tracking number {} was voided after the wave was planned; prints in the next wave", o.tracking_no),
-                        ));
+                    let why = if !store.is_live_tracking(&o.tracking_no)? {
+                        Some(format!(
+                            "tracking number {} was voided after the wave was planned; prints in the next wave",
+                            o.tracking_no
+                        ))
                     } else if stored.state != State::Queued {
                         let why = stored.reason.as_deref().unwrap_or("");
-                        skipped.push((
-                            o.order_id.clone(),
-                            format!(
-                                "left the queue after the wave was planned ({} {why})",
-                                stored.state
-                            ),
-                        ));
+                        Some(format!(
+                            "left the queue after the wave was planned ({} {why})",
+                            stored.state
+                        ))
                     } else if stored.order.version != o.order_version {
-                        skipped.push((
-                            o.order_id.clone(),
-                            format!("changed after the wave was planned (v{} → v{}); prints in the next wave", o.order_version, stored.order.version),
-                        ));
+                        Some(format!(
+                            "changed after the wave was planned (v{} → v{}); prints in the next wave",
+                            o.order_version, stored.order.version
+                        ))
                     } else {
-                        loaded.push((o, stored.order));
+                        None
+                    };
+                    match why {
+                        Some(why) => {
+                            if lead {
+                                held = Some((o.tracking_no.clone(), o.order_id.clone()));
+                            }
+                            skipped.push((o.order_id.clone(), why));
+                        }
+                        None => loaded.push((o, stored.order)),
                     }
                 }
                 if !loaded.is_empty() {
@@ -740,15 +816,11 @@ fn run_wave(
                 write_atomically(&slip_path, &done.slips.pdf)?;
                 report.bytes += (done.waybills.pdf.len() + done.slips.pdf.len()) as u64;
                 report.pages += done.waybills.pages + done.slips.pages;
-                let pages: Vec<(u64, u64)> = first_pages(&done.waybills.per_doc_pages)
-                    .into_iter()
-                    .zip(first_pages(&done.slips.per_doc_pages))
-                    .collect();
                 // Orders that failed to render are not part of this chunk's files.
                 let written = Written {
                     chunk: done.chunk,
                     members: done.ok.iter().map(|&i| done.members[i].0.clone()).collect(),
-                    pages,
+                    pages: done.pages.clone(),
                     waybill_path,
                     slip_path,
                     warnings: done
@@ -832,6 +904,8 @@ fn record_chunk(
     };
     let members: Vec<&WaveOrder> = w.members.iter().collect();
     let stale = store.finish_chunk(wave, &members, &files, operator)?;
+    // The chunk's parcels counted so far (a merged parcel's orders share a number).
+    let mut counted: Vec<&str> = Vec::new();
     for (o, (wp, sp)) in members.iter().zip(&w.pages) {
         if stale.contains(&o.order_id) {
             let why = "changed while its label rendered: not counted as printed; prints again in the next wave";
@@ -839,6 +913,10 @@ fn record_chunk(
             continue;
         }
         report.printed += 1;
+        if !counted.contains(&o.tracking_no.as_str()) {
+            report.parcels += 1;
+            counted.push(&o.tracking_no);
+        }
         if report.list_orders {
             report
                 .orders
@@ -1059,42 +1137,76 @@ fn render_chunk(
     wave: &str,
     format: crate::config::Format,
 ) -> Result<Done> {
+    // A merged parcel's orders are consecutive and share its number: one
+    // waybill and one slip (the combined order) for all of them.
+    let mut parcels: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, (w, _)) in job.members.iter().enumerate() {
+        match parcels.last_mut() {
+            Some(r) if job.members[r.start].0.tracking_no == w.tracking_no => r.end = i + 1,
+            _ => parcels.push(i..i + 1),
+        }
+    }
+    let combined: Vec<Option<(Order, Vec<crate::parcel::MergedOrder>)>> = parcels
+        .iter()
+        .map(|r| {
+            (r.len() > 1).then(|| {
+                let orders: Vec<&Order> = job.members[r.clone()].iter().map(|(_, o)| o).collect();
+                (
+                    crate::parcel::combined(orders[0], &orders[1..]),
+                    orders
+                        .iter()
+                        .map(|o| crate::parcel::MergedOrder::of(o))
+                        .collect(),
+                )
+            })
+        })
+        .collect();
     let (waybills, slips, ok, failed) = {
-        let inputs: Vec<DocInput<'_>> = job
-            .members
+        let inputs: Vec<DocInput<'_>> = parcels
             .iter()
-            .map(|(w, order)| DocInput {
-                order,
-                tracking_no: Some(&w.tracking_no),
-                courier_code: Some(&w.courier),
-                courier_name: config.courier(&w.courier).map(|c| c.name.as_str()),
-                sender: &config.sender,
-                routing: Some(&w.routing),
-                slot: Some(w.seq + 1),
-                printed_at: printed_at.to_string(),
-                wave: Some(wave),
-                hide_prices: config.print.hide_prices || order.wants_no_prices(),
-                shop_name: &config.print.shop_name,
-                mask: config.print.mask,
-                time_zone: config.tz(),
+            .zip(&combined)
+            .map(|(r, combined)| {
+                let (w, own) = &job.members[r.start];
+                let (order, merged) = match combined {
+                    Some((order, merged)) => (order, merged.as_slice()),
+                    None => (own, &[][..]),
+                };
+                DocInput {
+                    order,
+                    tracking_no: Some(&w.tracking_no),
+                    courier_code: Some(&w.courier),
+                    courier_name: config.courier(&w.courier).map(|c| c.name.as_str()),
+                    sender: &config.sender,
+                    routing: Some(&w.routing),
+                    slot: Some(w.seq + 1),
+                    merged,
+                    printed_at: printed_at.to_string(),
+                    wave: Some(wave),
+                    hide_prices: config.print.hide_prices || order.wants_no_prices(),
+                    shop_name: &config.print.shop_name,
+                    mask: config.print.mask,
+                    time_zone: config.tz(),
+                }
             })
             .collect();
-        // Fast path: the whole chunk at once. If any order fails, render one by
-        // one so a single bad order never stops the others.
+        // Fast path: the whole chunk at once. If any parcel fails, render one
+        // by one so a single bad order never stops the others.
         match (
             render(waybill, &inputs, format),
             render(slip, &inputs, format),
         ) {
-            (Ok(w), Ok(s)) => (w, s, (0..inputs.len()).collect(), Vec::new()),
+            (Ok(w), Ok(s)) => (w, s, (0..inputs.len()).collect::<Vec<_>>(), Vec::new()),
             _ => {
                 let mut ok = Vec::new();
                 let mut failed = Vec::new();
-                for (i, input) in inputs.iter().enumerate() {
+                for (p, input) in inputs.iter().enumerate() {
                     let one = std::slice::from_ref(input);
                     match (render(waybill, one, format), render(slip, one, format)) {
-                        (Ok(_), Ok(_)) => ok.push(i),
+                        (Ok(_), Ok(_)) => ok.push(p),
                         (Err(e), _) | (_, Err(e)) => {
-                            failed.push((input.order.id.clone(), e.to_string()))
+                            for (w, _) in &job.members[parcels[p].clone()] {
+                                failed.push((w.order_id.clone(), e.to_string()));
+                            }
                         }
                     }
                 }
@@ -1107,7 +1219,7 @@ fn render_chunk(
                     };
                     (none(), none(), ok, failed)
                 } else {
-                    let good: Vec<DocInput<'_>> = ok.iter().map(|&i| inputs[i].clone()).collect();
+                    let good: Vec<DocInput<'_>> = ok.iter().map(|&p| inputs[p].clone()).collect();
                     (
                         render(waybill, &good, format)?,
                         render(slip, &good, format)?,
@@ -1118,12 +1230,25 @@ fn render_chunk(
             }
         }
     };
+    // Every order of a rendered parcel, with its parcel's first pages.
+    let firsts = first_pages(&waybills.per_doc_pages)
+        .into_iter()
+        .zip(first_pages(&slips.per_doc_pages));
+    let mut members = Vec::new();
+    let mut pages = Vec::new();
+    for (p, first) in ok.iter().zip(firsts) {
+        for m in parcels[*p].clone() {
+            members.push(m);
+            pages.push(first);
+        }
+    }
     Ok(Done {
         chunk: job.chunk,
         members: job.members,
         waybills,
         slips,
-        ok,
+        ok: members,
+        pages,
         failed,
     })
 }
@@ -1150,6 +1275,290 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// A reprint's waybill and slip files, and the render warnings.
+type Reprinted = (PathBuf, PathBuf, Vec<(String, String)>);
+
+/// Write a reprint's label and slip under `out_dir/reprints/` and send them
+/// to `printer` (else the bench's queue): the documents of `ids` (one order,
+/// or a merged parcel's orders, the lead first). Done only when every job
+/// completed. Returns the waybill's and the slip's paths and the render warnings.
+fn write_reprint(
+    store: &mut Store,
+    config: &Config,
+    input: &DocInput<'_>,
+    ids: &[String],
+    out_dir: &Path,
+    operator: &str,
+    printer: Option<&str>,
+) -> Result<Reprinted> {
+    let order_id = ids[0].as_str();
+    let number = input.tracking_no.unwrap_or_default();
+    let dpi = Dpi(config.print.dpi);
+    let waybill = load_template(&config.print.waybill_template, dpi)?;
+    let slip = load_template(&config.print.slip_template, dpi)?;
+    let w = render(&waybill, std::slice::from_ref(input), Format::Pdf)?;
+    let sl = render(&slip, std::slice::from_ref(input), Format::Pdf)?;
+    let dir = out_dir.join("reprints");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stamp = Utc::now().format("%Y%m%d%H%M%S");
+    let wf = dir.join(format!("{order_id}-{}-{stamp}-waybill.pdf", number));
+    let sf = dir.join(format!("{order_id}-{}-{stamp}-slip.pdf", number));
+    write_atomically(&wf, &w.pdf)?;
+    write_atomically(&sf, &sl.pdf)?;
+    // To a printer (`--printer`, else the bench's queue): the order counts as
+    // printed only when CUPS reports both jobs completed.
+    let queue = printer
+        .filter(|q| !q.is_empty())
+        .or((!config.printers.bench.is_empty()).then_some(config.printers.bench.as_str()));
+    if let Some(raw) = queue.and_then(|q| config.printers.raw(q)) {
+        // A thermal printer without CUPS: the label and slip again in its
+        // language at its dpi, beside the PDFs, sent as raw jobs.
+        let format = Format::of_language(raw.language);
+        let dpi = Dpi(raw.dpi);
+        let mut failed = Vec::new();
+        for (kind, template) in [
+            ("waybill", &config.print.waybill_template),
+            ("slip", &config.print.slip_template),
+        ] {
+            let t = load_template(template, dpi)?;
+            let r = render(&t, std::slice::from_ref(input), format)?;
+            let file = dir.join(format!(
+                "{order_id}-{}-{stamp}-{kind}.{}",
+                number,
+                format.as_str()
+            ));
+            write_atomically(&file, &r.pdf)?;
+            if let Err(reason) = send_raw(raw, &file) {
+                failed.push(format!("{kind} on {}: {reason}", raw.name));
+            }
+        }
+        if !failed.is_empty() {
+            bail!(crate::printer::JobFailed(format!(
+                "order {order_id}: the reprint did not come out ({}); it is not counted as printed — reprint again when the printer works",
+                failed.join("; ")
+            )));
+        }
+    } else if let Some(queue) = queue {
+        let watch = crate::printer::StderrWatch::default();
+        let mut p = crate::printer::Printing::new(&config.printers, operator, &watch);
+        p.check(&[queue])?;
+        let mut started = Vec::new();
+        for (kind, file) in [("reprint-waybill", &wf), ("reprint-slip", &sf)] {
+            let doc = crate::printer::Doc {
+                kind,
+                printer: queue,
+                file,
+                orders: ids,
+            };
+            started.push(p.start(store, None, &doc)?);
+        }
+        let mut failed = Vec::new();
+        for st in started {
+            let r = p.finish(store, st, &mut |_| Ok(()))?;
+            if !r.completed() {
+                failed.push(format!("{} on {}: {}", r.kind, r.printer, r.reason()));
+            }
+        }
+        if !failed.is_empty() {
+            bail!(crate::printer::JobFailed(format!(
+                "order {order_id}: the reprint did not come out ({}); it is not counted as printed — reprint again when the printer works",
+                failed.join("; ")
+            )));
+        }
+    }
+    let mut warnings = w.warnings;
+    warnings.extend(sl.warnings);
+    Ok((wf, sf, warnings))
+}
+
+/// Reprint a merged parcel (its orders, the lead first). While every order
+/// is still as printed, the same parcel again under its number (a torn or
+/// lost label). Otherwise the parcel is split: its number is voided, the
+/// orders that refunded or closed stay out, and the rest (changed ones at
+/// their new version) are printed now as a parcel again, merged as a wave
+/// would merge them, with a new number.
+fn reprint_parcel(
+    store: &mut Store,
+    config: &Config,
+    ids: &[String],
+    out_dir: &Path,
+    operator: &str,
+    printer: Option<&str>,
+) -> Result<PrintedOrder> {
+    let mut orders = Vec::with_capacity(ids.len());
+    for id in ids {
+        orders.push(
+            store
+                .order(id)?
+                .with_context(|| format!("order {id} vanished from the database"))?,
+        );
+    }
+    let lead = &ids[0];
+    let number = store
+        .live_number(lead)?
+        .with_context(|| format!("the parcel of order {lead} has no live number"))?;
+    let printed_at = Utc::now()
+        .with_timezone(&config.tz())
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    if orders
+        .iter()
+        .all(|o| matches!(o.state, State::Printed | State::Packed))
+    {
+        let riders: Vec<&Order> = orders[1..].iter().map(|o| &o.order).collect();
+        let combined = crate::parcel::combined(&orders[0].order, &riders);
+        let merged: Vec<crate::parcel::MergedOrder> = orders
+            .iter()
+            .map(|o| crate::parcel::MergedOrder::of(&o.order))
+            .collect();
+        let routing = store.routing(&number.number)?;
+        let courier = config.courier(&number.courier).with_context(|| {
+            format!(
+                "courier {} of parcel {} is not in the config",
+                number.courier, number.number
+            )
+        })?;
+        let input = DocInput {
+            order: &combined,
+            tracking_no: Some(&number.number),
+            courier_code: Some(&courier.code),
+            courier_name: Some(&courier.name),
+            sender: &config.sender,
+            routing: Some(&routing),
+            slot: store.slot_of(lead)?,
+            merged: &merged,
+            printed_at,
+            wave: None,
+            hide_prices: config.print.hide_prices || combined.wants_no_prices(),
+            shop_name: &config.print.shop_name,
+            mask: config.print.mask,
+            time_zone: config.tz(),
+        };
+        let (wf, sf, warnings) =
+            write_reprint(store, config, &input, ids, out_dir, operator, printer)?;
+        store.record(
+            operator,
+            Some(lead),
+            "print.reprinted",
+            &format!(
+                "{} {} (same number; parcel of orders {}): {}",
+                courier.code,
+                number.number,
+                ids.join(", "),
+                wf.display()
+            ),
+        )?;
+        for (id, warning) in &warnings {
+            store.record(operator, Some(id), "print.warning", warning)?;
+        }
+        return Ok(PrintedOrder {
+            order_id: lead.clone(),
+            courier: courier.code.clone(),
+            tracking_no: number.number,
+            waybill_file: wf.display().to_string(),
+            waybill_page: 1,
+            slip_file: sf.display().to_string(),
+            slip_page: 1,
+            seq: 1,
+        });
+    }
+    // Split: what changed reprints, what refunded or closed stays out.
+    let (keep, out): (Vec<_>, Vec<_>) = orders.iter().partition(|o| {
+        matches!(
+            o.state,
+            State::Printed | State::Packed | State::ChangedAfterPrint
+        )
+    });
+    let why: Vec<String> = orders
+        .iter()
+        .filter(|o| !matches!(o.state, State::Printed | State::Packed))
+        .map(|o| {
+            format!(
+                "order {} {}{}",
+                o.order.id,
+                o.state,
+                o.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let keep: Vec<String> = keep.iter().map(|o| o.order.id.clone()).collect();
+    store.split_parcel(
+        &number.number,
+        &keep,
+        &format!("parcel split: {}", why.join("; ")),
+        operator,
+    )?;
+    if keep.is_empty() {
+        bail!(crate::error::UsageError(format!(
+            "parcel {}: no order of it can ship ({}): set the parcel aside",
+            number.number,
+            why.join("; ")
+        )));
+    }
+    // The rest, at once, as a wave of their own (merged again where they still may).
+    let queue = printer
+        .filter(|q| !q.is_empty())
+        .or((!config.printers.bench.is_empty()).then_some(config.printers.bench.as_str()));
+    let mut opts = PrintOptions::from_config(&config.print, out_dir.to_path_buf());
+    opts.only = Some(keep.clone());
+    opts.picklist = false;
+    opts.format = Format::Pdf;
+    opts.targets = Some(match queue {
+        Some(q) => {
+            if let Some(raw) = config.printers.raw(q) {
+                opts.format = Format::of_language(raw.language);
+            }
+            Targets {
+                waybill: vec![q.to_string()],
+                slip: vec![q.to_string()],
+            }
+        }
+        None => Targets::default(),
+    });
+    let report = print(store, config, &opts, operator, &|_, _| {})?;
+    let left_out = out
+        .iter()
+        .map(|o| o.order.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    store.record(
+        operator,
+        Some(lead),
+        "print.split",
+        &format!(
+            "parcel {} split ({}): {} reprinted, {} left out",
+            number.number,
+            why.join("; "),
+            keep.join(", "),
+            if left_out.is_empty() {
+                "none"
+            } else {
+                &left_out
+            }
+        ),
+    )?;
+    match report.orders.into_iter().min_by_key(|o| o.seq) {
+        Some(p) => Ok(p),
+        None => {
+            let mut reasons: Vec<String> = report
+                .failed
+                .iter()
+                .map(|(id, why)| format!("{id}: {why}"))
+                .collect();
+            reasons.extend(report.not_printed.iter().map(|n| n.to_string()));
+            bail!(crate::printer::JobFailed(format!(
+                "parcel {} was split and its orders ({}) went back to the queue, but the new label did not print ({}): run `station print`",
+                number.number,
+                keep.join(", "),
+                reasons.join("; ")
+            )))
+        }
+    }
+}
+
 /// `station reprint`: the order's label and slip again, into
 /// `out_dir/reprints/`. An unchanged order keeps its number (重打); an order
 /// that changed after print gets a new number and the old one is voided, and
@@ -1168,6 +1577,11 @@ pub fn reprint(
             "order {order_id} is not in the database: pull it first"
         )));
     };
+    // A merged parcel's orders share one label: it is reprinted whole.
+    let parcel = store.parcel_orders(order_id)?;
+    if parcel.len() > 1 {
+        return reprint_parcel(store, config, &parcel, out_dir, operator, printer);
+    }
     match stored.state {
         State::Printed | State::ChangedAfterPrint | State::Packed => {}
         State::Intercept => bail!(crate::error::UsageError(format!(
@@ -1228,9 +1642,6 @@ pub fn reprint(
         .courier(&allocation.courier)
         .cloned()
         .unwrap_or(courier);
-    let dpi = Dpi(config.print.dpi);
-    let waybill = load_template(&config.print.waybill_template, dpi)?;
-    let slip = load_template(&config.print.slip_template, dpi)?;
     let printed_at = Utc::now()
         .with_timezone(&config.tz())
         .format("%Y-%m-%d %H:%M")
@@ -1243,6 +1654,7 @@ pub fn reprint(
         sender: &config.sender,
         routing: Some(&routing),
         slot: store.slot_of(order_id)?,
+        merged: &[],
         printed_at,
         wave: None,
         hide_prices: config.print.hide_prices || stored.order.wants_no_prices(),
@@ -1250,80 +1662,15 @@ pub fn reprint(
         mask: config.print.mask,
         time_zone: config.tz(),
     };
-    let w = render(&waybill, std::slice::from_ref(&input), Format::Pdf)?;
-    let sl = render(&slip, std::slice::from_ref(&input), Format::Pdf)?;
-    let dir = out_dir.join("reprints");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let stamp = Utc::now().format("%Y%m%d%H%M%S");
-    let wf = dir.join(format!(
-        "{order_id}-{}-{stamp}-waybill.pdf",
-        allocation.number
-    ));
-    let sf = dir.join(format!("{order_id}-{}-{stamp}-slip.pdf", allocation.number));
-    write_atomically(&wf, &w.pdf)?;
-    write_atomically(&sf, &sl.pdf)?;
-    // To a printer (`--printer`, else the bench's queue): the order counts as
-    // printed only when CUPS reports both jobs completed.
-    let queue = printer
-        .filter(|q| !q.is_empty())
-        .or((!config.printers.bench.is_empty()).then_some(config.printers.bench.as_str()));
-    if let Some(raw) = queue.and_then(|q| config.printers.raw(q)) {
-        // A thermal printer without CUPS: the label and slip again in its
-        // language at its dpi, beside the PDFs, sent as raw jobs.
-        let format = Format::of_language(raw.language);
-        let dpi = Dpi(raw.dpi);
-        let mut failed = Vec::new();
-        for (kind, template) in [
-            ("waybill", &config.print.waybill_template),
-            ("slip", &config.print.slip_template),
-        ] {
-            let t = load_template(template, dpi)?;
-            let r = render(&t, std::slice::from_ref(&input), format)?;
-            let file = dir.join(format!(
-                "{order_id}-{}-{stamp}-{kind}.{}",
-                allocation.number,
-                format.as_str()
-            ));
-            write_atomically(&file, &r.pdf)?;
-            if let Err(reason) = send_raw(raw, &file) {
-                failed.push(format!("{kind} on {}: {reason}", raw.name));
-            }
-        }
-        if !failed.is_empty() {
-            bail!(crate::printer::JobFailed(format!(
-                "order {order_id}: the reprint did not come out ({}); it is not counted as printed — reprint again when the printer works",
-                failed.join("; ")
-            )));
-        }
-    } else if let Some(queue) = queue {
-        let watch = crate::printer::StderrWatch::default();
-        let mut p = crate::printer::Printing::new(&config.printers, operator, &watch);
-        p.check(&[queue])?;
-        let ids = vec![order_id.to_string()];
-        let mut started = Vec::new();
-        for (kind, file) in [("reprint-waybill", &wf), ("reprint-slip", &sf)] {
-            let doc = crate::printer::Doc {
-                kind,
-                printer: queue,
-                file,
-                orders: &ids,
-            };
-            started.push(p.start(store, None, &doc)?);
-        }
-        let mut failed = Vec::new();
-        for st in started {
-            let r = p.finish(store, st, &mut |_| Ok(()))?;
-            if !r.completed() {
-                failed.push(format!("{} on {}: {}", r.kind, r.printer, r.reason()));
-            }
-        }
-        if !failed.is_empty() {
-            bail!(crate::printer::JobFailed(format!(
-                "order {order_id}: the reprint did not come out ({}); it is not counted as printed — reprint again when the printer works",
-                failed.join("; ")
-            )));
-        }
-    }
+    let (wf, sf, warnings) = write_reprint(
+        store,
+        config,
+        &input,
+        std::slice::from_ref(&order_id.to_string()),
+        out_dir,
+        operator,
+        printer,
+    )?;
     store.mark_printed(order_id, operator)?;
     let detail = match (&allocation.voided, allocation.reused) {
         (_, true) => format!(
@@ -1346,7 +1693,7 @@ pub fn reprint(
         ),
     };
     store.record(operator, Some(order_id), "print.reprinted", &detail)?;
-    for (id, warning) in w.warnings.iter().chain(&sl.warnings) {
+    for (id, warning) in &warnings {
         store.record(operator, Some(id), "print.warning", warning)?;
     }
     Ok(PrintedOrder {

@@ -92,6 +92,7 @@ fn inputs<'a>(
             sender,
             routing: None,
             slot: None,
+            merged: &[],
             printed_at: "2026-11-11 09:30".into(),
             wave: Some("0001"),
             hide_prices: o.options.hide_prices,

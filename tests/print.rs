@@ -237,11 +237,12 @@ fn an_interrupted_wave_is_finished_with_the_same_numbers() {
             slip_template: "slip-a6",
             chunk_size: 50,
             format: station::config::Format::Pdf,
-            orders: ids
+            parcels: ids
                 .iter()
                 .map(String::as_str)
                 .zip(couriers.iter())
                 .take(120)
+                .map(|(id, c)| (vec![id], c))
                 .collect(),
         };
         let wave = store.plan_wave(&plan, "打单员").unwrap();
@@ -393,7 +394,7 @@ fn orders_that_change_between_planning_and_rendering_are_not_printed_stale() {
             slip_template: "slip-a6",
             chunk_size: 100,
             format: station::config::Format::Pdf,
-            orders: ids.iter().map(|id| (id.as_str(), zto)).collect(),
+            parcels: ids.iter().map(|id| (vec![id.as_str()], zto)).collect(),
         };
         let wave = store.plan_wave(&plan, "打单员").unwrap();
         store.release_wave_lease(wave.id).unwrap();

@@ -47,6 +47,7 @@ fn doc<'a>(order: &'a Order, sender: &'a Sender) -> DocInput<'a> {
         sender,
         routing: None,
         slot: Some(7),
+        merged: &[],
         printed_at: "2026-11-11 09:30".into(),
         wave: Some("0001"),
         hide_prices: false,

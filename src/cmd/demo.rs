@@ -61,6 +61,8 @@ pub async fn run(
         seed,
         invalid_rate: 0.02,
         off_queue_rate: 0.05,
+        // Some buyers order twice or three times to one address: merged parcels.
+        repeat_buyer_rate: 0.05,
         ..Default::default()
     };
     let raw = generate::generate_json(&opts);
@@ -161,7 +163,12 @@ pub async fn run(
         operator,
     };
     let mut packed = Packed::default();
+    // A merged parcel is packed once (its slip opens all its orders).
+    let mut seen = std::collections::HashSet::new();
     for (n, p) in printed.orders.iter().enumerate() {
+        if !seen.insert(p.tracking_no.clone()) {
+            continue;
+        }
         if n == 2 {
             // An item of the third parcel is not on the shelf (缺货): set aside,
             // its number voided, the shop gets the exception flag and a memo.
@@ -281,9 +288,18 @@ pub async fn run(
     print_pull(&mut out, "pull", &pulled)?;
     writeln!(
         out,
-        "print: wave {} with {} orders, {} pages in {} ms ({:.1} KB per page)",
+        "print: wave {} with {} orders{}, {} pages in {} ms ({:.1} KB per page)",
         printed.wave.unwrap_or_default(),
         printed.orders.len(),
+        if printed.parcels < printed.orders.len() {
+            format!(
+                " in {} parcels ({} merged into a parcel of the same buyer: 合并发货)",
+                printed.parcels,
+                printed.orders.len() - printed.parcels
+            )
+        } else {
+            String::new()
+        },
         printed.pages,
         printed.elapsed_ms,
         printed.bytes as f64 / 1024.0 / printed.pages.max(1) as f64

@@ -31,6 +31,7 @@ pub fn run(ctx: &Ctx, args: PrintArgs) -> Result<()> {
             .unwrap_or_else(|| p.slip_template.clone()),
         targets: Some(targets),
         format: args.format.unwrap_or(p.format),
+        merge: p.merge && !args.no_merge,
         ..PrintOptions::from_config(p, args.out.unwrap_or_else(|| p.out_dir.clone().into()))
     };
     print(ctx, &opts)
@@ -101,9 +102,18 @@ fn print(ctx: &Ctx, opts: &PrintOptions) -> Result<()> {
     } else {
         ""
     };
+    let merged = if report.parcels < report.printed {
+        format!(
+            " in {} parcels ({} merged: 合并发货)",
+            report.parcels,
+            report.printed - report.parcels
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "wave {id}{resumed}: {} orders, {} pages, {} files, {:.1} KB per page, {} ms",
+        "wave {id}{resumed}: {} orders{merged}, {} pages, {} files, {:.1} KB per page, {} ms",
         report.printed,
         report.pages,
         report.files.len(),

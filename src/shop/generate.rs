@@ -30,6 +30,7 @@ type Rng = Xoshiro256PlusPlus;
 /// Salts that give the off-queue and breakage passes streams of their own.
 const OFF_QUEUE_SALT: u64 = 0x6f66_665f_7175_6575;
 const BREAK_SALT: u64 = 0x6272_6561_6b5f_6f6e;
+const REPEAT_SALT: u64 = 0x7265_7065_6174_6564;
 
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
@@ -44,6 +45,11 @@ pub struct GenerateOptions {
     /// Base payment time (the first hour of Double 11 by default). Output is always in
     /// +08:00, the offset the shop platform speaks.
     pub start: DateTime<FixedOffset>,
+    /// Fraction of orders whose buyer placed one or two more orders to the same
+    /// recipient (合并发货 material): most of those go to the very same
+    /// address (some written with full-width digits or spaces), some to
+    /// another address or with another courier asked for.
+    pub repeat_buyer_rate: f64,
 }
 
 impl Default for GenerateOptions {
@@ -54,6 +60,7 @@ impl Default for GenerateOptions {
             invalid_rate: 0.0,
             off_queue_rate: 0.0,
             start: beijing().with_ymd_and_hms(2026, 11, 11, 0, 0, 0).unwrap(),
+            repeat_buyer_rate: 0.0,
         }
     }
 }
@@ -80,7 +87,63 @@ pub fn generate(opts: &GenerateOptions) -> Vec<Order> {
             take_off_queue(&mut side, o);
         }
     }
+    repeat_buyers(
+        &mut Rng::seed_from_u64(opts.seed ^ REPEAT_SALT),
+        &mut orders,
+        opts.repeat_buyer_rate,
+    );
     orders
+}
+
+/// Make `round(count × rate)` buyers order again: each picked order gets one
+/// or two later orders of the same buyer. Most go to the same recipient
+/// (one in four with the address typed differently: full-width digits, a
+/// space), one in seven to another address, one in seven asks for another
+/// courier.
+fn repeat_buyers(rng: &mut Rng, orders: &mut [Order], rate: f64) {
+    let count = orders.len();
+    let buyers = (count as f64 * rate.clamp(0.0, 1.0)).round() as usize;
+    let mut free = rand::seq::index::sample(rng, count, (buyers * 3).min(count)).into_vec();
+    for _ in 0..buyers {
+        let Some(lead) = free.pop() else { break };
+        for _ in 0..rng.random_range(1..=2) {
+            let Some(again) = free.pop() else { break };
+            let first = orders[lead].clone();
+            let o = &mut orders[again];
+            o.buyer.nick = first.buyer.nick.clone();
+            o.shipping = first.shipping.clone();
+            match rng.random_range(0..28) {
+                // Another address: the same person, elsewhere.
+                0..=3 => {
+                    o.recipient.name = first.recipient.name.clone();
+                    o.recipient.phone = first.recipient.phone.clone();
+                }
+                // Another courier asked for.
+                4..=7 => {
+                    o.recipient = first.recipient.clone();
+                    o.shipping.courier = match first.shipping.courier.as_deref() {
+                        Some("SF") => Some("YTO".into()),
+                        _ => Some("SF".into()),
+                    };
+                }
+                // The same address, typed with full-width digits and a space.
+                8..=13 => {
+                    o.recipient = first.recipient.clone();
+                    o.recipient.address = o
+                        .recipient
+                        .address
+                        .chars()
+                        .map(|c| match c {
+                            '0'..='9' => char::from_u32(c as u32 + 0xFEE0).unwrap_or(c),
+                            c => c,
+                        })
+                        .collect::<String>()
+                        .replacen('号', "号 ", 1);
+                }
+                _ => o.recipient = first.recipient.clone(),
+            }
+        }
+    }
 }
 
 /// The orders of [`generate`] as raw JSON, with `invalid_rate` of them broken in one

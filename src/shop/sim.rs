@@ -661,6 +661,24 @@ struct ShipmentRequest {
     weight_g: Option<u64>,
 }
 
+/// What orders sharing a tracking number must share: the buyer's nick and the
+/// recipient (name, phone, province, city, district, address), compared as
+/// the station merges them (spaces and full-width characters aside).
+fn parcel_key(order: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => crate::parcel::normalize(s),
+        Value::Null => String::new(),
+        other => crate::parcel::normalize(&other.to_string()),
+    };
+    let r = &order["recipient"];
+    let mut key = text(&order["buyer"]["nick"]);
+    for field in ["name", "phone", "province", "city", "district", "address"] {
+        key.push('\u{1}');
+        key.push_str(&text(&r[field]));
+    }
+    key
+}
+
 async fn post_shipment(
     State(sim): State<Simulator>,
     id: Result<Path<String>, PathRejection>,
@@ -676,21 +694,35 @@ async fn post_shipment(
     }
     let mut guard = sim.state();
     let st = &mut *guard;
-    let order = find(&mut st.orders, &id)?;
-    if let Some(prev) = st
+    // The orders this number already ships: the same order again is a retry;
+    // another order of the same buyer and recipient is a merged parcel
+    // (合并发货, since v1.1); any other order is a mistake.
+    let shipped: Vec<String> = st
         .shipments
         .iter()
-        .find(|s| s.tracking_no == req.tracking_no)
+        .filter(|s| s.tracking_no == req.tracking_no)
+        .map(|s| s.order_id.clone())
+        .collect();
+    if let Some(first) = shipped.first()
+        && !shipped.contains(&id)
     {
-        // The same tracking number twice is a retry; on another order it is a mistake.
-        if prev.order_id == id {
-            return Ok(Json(order.clone()));
+        let key = |order_id: &str| {
+            st.orders
+                .iter()
+                .find(|o| o.get("id").and_then(Value::as_str) == Some(order_id))
+                .map(parcel_key)
+        };
+        if key(first).is_none() || key(first) != key(&id) {
+            let message = format!(
+                "tracking number {} already ships order {first}, of another buyer or recipient",
+                req.tracking_no
+            );
+            return Err(ApiError::bad_request(message));
         }
-        let message = format!(
-            "tracking number {} already ships order {}",
-            req.tracking_no, prev.order_id
-        );
-        return Err(ApiError::conflict("not_shippable", message));
+    }
+    let order = find(&mut st.orders, &id)?;
+    if shipped.contains(&id) {
+        return Ok(Json(order.clone()));
     }
     if order.get("status").and_then(Value::as_str) != Some("paid")
         || order.get("refund").and_then(Value::as_str) != Some("none")
@@ -1151,6 +1183,38 @@ mod tests {
         let other = json!({"courier": "ZTO", "tracking_no": "7832", "handed_over_at": AT});
         let (status, body) = shop.post("/v1/orders/o001/shipments", other).await;
         assert_eq!((status, code(&body)), (409, "not_shippable"));
+    }
+
+    #[tokio::test]
+    async fn one_number_ships_one_buyers_orders_to_one_recipient_only() {
+        let mut list = orders(3);
+        for o in &mut list {
+            o["buyer"] = json!({"nick": "小明"});
+            o["recipient"] = json!({"name": "王小明", "phone": "13800138000", "province": "浙江省",
+                                     "city": "杭州市", "district": "西湖区", "address": "文一路 1 号"});
+        }
+        // The same address with a full-width digit and no space: the same recipient.
+        list[1]["recipient"]["address"] = json!("文一路１号");
+        list[2]["recipient"]["name"] = json!("王大明");
+        let shop = shop(list, json!({})).await;
+        let ship = json!({"courier": "ZTO", "tracking_no": "7831", "handed_over_at": AT});
+        for id in ["o000", "o001", "o001"] {
+            let (status, _) = shop
+                .post(&format!("/v1/orders/{id}/shipments"), ship.clone())
+                .await;
+            assert_eq!(status, 200, "{id}");
+        }
+        let (status, body) = shop.post("/v1/orders/o002/shipments", ship).await;
+        assert_eq!((status, code(&body)), (400, "bad_request"));
+        assert_eq!(
+            shop.get("/admin/shipments")
+                .await
+                .1
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[tokio::test]

@@ -221,12 +221,17 @@ impl Store {
         require_packed: bool,
     ) -> Result<Option<ParcelRow>> {
         let tx = self.write_tx()?;
+        // The parcel's orders, riders of a merged parcel too, still ship.
         let still: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM handovers h, tracking_numbers t, orders o
+            &format!("SELECT EXISTS (SELECT 1 FROM handovers h, tracking_numbers t, orders o
                 WHERE h.id = ?1 AND h.state = 'open' AND t.number = ?2 AND t.state = 'allocated'
                   AND t.courier = h.courier AND t.order_id = ?3 AND o.id = ?3
                   AND (o.state = 'packed' OR (o.state = 'printed' AND NOT ?4)))
-             AND NOT EXISTS (SELECT 1 FROM handover_parcels WHERE tracking_no = ?2 OR order_id = ?3)",
+             AND NOT EXISTS (SELECT 1 FROM handover_parcels WHERE tracking_no = ?2 OR order_id = ?3)
+             AND NOT EXISTS (SELECT 1 FROM wave_orders w JOIN orders m ON m.id = w.order_id
+                             WHERE {} AND NOT (m.state = 'packed' OR (m.state = 'printed' AND NOT ?4)))",
+                super::waves::riders("?2")
+            ),
             params![batch_id, tracking_no, order_id, require_packed],
             |r| r.get(0),
         )?;
@@ -293,7 +298,32 @@ impl Store {
         };
         let mut closing = Vec::new();
         let mut removed = Vec::new();
-        for (seq, tracking_no, order_id, version, state, reason, number_state) in parcels {
+        for (seq, tracking_no, order_id, version, mut state, mut reason, number_state) in parcels {
+            // A merged parcel ships whole: an order riding in it that may not
+            // ship takes the parcel out.
+            let riders: Vec<(String, u64, String, Option<String>)> = tx
+                .prepare_cached(&format!(
+                    "SELECT m.id, m.version, m.state, m.reason FROM wave_orders w
+                     JOIN orders m ON m.id = w.order_id WHERE {} ORDER BY w.wave_id, w.seq",
+                    super::waves::riders("?1")
+                ))?
+                .query_map([&tracking_no], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<sql::Result<_>>()?;
+            if let Some((id, _, s, r)) = riders
+                .iter()
+                .find(|(_, _, s, _)| !(s == "packed" || (s == "printed" && !require_packed)))
+                && matches!(state.as_str(), "packed" | "printed")
+            {
+                reason = Some(format!(
+                    "order {id} of this parcel is {s}{}",
+                    r.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                ));
+                state = s.clone();
+            }
+            let riders: Vec<(String, u64)> =
+                riders.into_iter().map(|(id, v, _, _)| (id, v)).collect();
             let problem = match (state.as_str(), number_state.as_deref()) {
                 (_, Some("voided")) => Some("its tracking number was voided".to_string()),
                 ("packed", _) => None,
@@ -329,6 +359,28 @@ impl Store {
                 "UPDATE orders SET state = 'handed_over', reason = NULL, updated = ?2 WHERE id = ?1",
                 params![order_id, closed_at],
             )?;
+            // The orders riding in its merged parcel go with it, each written
+            // back on its own (one shipment naming the shared number each).
+            for (rider, rider_version) in &riders {
+                tx.execute(
+                    "UPDATE orders SET state = 'handed_over', reason = NULL, updated = ?2 WHERE id = ?1",
+                    params![rider, closed_at],
+                )?;
+                event(
+                    &tx,
+                    operator,
+                    Some(rider),
+                    "handover.handed_over",
+                    &format!("{tracking_no} in {batch_id} (merged with order {order_id})"),
+                )?;
+                let parcel = ClosingParcel {
+                    order_id: rider.clone(),
+                    order_version: *rider_version,
+                    tracking_no: tracking_no.clone(),
+                };
+                enqueue(&tx, &parcel)?;
+                closing.push(parcel);
+            }
             event(
                 &tx,
                 operator,

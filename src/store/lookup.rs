@@ -52,12 +52,13 @@ pub struct WriteBackEntry {
 
 impl Store {
     /// Order ids matching a query: an order id, a tracking number (live or
-    /// void), or a buyer's nick (every order of that buyer, newest payment first).
+    /// void; every order a merged parcel shipped under it), or a buyer's nick (every order of that buyer, newest payment first).
     pub fn find_orders(&self, query: &str) -> Result<Vec<String>> {
         let q = query.trim();
         let mut stmt = self.conn.prepare_cached(
             "SELECT id FROM orders WHERE id = ?1
-             UNION SELECT order_id FROM tracking_numbers WHERE number = ?1",
+             UNION SELECT order_id FROM tracking_numbers WHERE number = ?1
+             UNION SELECT order_id FROM wave_orders WHERE tracking_no = ?1",
         )?;
         let direct: Vec<String> = stmt
             .query_map([q], |r| r.get(0))?

@@ -125,15 +125,16 @@ impl Store {
         Ok(Some(current + 1))
     }
 
-    /// Mark the parcel packed. `false` when the order is no longer `printed`
-    /// at `version` (it changed under the bench): nothing was written.
+    /// Mark the parcel packed. `false` when the order (or an order riding in
+    /// its merged parcel) is no longer `printed` at its version (it changed
+    /// under the bench): nothing was written.
     #[allow(clippy::too_many_arguments)]
     pub fn mark_packed(
         &mut self,
         bench: &str,
         operator: &str,
-        order_id: &str,
-        version: u64,
+        (order_id, version): (&str, u64),
+        riders: &[(String, u64)],
         tracking_no: &str,
         shop_checked: bool,
         weight_g: Option<u64>,
@@ -141,31 +142,46 @@ impl Store {
     ) -> Result<bool> {
         let tx = self.write_tx()?;
         let at = now();
-        let n = tx.execute(
-            "UPDATE orders SET state = 'packed', reason = NULL, updated = ?3
-             WHERE id = ?1 AND version = ?2 AND state = 'printed'",
-            params![order_id, version, at],
-        )?;
-        if n == 0 {
-            return Ok(false);
+        // The order and, in a merged parcel, every order riding with it: all
+        // packed at the versions the bench checked, or none.
+        for (id, version) in std::iter::once((order_id, version))
+            .chain(riders.iter().map(|(id, v)| (id.as_str(), *v)))
+        {
+            let n = tx.execute(
+                "UPDATE orders SET state = 'packed', reason = NULL, updated = ?3
+                 WHERE id = ?1 AND version = ?2 AND state = 'printed'",
+                params![id, version, at],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO packings
+                     (order_id, order_version, tracking_no, bench, operator, packed_at, shop_checked, weight_g)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (order_id, tracking_no) DO UPDATE SET order_version = ?2, bench = ?4,
+                     operator = ?5, packed_at = ?6, shop_checked = ?7, weight_g = ?8",
+                params![
+                    id,
+                    version,
+                    tracking_no,
+                    bench,
+                    operator,
+                    at,
+                    shop_checked,
+                    weight_g
+                ],
+            )?;
+            if id != order_id {
+                event(
+                    &tx,
+                    operator,
+                    Some(id),
+                    "bench.packed",
+                    &format!("{detail} (merged with order {order_id})"),
+                )?;
+            }
         }
-        tx.execute(
-            "INSERT INTO packings
-                 (order_id, order_version, tracking_no, bench, operator, packed_at, shop_checked, weight_g)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (order_id, tracking_no) DO UPDATE SET order_version = ?2, bench = ?4,
-                 operator = ?5, packed_at = ?6, shop_checked = ?7, weight_g = ?8",
-            params![
-                order_id,
-                version,
-                tracking_no,
-                bench,
-                operator,
-                at,
-                shop_checked,
-                weight_g
-            ],
-        )?;
         tx.execute(
             "UPDATE bench_sessions SET last_order_id = COALESCE(order_id, last_order_id),
                  order_id = NULL, order_version = NULL, updated = ?2

@@ -152,6 +152,53 @@ fn tracking_row(tx: &Transaction<'_>, number: &str) -> Result<Option<TrackingNum
         .optional()?)
 }
 
+/// Void the order's own live number, if it has one (it joins another
+/// order's parcel): `reason` says why.
+pub(super) fn void_own(
+    tx: &Transaction<'_>,
+    order_id: &str,
+    reason: &str,
+    operator: &str,
+) -> Result<()> {
+    let live: Option<String> = tx
+        .prepare_cached(
+            "SELECT number FROM tracking_numbers WHERE order_id = ?1 AND state = 'allocated'",
+        )?
+        .query_row([order_id], |r| r.get(0))
+        .optional()?;
+    if let Some(number) = live {
+        void_number(tx, &number, reason, operator)?;
+    }
+    Ok(())
+}
+
+/// Void a live number (nothing when it is void already), with an event on its order.
+pub(super) fn void_number(
+    tx: &sql::Connection,
+    number: &str,
+    reason: &str,
+    operator: &str,
+) -> Result<()> {
+    let holder: Option<String> = tx
+        .query_row(
+            "UPDATE tracking_numbers SET state = 'voided', voided_at = ?2, void_reason = ?3
+             WHERE number = ?1 AND state = 'allocated' RETURNING order_id",
+            params![number, now(), reason],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(order_id) = holder {
+        event(
+            tx,
+            operator,
+            Some(&order_id),
+            "tracking.voided",
+            &format!("{number}: {reason}"),
+        )?;
+    }
+    Ok(())
+}
+
 pub(super) fn allocate_one(
     tx: &Transaction<'_>,
     order_id: &str,

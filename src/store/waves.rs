@@ -61,14 +61,60 @@ pub struct WavePlan<'a> {
     pub slip_template: &'a str,
     pub chunk_size: u64,
     pub format: crate::config::Format,
-    /// In wave order, each with the courier it ships with.
-    pub orders: Vec<(&'a str, &'a Courier)>,
+    /// Parcels in wave order, each with the courier it ships with: its
+    /// orders, the lead first (one order, or a merged parcel: [`crate::parcel`]).
+    pub parcels: Vec<(Vec<&'a str>, &'a Courier)>,
 }
 
 /// An order (`o`) that no open wave holds.
 const NOT_IN_OPEN_WAVE: &str =
     "NOT EXISTS (SELECT 1 FROM wave_orders wo JOIN waves w ON w.id = wo.wave_id
                                 WHERE wo.order_id = o.id AND w.state = 'open')";
+
+/// [`Store::split_parcel`] inside a caller's transaction.
+pub fn split_parcel_in(
+    tx: &sql::Connection,
+    number: &str,
+    requeue: &[String],
+    reason: &str,
+    operator: &str,
+) -> Result<()> {
+    let at = now();
+    tracking::void_number(tx, number, reason, operator)?;
+    for id in requeue {
+        tx.execute(
+            "UPDATE orders SET state = 'queued', reason = NULL, updated = ?2
+             WHERE id = ?1 AND state IN ('printed', 'packed', 'changed_after_print')",
+            params![id, at],
+        )?;
+        tx.execute(
+            "UPDATE bench_sessions SET order_id = NULL, order_version = NULL, updated = ?2 WHERE order_id = ?1",
+            params![id, at],
+        )?;
+        event(
+            tx,
+            operator,
+            Some(id),
+            "print.requeued",
+            &format!("{number}: {reason}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// The condition on a `wave_orders w` row that it is an order riding in the
+/// merged parcel of the number `number` (an SQL expression, e.g. `?2`): a
+/// printed row under that number, not its holder's, of the order's latest
+/// wave, and the order holds no live number of its own.
+pub(crate) fn riders(number: &str) -> String {
+    format!(
+        "w.tracking_no = {number} AND w.printed_at IS NOT NULL
+         AND w.order_id <> (SELECT t.order_id FROM tracking_numbers t WHERE t.number = {number})
+         AND w.wave_id = (SELECT MAX(x.wave_id) FROM wave_orders x WHERE x.order_id = w.order_id)
+         AND NOT EXISTS (SELECT 1 FROM tracking_numbers own
+                         WHERE own.order_id = w.order_id AND own.state = 'allocated')"
+    )
+}
 
 /// How long a wave's lease lasts without a finished chunk renewing it, unless
 /// `print.lease_secs` says otherwise ([`Store::set_wave_lease`]).
@@ -291,26 +337,53 @@ impl Store {
                 .exists([id])?)
         };
         let mut seq = 0u64;
-        for (order_id, courier) in &plan.orders {
-            if !queued(order_id)? {
-                continue;
+        // Chunks count labels: a merged parcel's orders stay in one chunk.
+        let mut labels = 0u64;
+        let mut merged = 0u64;
+        for (orders, courier) in &plan.parcels {
+            let mut lead: Option<tracking::Allocation> = None;
+            for order_id in orders {
+                if !queued(order_id)? {
+                    continue;
+                }
+                let number = match &lead {
+                    None => {
+                        let a = match tracking::allocate_one(&tx, order_id, courier, operator) {
+                            // Its service gave no number (refused, or changed since):
+                            // not in this wave, nor are the orders that would ride with it.
+                            Err(StoreError::NoServiceNumber { .. }) => break,
+                            other => other?,
+                        };
+                        &lead.insert(a).number
+                    }
+                    Some(a) => {
+                        // It rides under the lead's number: a number of its own
+                        // (from a print before it changed) is given up.
+                        tracking::void_own(
+                            &tx,
+                            order_id,
+                            &format!("merged into parcel {}", a.number),
+                            operator,
+                        )?;
+                        merged += 1;
+                        &a.number
+                    }
+                };
+                let version: u64 = tx.query_row(
+                    "SELECT version FROM orders WHERE id = ?1",
+                    [order_id],
+                    |r| r.get(0),
+                )?;
+                tx.prepare_cached(
+                    "INSERT INTO wave_orders (wave_id, seq, order_id, order_version, tracking_no, chunk)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![id, seq, order_id, version, number, labels / plan.chunk_size])?;
+                seq += 1;
             }
-            let a = match tracking::allocate_one(&tx, order_id, courier, operator) {
-                // Its service gave no number (refused, or changed since): not in this wave.
-                Err(StoreError::NoServiceNumber { .. }) => continue,
-                other => other?,
-            };
-            let version: u64 = tx.query_row(
-                "SELECT version FROM orders WHERE id = ?1",
-                [order_id],
-                |r| r.get(0),
-            )?;
-            tx.prepare_cached(
-                "INSERT INTO wave_orders (wave_id, seq, order_id, order_version, tracking_no, chunk)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-.execute(params![id, seq, order_id, version, a.number, seq / plan.chunk_size])?;
-            seq += 1;
+            if lead.is_some() {
+                labels += 1;
+            }
         }
         if seq == 0 {
             // Another print planned them all meanwhile: an empty wave, done.
@@ -324,7 +397,11 @@ impl Store {
             operator,
             None,
             "wave.planned",
-            &format!("wave {id}: {seq} orders"),
+            &if merged > 0 {
+                format!("wave {id}: {seq} orders in {labels} parcels ({merged} merged)")
+            } else {
+                format!("wave {id}: {seq} orders")
+            },
         )?;
         crate::crash::point("wave.plan.before_commit");
         tx.commit()?;
@@ -348,7 +425,15 @@ impl Store {
             "UPDATE waves SET lease_until = ?2 WHERE id = ?1 AND lease_holder = ?3",
             params![wave.id, lease_until(lease), lease_holder()],
         )?;
-        for (o, (wp, sp)) in members.iter().zip(&files.pages) {
+        // A merged parcel's lead that changed takes its riders with it: they
+        // ship under its number, which the next wave replaces.
+        let mut stale_number: Option<&str> = None;
+        for (i, (o, (wp, sp))) in members.iter().zip(&files.pages).enumerate() {
+            let rider = i > 0 && members[i - 1].tracking_no == o.tracking_no;
+            if rider && stale_number == Some(o.tracking_no.as_str()) {
+                stale.push(o.order_id.clone());
+                continue;
+            }
             tx.prepare_cached(
                 "UPDATE wave_orders SET waybill_file = ?3, slip_file = ?4, waybill_page = ?5, slip_page = ?6, printed_at = ?7
                  WHERE wave_id = ?1 AND seq = ?2",
@@ -365,6 +450,9 @@ impl Store {
                 .execute(params![o.order_id, at, o.order_version])?;
             if marked == 0 {
                 stale.push(o.order_id.clone());
+                if !rider {
+                    stale_number = Some(o.tracking_no.as_str());
+                }
                 continue;
             }
             event(
@@ -387,12 +475,81 @@ impl Store {
         Ok(stale)
     }
 
+    /// The orders riding under `number` in a merged parcel (合并发货), not
+    /// its lead (the number's holder), with the version each was printed at,
+    /// in wave order: the printed rows of the latest wave of each order, for
+    /// orders that hold no live number of their own. Empty for a parcel of one.
+    pub fn parcel_members(&self, number: &str) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT w.order_id, w.order_version FROM wave_orders w WHERE {}
+             ORDER BY w.wave_id, w.seq",
+            riders("?1")
+        ))?;
+        let rows = stmt
+            .query_map([number], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<sql::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// The parcel an order rides in as a member: (number, lead order), when
+    /// its latest printed wave put it under another order's live number.
+    pub fn parcel_of(&self, order_id: &str) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT w.tracking_no, t.order_id FROM wave_orders w
+                 JOIN tracking_numbers t ON t.number = w.tracking_no
+                 WHERE w.order_id = ?1 AND t.order_id <> ?1 AND t.state = 'allocated'
+                   AND w.printed_at IS NOT NULL
+                   AND w.wave_id = (SELECT MAX(x.wave_id) FROM wave_orders x WHERE x.order_id = ?1)
+                   AND NOT EXISTS (SELECT 1 FROM tracking_numbers o
+                                   WHERE o.order_id = ?1 AND o.state = 'allocated')",
+            )?
+            .query_row([order_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// Every order of the parcel `order_id` ships in, the lead first: the
+    /// order alone when it is in no merged parcel.
+    pub fn parcel_orders(&self, order_id: &str) -> Result<Vec<String>> {
+        let (number, lead) = match self.parcel_of(order_id)? {
+            Some(found) => found,
+            None => match self.live_number(order_id)? {
+                Some(t) => (t.number, order_id.to_string()),
+                None => return Ok(vec![order_id.to_string()]),
+            },
+        };
+        let mut ids = vec![lead];
+        ids.extend(self.parcel_members(&number)?.into_iter().map(|(id, _)| id));
+        Ok(ids)
+    }
+
+    /// Split a merged parcel, in one transaction: its number is voided with
+    /// `reason` (the label must not ship; it leaves any open handover batch)
+    /// and the orders of `requeue` go back to the queue, off any bench, to
+    /// print again (merged again where they still may).
+    pub fn split_parcel(
+        &mut self,
+        number: &str,
+        requeue: &[String],
+        reason: &str,
+        operator: &str,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        split_parcel_in(&tx, number, requeue, reason, operator)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The order's slot (格位) in the last wave that holds it: its place, 1…N.
     pub fn slot_of(&self, order_id: &str) -> Result<Option<u64>> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT seq FROM wave_orders WHERE order_id = ?1 ORDER BY wave_id DESC LIMIT 1",
+                // A merged parcel's orders share its lead's slot.
+                "SELECT (SELECT MIN(x.seq) FROM wave_orders x
+                         WHERE x.wave_id = w.wave_id AND x.tracking_no = w.tracking_no)
+                 FROM wave_orders w WHERE w.order_id = ?1 ORDER BY w.wave_id DESC LIMIT 1",
             )?
             .query_row([order_id], |r| r.get::<_, u64>(0))
             .optional()?
@@ -408,7 +565,9 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(String, String, i64, u64)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT o.id, o.payload, wo.wave_id, wo.seq FROM orders o
+            "SELECT o.id, o.payload, wo.wave_id,
+                    (SELECT MIN(x.seq) FROM wave_orders x
+                     WHERE x.wave_id = wo.wave_id AND x.tracking_no = wo.tracking_no) FROM orders o
              JOIN wave_orders wo ON wo.order_id = o.id AND wo.order_version = o.printed_version
              WHERE o.state = 'printed' AND instr(o.payload, ?1) > 0
              ORDER BY wo.wave_id DESC, wo.seq LIMIT ?2",

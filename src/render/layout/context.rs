@@ -28,6 +28,10 @@ pub struct DocInput<'a> {
     pub routing: Option<&'a crate::render::Routing>,
     /// The order's slot (格位) in its wave, 1…N, for sorting after a batch pick.
     pub slot: Option<u64>,
+    /// Every order of a merged parcel (合并发货), the lead first; empty for
+    /// a parcel of one order (`order` is then that order, else the parcel's
+    /// combined order: [`crate::parcel::combined`]).
+    pub merged: &'a [crate::parcel::MergedOrder],
     /// When the wave was printed, already formatted in local time ("2026-11-11 09:30").
     pub printed_at: String,
     /// The wave's name or number, when the document belongs to one.
@@ -59,6 +63,7 @@ impl<'a> DocInput<'a> {
             sender,
             routing: None,
             slot: None,
+            merged: &[],
             printed_at,
             wave: None,
             hide_prices: order.options.hide_prices,
@@ -89,6 +94,9 @@ pub struct DocContext {
     /// The order's slot (格位) in its wave, for sorting after a batch pick; absent outside a wave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slot: Option<u64>,
+    /// The orders of a merged parcel (合并发货), the lead first: `id`, `memo`,
+    /// `gift_message`, `buyer_message`, `total_qty`; empty for one order.
+    pub merged_orders: Vec<crate::parcel::MergedOrder>,
     pub sender: SenderContext,
     pub items: Vec<ItemContext>,
     /// "晴雨两用折叠伞×1 中性笔×2", shortened for a one- or two-line box.
@@ -267,6 +275,7 @@ pub fn context(input: &DocInput) -> DocContext {
             .map(|x| x.package_center.clone())
             .unwrap_or_default(),
         slot: input.slot,
+        merged_orders: input.merged.to_vec(),
         sender: SenderContext {
             name: input.sender.name.clone(),
             phone: input.sender.phone.clone(),
@@ -518,6 +527,7 @@ fn sample_input<'a>(order: &'a Order, sender: &'a Sender) -> DocInput<'a> {
         sender,
         routing: None,
         slot: Some(12),
+        merged: &[],
         printed_at: "2026-11-11 09:00".into(),
         wave: Some("0001"),
         hide_prices: false,

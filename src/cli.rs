@@ -613,6 +613,10 @@ pub struct GenerateArgs {
     /// Fraction of orders not for the warehouse yet (other flags, unpaid).
     #[arg(long, default_value_t = 0.0)]
     pub off_queue_rate: f64,
+    /// Fraction of orders whose buyer ordered again, once or twice, mostly to
+    /// the same recipient (what merged parcels, 合并发货, are made of).
+    #[arg(long, default_value_t = 0.0)]
+    pub repeat_buyer_rate: f64,
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -100,32 +100,7 @@ pub fn combined(lead: &Order, members: &[&Order]) -> Order {
     all
 }
 
-/// One order of a merged parcel, as its slip lists it: the id and what the
-/// packer must see of each (memo, gift card, buyer's message).
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct MergedOrder {
-    pub id: String,
-    pub memo: Option<String>,
-    pub gift_message: Option<String>,
-    pub buyer_message: Option<String>,
-    pub total_qty: u64,
-}
-
-impl MergedOrder {
-    pub fn of(order: &Order) -> MergedOrder {
-        let some = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
-        MergedOrder {
-            id: order.id.clone(),
-            memo: order
-                .effective_memo()
-                .map(|m| m.text.clone())
-                .filter(|t| !t.trim().is_empty()),
-            gift_message: some(&order.options.gift_message),
-            buyer_message: some(&order.buyer.message),
-            total_qty: order.total_qty(),
-        }
-    }
-}
+pub use crate::render::layout::context::MergedOrder;
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         seed: args.seed,
         invalid_rate: args.invalid_rate,
         off_queue_rate: args.off_queue_rate,
+        repeat_buyer_rate: args.repeat_buyer_rate,
         ..Default::default()
     };
     let orders = generate::generate_json(&opts);

@@ -30,8 +30,8 @@ pub struct DocInput<'a> {
     pub slot: Option<u64>,
     /// Every order of a merged parcel (合并发货), the lead first; empty for
     /// a parcel of one order (`order` is then that order, else the parcel's
-    /// combined order: [`crate::parcel::combined`]).
-    pub merged: &'a [crate::parcel::MergedOrder],
+    /// combined order, `parcel::combined`).
+    pub merged: &'a [MergedOrder],
     /// When the wave was printed, already formatted in local time ("2026-11-11 09:30").
     pub printed_at: String,
     /// The wave's name or number, when the document belongs to one.
@@ -74,6 +74,33 @@ impl<'a> DocInput<'a> {
     }
 }
 
+/// One order of a merged parcel, as its slip lists it: the id and what the
+/// packer must see of each (memo, gift card, buyer's message).
+#[derive(Clone, Debug, Serialize)]
+pub struct MergedOrder {
+    pub id: String,
+    pub memo: Option<String>,
+    pub gift_message: Option<String>,
+    pub buyer_message: Option<String>,
+    pub total_qty: u64,
+}
+
+impl MergedOrder {
+    pub fn of(order: &Order) -> MergedOrder {
+        let some = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
+        MergedOrder {
+            id: order.id.clone(),
+            memo: order
+                .effective_memo()
+                .map(|m| m.text.clone())
+                .filter(|t| !t.trim().is_empty()),
+            gift_message: some(&order.options.gift_message),
+            buyer_message: some(&order.buyer.message),
+            total_qty: order.total_qty(),
+        }
+    }
+}
+
 /// The template context of one document. Field names are the template variables.
 #[derive(Clone, Debug, Serialize)]
 pub struct DocContext {
@@ -96,7 +123,7 @@ pub struct DocContext {
     pub slot: Option<u64>,
     /// The orders of a merged parcel (合并发货), the lead first: `id`, `memo`,
     /// `gift_message`, `buyer_message`, `total_qty`; empty for one order.
-    pub merged_orders: Vec<crate::parcel::MergedOrder>,
+    pub merged_orders: Vec<MergedOrder>,
     pub sender: SenderContext,
     pub items: Vec<ItemContext>,
     /// "晴雨两用折叠伞×1 中性笔×2", shortened for a one- or two-line box.

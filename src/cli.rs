@@ -474,6 +474,10 @@ pub struct PerfWaveArgs {
     /// listener); the time to its first byte and the bytes per label are measured.
     #[arg(long, default_value = "pdf")]
     pub format: crate::config::Format,
+    /// Fraction of orders whose buyer ordered again (merged parcels, 合并发货):
+    /// the report says how many labels merging saved.
+    #[arg(long, default_value_t = 0.05)]
+    pub repeat_buyer_rate: f64,
 }
 
 #[derive(Debug, Args)]

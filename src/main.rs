@@ -112,6 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             a.runs,
             a.postgres.as_deref(),
             a.format,
+            a.repeat_buyer_rate,
             ctx.json,
         ),
         Command::Perf(PerfCommand::Scan(a)) | Command::BenchScan(a) => cmd::perf::scan::run(

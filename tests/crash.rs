@@ -71,6 +71,29 @@ impl World {
         World::start(st, &file, config)
     }
 
+    /// The first `n` fixture orders, where orders 0, 3 and 7 are one buyer's
+    /// to one recipient, and so are 2 and 5: two merged parcels (合并发货).
+    fn merged(n: usize, config: &str) -> World {
+        let st = Station::new();
+        let mut all = read_json(&data("orders-200.json"));
+        for (lead, again) in [(0, 3), (0, 7), (2, 5)] {
+            for i in [lead, again] {
+                all[i]["memos"] = json!([]);
+                all[i]["flag"] = json!("yellow");
+                all[i]["shipping"] = json!({"courier": null, "service": "standard"});
+            }
+            for field in ["buyer", "recipient"] {
+                all[again][field] = all[lead][field].clone();
+            }
+        }
+        let text: String = all.as_array().unwrap()[..n]
+            .iter()
+            .map(|o| format!("{o}\n"))
+            .collect();
+        let file = st.write("orders.jsonl", &text);
+        World::start(st, &file, config)
+    }
+
     fn start(st: Station, file: &Path, config: &str) -> World {
         st.write("station.toml", config);
         let sim = Sim::start(file, "crash-token", &[]);
@@ -702,6 +725,85 @@ fn a_wave_killed_at_each_point_is_finished_by_the_next_print() {
         check_printed(&w, queued);
         assert_eq!(print_audit(&w), expected, "{point}: the audit trail");
     });
+}
+
+#[test]
+fn a_merged_wave_killed_at_each_point_prints_each_parcel_once() {
+    let fixtures = read_json(&data("orders-200.json"));
+    let id = |i: usize| fixtures[i]["id"].as_str().unwrap().to_string();
+    let parcels: BTreeSet<BTreeSet<String>> = [
+        vec![0, 3, 7],
+        vec![2, 5],
+        vec![1],
+        vec![4],
+        vec![6],
+        vec![8],
+        vec![9],
+    ]
+    .into_iter()
+    .map(|p| p.into_iter().map(id).collect())
+    .collect();
+    each(
+        &[
+            "wave.plan.before_commit",
+            "wave.chunk.before_commit@2",
+            "wave.chunk.committed@1",
+        ],
+        |point| {
+            let w = World::merged(N, CONFIG);
+            w.crash(point, &["print"]);
+            let resumed = w.json(&["print"]);
+            assert!(
+                !resumed["orders"].as_array().unwrap().is_empty(),
+                "{point}: {resumed}"
+            );
+            let again = w.json(&["print"]);
+            assert_eq!(
+                again["orders"],
+                json!([]),
+                "{point}: printed twice: {again}"
+            );
+            // Every order printed once; each parcel under one live number of its lead.
+            let db = w.db();
+            let rows: Vec<(String, String)> = db
+                .prepare(
+                    "SELECT order_id, tracking_no FROM wave_orders WHERE printed_at IS NOT NULL",
+                )
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(rows.len(), N, "{point}: {rows:?}");
+            let mut by_number: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for (order, number) in rows {
+                by_number.entry(number).or_default().insert(order);
+            }
+            let got: BTreeSet<BTreeSet<String>> = by_number.values().cloned().collect();
+            assert_eq!(got, parcels, "{point}");
+            let live = w.live();
+            assert_eq!(
+                live.len(),
+                parcels.len(),
+                "{point}: one live number per parcel"
+            );
+            for (number, orders) in &by_number {
+                assert!(
+                    live.iter()
+                        .any(|(o, (_, n))| n == number && orders.contains(o)),
+                    "{point}: {number} is not live for one of {orders:?}"
+                );
+            }
+            let queued: u64 = db
+                .query_row(
+                    "SELECT COUNT(*) FROM orders WHERE state = 'queued'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(queued, 0, "{point}");
+        },
+    );
 }
 
 #[test]

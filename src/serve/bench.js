@@ -12,7 +12,7 @@
       sign_in: '登录', login_keys: 'Tab 换行 · Enter 登录 · F9 English',
       scan_label: '扫描', order: '订单', urgent: '加急', urgent_banner: '加急 URGENT — 优先打包', tracking: '运单号', shop_check: '店铺核对',
       reason: '原因', buyer: '买家', buyer_message: '买家留言', memo: '备注', gift_message: '贺卡留言（随包裹放入）',
-      invoice: '发票', invoice_line: '需开发票 · 抬头 {title}', item: '商品', code: '条码 / SKU', qty: '数量', scanned: '已扫',
+      invoice: '发票', invoice_line: '需开发票 · 抬头 {title}', merged: '合并发货 {n} 单：{ids}', item: '商品', code: '条码 / SKU', qty: '数量', scanned: '已扫',
       handover: '交接', count: '已扫', parcels: '本批包裹', waiting: '该快递未扫包裹', manifest: '交接单',
       keys: 'F1 退货登记 · F2 重打 · F3 缺货 · F4 交接模式 · F6 关闭交接批次 · F7 查单 · F8 退出 · F9 English · F10 日报 · Esc 清空/返回',
       ok: '通过 OK', stop: '停 STOP', intercept: '拦截 — 不要发货', short: '缺货 — 已搁置',
@@ -73,7 +73,7 @@
       sign_in: 'Sign in', login_keys: 'Tab next field · Enter sign in · F9 中文',
       scan_label: 'Scan', order: 'Order', urgent: 'URGENT', urgent_banner: 'URGENT 加急 — pack first', tracking: 'Waybill', shop_check: 'Shop check',
       reason: 'Reason', buyer: 'Buyer', buyer_message: 'Buyer message', memo: 'Memo', gift_message: 'Gift message (put in the parcel)',
-      invoice: 'Invoice', invoice_line: 'Invoice requested · title {title}', item: 'Item', code: 'Barcode / SKU', qty: 'Qty', scanned: 'Scanned',
+      invoice: 'Invoice', invoice_line: 'Invoice requested · title {title}', merged: 'merged parcel of {n} orders: {ids}', item: 'Item', code: 'Barcode / SKU', qty: 'Qty', scanned: 'Scanned',
       handover: 'Handover', count: 'scanned', parcels: 'Parcels in this batch', waiting: 'Labelled for this courier, not scanned', manifest: 'Manifest',
       keys: 'F1 returns · F2 reprint · F3 out of stock · F4 handover mode · F6 close batch · F7 find an order · F8 sign out · F9 中文 · F10 day report · Esc clear/back',
       ok: 'OK', stop: 'STOP', intercept: 'INTERCEPT — do not ship', short: 'OUT OF STOCK — set aside',
@@ -275,6 +275,9 @@
       ['row-message', 'buyer-message', o.buyer_message],
       ['row-memo', 'memo', o.memo],
       ['row-invoice', 'invoice-title', o.invoice_title ? t('invoice_line', { title: o.invoice_title }) : null],
+      // A merged parcel (合并发货): every order in it, all their items below.
+      ['row-merged', 'merged-orders', (o.parcel || []).length > 1
+        ? t('merged', { n: o.parcel.length, ids: o.parcel.map((p) => p.id).join('、') }) : null],
       ['gift-box', 'gift-message', live ? o.gift_message : null],
     ];
     for (const [row, id, v] of optional) {

@@ -52,7 +52,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Void a number so it is never used again (作废).
+    /// Void a number so it is never used again (作废). A merged parcel's
+    /// number sends all its orders back to the queue.
     pub fn void(&mut self, number: &str, reason: &str, operator: &str) -> Result<TrackingNumber> {
         let tx = self.write_tx()?;
         let n = tx.execute(
@@ -72,6 +73,20 @@ impl Store {
             "tracking.voided",
             &format!("{number}: {reason}"),
         )?;
+        // A merged parcel's label is void for all its orders: they go back
+        // to the queue together and print again (merged again).
+        let riders: Vec<String> = tx
+            .prepare(&format!(
+                "SELECT w.order_id FROM wave_orders w WHERE {}",
+                super::waves::riders("?1")
+            ))?
+            .query_map([number], |r| r.get(0))?
+            .collect::<sql::Result<_>>()?;
+        if !riders.is_empty() {
+            let mut all = vec![row.order_id.clone()];
+            all.extend(riders);
+            super::waves::split_parcel_in(&tx, number, &all, reason, operator)?;
+        }
         tx.commit()?;
         Ok(row)
     }

@@ -32,6 +32,8 @@ struct Run {
     pages: usize,
     bytes_per_page: f64,
     printed: usize,
+    /// Labels: fewer than `printed` by the orders merged into another's parcel.
+    parcels: usize,
     picklist_secs: f64,
     /// Thermal: seconds from the start of the print to the printer's first byte.
     first_byte_secs: Option<f64>,
@@ -123,6 +125,7 @@ fn one_wave(
         pages: report.pages,
         bytes_per_page: report.bytes as f64 / report.pages.max(1) as f64,
         printed: report.printed,
+        parcels: report.parcels,
         picklist_secs: report.picklist_ms as f64 / 1000.0,
         first_byte_secs,
     })
@@ -134,6 +137,7 @@ pub fn run(
     runs: usize,
     postgres: Option<&str>,
     format: station::config::Format,
+    repeat_buyer_rate: f64,
     json: bool,
 ) -> Result<()> {
     let runs = runs.max(1);
@@ -161,6 +165,7 @@ pub fn run(
     let text: String = generate::generate_json(&GenerateOptions {
         count: orders,
         seed: 7,
+        repeat_buyer_rate,
         ..Default::default()
     })
     .iter()
@@ -173,6 +178,8 @@ pub fn run(
     let mut picklist = Vec::new();
     let mut first_bytes = Vec::new();
     let mut pages = 0;
+    let mut parcels = 0;
+    let mut printed_n = 0;
     let mut out = std::io::stderr().lock();
     for run in 1..=runs {
         let dir = scratch.path().join(format!("run{run}"));
@@ -180,6 +187,8 @@ pub fn run(
         let store = Store::open(dir.join("station.db"))?;
         let r = one_wave(store, &file, config, dir.join("labels"), sink.as_ref())?;
         let (s, p, printed) = (r.secs, r.pages, r.printed);
+        parcels = r.parcels;
+        printed_n = r.printed;
         pages = p;
         secs.push(s);
         per_page.push(r.bytes_per_page);
@@ -187,7 +196,8 @@ pub fn run(
         first_bytes.extend(r.first_byte_secs);
         writeln!(
             out,
-            "run {run}: {printed} orders, {p} pages in {s:.2} s (pick list {:.2} s of it){}",
+            "run {run}: {printed} orders in {} parcels, {p} pages in {s:.2} s (pick list {:.2} s of it){}",
+            r.parcels,
             r.picklist_secs,
             r.first_byte_secs
                 .map(|f| format!("; the printer had its first byte at {f:.2} s"))
@@ -246,7 +256,8 @@ pub fn run(
         let mut v = json!({"orders": orders, "runs": runs, "pages": pages, "format": format.as_str(),
             "first_run_secs": first, "first_run_orders_per_sec": orders as f64 / first,
             "median_secs": s, "orders_per_sec": orders as f64 / s,
-            "bytes_per_page": bytes, "picklist_median_secs": picklist, "peak_rss_mb": rss});
+            "bytes_per_page": bytes, "picklist_median_secs": picklist, "peak_rss_mb": rss,
+            "parcels": parcels, "labels_saved_by_merging": printed_n.saturating_sub(parcels)});
         if let Some(p) = pg {
             v["postgres_median_secs"] = json!(p);
             v["postgres_orders_per_sec"] = json!(orders as f64 / p);
@@ -267,6 +278,11 @@ pub fn run(
             bytes / 1024.0
         );
         println!("of which the pick list (拣货单 + 格位表): median {picklist:.2} s");
+        println!(
+            "merged parcels (合并发货): {printed_n} orders in {parcels} parcels, {} labels saved (repeat buyers: {:.0}% of orders)",
+            printed_n.saturating_sub(parcels),
+            repeat_buyer_rate * 100.0
+        );
         if let Some(f) = first_byte {
             println!(
                 "{} to a raw printer: its first byte came {f:.2} s after the print started (median)",

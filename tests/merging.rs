@@ -417,6 +417,27 @@ fn repeat_buyers_ship_one_parcel_each_and_every_order_is_written_back() {
         "every order but the refunded one shipped once"
     );
 
+    // The bulk-shipping export lists every order with its parcel's number.
+    let csv = ok(&st
+        .cmd()
+        .args(["export", "--format", "csv"])
+        .output()
+        .unwrap());
+    let exported: BTreeMap<String, String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[2].to_string())
+        })
+        .collect();
+    assert_eq!(csv.lines().count(), 150, "{csv}");
+    for (no, ids) in &expected_parcels {
+        for id in ids {
+            assert_eq!(exported.get(id), Some(no), "{id}");
+        }
+    }
+
     // `--no-merge`: the same orders, a parcel each.
     let apart = Station::new();
     let fresh = Sim::start(&file, "merge-token", &[]);

@@ -92,13 +92,24 @@ impl Store {
     }
 
     /// (order id, courier, number) of every live number on a printed order,
-    /// for the shop's bulk-shipping upload.
+    /// for the shop's bulk-shipping upload; the orders riding in a merged
+    /// parcel (合并发货) are listed with its number, after its lead.
     pub fn live_tracking(&self) -> Result<Vec<(String, String, String)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT t.order_id, t.courier, t.number FROM tracking_numbers t JOIN orders o ON o.id = t.order_id
-             WHERE t.state = 'allocated' AND o.state IN ('printed', 'packed', 'handed_over', 'shipped')
-             ORDER BY t.allocated_at, t.rowid",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT order_id, courier, number FROM (
+                 SELECT t.order_id, t.courier, t.number, t.allocated_at AS at, 0 AS rider, t.number AS n
+                 FROM tracking_numbers t JOIN orders o ON o.id = t.order_id
+                 WHERE t.state = 'allocated' AND o.state IN ('printed', 'packed', 'handed_over', 'shipped')
+                 UNION ALL
+                 SELECT w.order_id, t.courier, t.number, t.allocated_at, 1, t.number
+                 FROM tracking_numbers t JOIN orders lead ON lead.id = t.order_id
+                 JOIN wave_orders w ON w.tracking_no = t.number
+                 JOIN orders o ON o.id = w.order_id
+                 WHERE t.state = 'allocated' AND lead.state IN ('printed', 'packed', 'handed_over', 'shipped')
+                   AND o.state IN ('printed', 'packed', 'handed_over', 'shipped') AND {}
+             ) x ORDER BY at, n, rider, order_id",
+            super::waves::riders("t.number")
+        ))?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<sql::Result<_>>()?)
     }

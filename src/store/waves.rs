@@ -109,7 +109,7 @@ pub fn split_parcel_in(
 pub(crate) fn riders(number: &str) -> String {
     format!(
         "w.tracking_no = {number} AND w.printed_at IS NOT NULL
-         AND w.order_id <> (SELECT t.order_id FROM tracking_numbers t WHERE t.number = {number})
+         AND w.order_id <> (SELECT hold.order_id FROM tracking_numbers hold WHERE hold.number = {number})
          AND w.wave_id = (SELECT MAX(x.wave_id) FROM wave_orders x WHERE x.order_id = w.order_id)
          AND NOT EXISTS (SELECT 1 FROM tracking_numbers own
                          WHERE own.order_id = w.order_id AND own.state = 'allocated')"

@@ -563,20 +563,31 @@ fn write_manifest(
                 .to_string()
         })
         .unwrap_or_default();
+    // A merged parcel is one row: its combined items, "等 N 单".
     let mut orders = Vec::with_capacity(parcels.len());
+    let mut merged = Vec::with_capacity(parcels.len());
     for p in parcels {
-        let stored = store.order(&p.order_id)?.with_context(|| {
-            format!(
-                "order {} of batch {} is not in the database",
-                p.order_id, row.id
-            )
-        })?;
-        orders.push(stored.order);
+        let mut all = Vec::new();
+        let riders = store.parcel_members(&p.tracking_no)?;
+        for id in std::iter::once(&p.order_id).chain(riders.iter().map(|(id, _)| id)) {
+            let stored = store.order(id)?.with_context(|| {
+                format!("order {id} of batch {} is not in the database", row.id)
+            })?;
+            all.push(stored.order);
+        }
+        let riders: Vec<&crate::order::Order> = all[1..].iter().collect();
+        orders.push(crate::parcel::combined(&all[0], &riders));
+        merged.push(if all.len() > 1 {
+            all.iter().map(crate::parcel::MergedOrder::of).collect()
+        } else {
+            Vec::new()
+        });
     }
     let docs: Vec<DocInput> = parcels
         .iter()
         .zip(&orders)
-        .map(|(p, order)| DocInput {
+        .zip(&merged)
+        .map(|((p, order), merged)| DocInput {
             order,
             tracking_no: Some(&p.tracking_no),
             courier_code: Some(&row.courier),
@@ -584,7 +595,7 @@ fn write_manifest(
             sender: &config.sender,
             routing: None,
             slot: None,
-            merged: &[],
+            merged,
             printed_at: closed_at.clone(),
             wave: None,
             hide_prices: true,

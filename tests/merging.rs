@@ -360,6 +360,7 @@ fn repeat_buyers_ship_one_parcel_each_and_every_order_is_written_back() {
             .to_string();
         couriers.entry(courier).or_default().push(no.clone());
     }
+    let mut manifest_checked = false;
     for (courier, numbers) in &couriers {
         let batch = if *courier == two_courier {
             two_batch.clone()
@@ -386,7 +387,19 @@ fn repeat_buyers_ship_one_parcel_each_and_every_order_is_written_back() {
             Some(numbers.len() as u64),
             "{closed}"
         );
+        // The manifest: one row per parcel; a merged one says how many orders.
+        if numbers.contains(&number_of[&lead]) {
+            let manifest = Command::new("pdftotext")
+                .arg(st.dir.path().join(closed["manifest"].as_str().unwrap()))
+                .arg("-")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&manifest.stdout).replace(char::is_whitespace, "");
+            assert!(text.contains(&format!("{lead}等3单")), "{text}");
+            manifest_checked = true;
+        }
     }
+    assert!(manifest_checked);
     ok(&st.cmd_with_shop(&sim).args(["sync"]).output().unwrap());
 
     // Each order: one shipment naming its parcel's number, a green flag and its own memo.

@@ -474,7 +474,10 @@ pub struct ManifestContext {
 pub struct ManifestRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracking_no: Option<String>,
+    /// The parcel's order (a merged parcel's lead).
     pub order_id: String,
+    /// How many orders the parcel holds (more than 1: a merged parcel, 合并发货).
+    pub orders: usize,
     pub name_masked: String,
     pub city: String,
     pub total_qty: u64,
@@ -493,6 +496,7 @@ pub fn manifest_context(docs: &[DocInput]) -> ManifestContext {
             ManifestRow {
                 tracking_no: c.tracking_no,
                 order_id: c.order_id,
+                orders: d.merged.len().max(1),
                 name_masked: c.recipient.name_masked,
                 city: c.recipient.city,
                 total_qty: c.total_qty,

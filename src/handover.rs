@@ -380,11 +380,17 @@ pub async fn close(
     let mut check = ShopCheck::Skipped;
     let mut unchecked = Vec::new();
     if row.state == "open" {
-        let ids: Vec<String> = store
-            .handover_parcels(&row.id)?
-            .into_iter()
-            .map(|p| p.order_id)
-            .collect();
+        // Every order of every parcel, the riders of merged parcels too.
+        let mut ids: Vec<String> = Vec::new();
+        for p in store.handover_parcels(&row.id)? {
+            ids.push(p.order_id);
+            ids.extend(
+                store
+                    .parcel_members(&p.tracking_no)?
+                    .into_iter()
+                    .map(|(id, _)| id),
+            );
+        }
         let actor = Actor {
             operator,
             source: "handover close",

@@ -1120,11 +1120,10 @@ pub fn short(
     // In a merged parcel the others still ship: in the same transaction the
     // parcel is split, its number voided and the others queued to print again.
     let parcel = store.parcel_orders(order_id)?;
-    let split = match store.parcel_of(order_id)? {
-        Some((number, _)) => Some(number),
-        None => store.live_number(order_id)?.map(|t| t.number),
-    }
-    .filter(|_| parcel.len() > 1);
+    let split = store
+        .parcel_number(order_id)?
+        .map(|(number, _)| number)
+        .filter(|_| parcel.len() > 1);
     let others: Vec<String> = parcel.into_iter().filter(|id| id != order_id).collect();
     let done = store.mark_short(order_id, &reason, bench.operator, |tx, version, live| {
         if let Some(number) = &split {

@@ -20,18 +20,12 @@
 use crate::config::Courier;
 use crate::order::Order;
 use std::collections::HashMap;
+use unicode_normalization::UnicodeNormalization as _;
 
-/// Text as the merge compares it: full-width ASCII (ＡＢＣ１２３) as
-/// half-width, and no spaces of any width.
+/// Text as the merge compares it: Unicode NFKC (full-width ＡＢＣ１２３ as
+/// half-width, the ideographic space as a space), then no spaces at all.
 pub fn normalize(s: &str) -> String {
-    s.chars()
-        .filter_map(|c| match c {
-            '\u{3000}' => None,
-            c if c.is_whitespace() => None,
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0),
-            c => Some(c),
-        })
-        .collect()
+    s.nfkc().filter(|c| !c.is_whitespace()).collect()
 }
 
 /// What orders must share to become one parcel.

@@ -539,6 +539,14 @@ pub fn print(
     Ok(report)
 }
 
+/// Now in the warehouse's time zone, as documents print it ("2026-11-11 09:30").
+fn printed_at(config: &Config) -> String {
+    Utc::now()
+        .with_timezone(&config.tz())
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
 /// Write (or write again) a wave's pick list next to its labels:
 /// `wave-NNNN/picklist-NNNN.pdf`, the pick lines in shelf order then the slot
 /// table, for the wave's printed orders. Returns its path.
@@ -556,10 +564,7 @@ pub fn write_picklist(store: &Store, config: &Config, wave_id: i64) -> Result<Pa
             list.add(lead.1, &stored.order, &o.tracking_no);
         }
     }
-    let printed_at = Utc::now()
-        .with_timezone(&config.tz())
-        .format("%Y-%m-%d %H:%M")
-        .to_string();
+    let printed_at = printed_at(config);
     let context = list.finish(&wave.id.to_string(), printed_at, &config.print.shop_name);
     let template = load_template(&config.print.picklist_template, Dpi(config.print.dpi))?;
     if template.context_kind() != crate::render::layout::ContextKind::Picklist {
@@ -675,10 +680,7 @@ fn run_wave(
     }
     progress(report.printed, total);
 
-    let printed_at = Utc::now()
-        .with_timezone(&config.tz())
-        .format("%Y-%m-%d %H:%M")
-        .to_string();
+    let printed_at = printed_at(config);
     let wave_name = format!("{}", wave.id);
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -904,8 +906,8 @@ fn record_chunk(
     };
     let members: Vec<&WaveOrder> = w.members.iter().collect();
     let stale = store.finish_chunk(wave, &members, &files, operator)?;
-    // The chunk's parcels counted so far (a merged parcel's orders share a number).
-    let mut counted: Vec<&str> = Vec::new();
+    // A merged parcel's orders are consecutive under one number.
+    let mut previous = "";
     for (o, (wp, sp)) in members.iter().zip(&w.pages) {
         if stale.contains(&o.order_id) {
             let why = "changed while its label rendered: not counted as printed; prints again in the next wave";
@@ -913,9 +915,9 @@ fn record_chunk(
             continue;
         }
         report.printed += 1;
-        if !counted.contains(&o.tracking_no.as_str()) {
+        if o.tracking_no != previous {
             report.parcels += 1;
-            counted.push(&o.tracking_no);
+            previous = &o.tracking_no;
         }
         if report.list_orders {
             report
@@ -1397,10 +1399,7 @@ fn reprint_parcel(
     let number = store
         .live_number(lead)?
         .with_context(|| format!("the parcel of order {lead} has no live number"))?;
-    let printed_at = Utc::now()
-        .with_timezone(&config.tz())
-        .format("%Y-%m-%d %H:%M")
-        .to_string();
+    let printed_at = printed_at(config);
     if orders
         .iter()
         .all(|o| matches!(o.state, State::Printed | State::Packed))
@@ -1642,10 +1641,7 @@ pub fn reprint(
         .courier(&allocation.courier)
         .cloned()
         .unwrap_or(courier);
-    let printed_at = Utc::now()
-        .with_timezone(&config.tz())
-        .format("%Y-%m-%d %H:%M")
-        .to_string();
+    let printed_at = printed_at(config);
     let input = DocInput {
         order: &stored.order,
         tracking_no: Some(&allocation.number),

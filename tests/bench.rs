@@ -68,28 +68,6 @@ impl Bench<'_> {
     }
 }
 
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): stdout {} stderr {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-/// Every item code of an order, as many times as ordered.
-fn item_codes(order: &Value) -> Vec<String> {
-    let mut codes = Vec::new();
-    for i in order["items"].as_array().unwrap() {
-        let code = i["barcode"].as_str().or(i["sku"].as_str()).unwrap();
-        for _ in 0..i["qty"].as_u64().unwrap() {
-            codes.push(code.to_string());
-        }
-    }
-    codes
-}
-
 #[test]
 fn a_bench_packs_stops_intercepts_and_hands_over() {
     let st = Station::new();

@@ -239,18 +239,6 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
-/// The item codes a bench scans for an order: barcode, else SKU, once per unit.
-fn item_codes(order: &Value) -> Vec<String> {
-    let mut codes = Vec::new();
-    for i in order["items"].as_array().unwrap() {
-        let code = i["barcode"].as_str().or(i["sku"].as_str()).unwrap();
-        for _ in 0..i["qty"].as_u64().unwrap() {
-            codes.push(code.to_string());
-        }
-    }
-    codes
-}
-
 const NICK: &str = r#"<img src=x onerror="window.__xss=1">买家"#;
 const MESSAGE: &str = "<script>window.__xss=2</script>请发顺丰";
 const MEMO: &str = r#"<b>改地址</b><img src=x onerror=window.__xss=3>"#;

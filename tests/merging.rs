@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// The merge rule, written out from the issue: the same buyer, the same
 /// recipient (spaces and full-width characters aside), the same courier and
@@ -50,27 +50,6 @@ fn merge_key(o: &Value, courier: &str) -> String {
         norm(&r["address"]),
         o["shipping"]["service"]
     )
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): stdout {} stderr {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn item_codes(order: &Value) -> Vec<String> {
-    let mut codes = Vec::new();
-    for i in order["items"].as_array().unwrap() {
-        let code = i["barcode"].as_str().or(i["sku"].as_str()).unwrap();
-        for _ in 0..i["qty"].as_u64().unwrap() {
-            codes.push(code.to_string());
-        }
-    }
-    codes
 }
 
 fn pdf_text(path: &std::path::Path, page: u64) -> String {

@@ -509,15 +509,22 @@ impl Store {
             .optional()?)
     }
 
+    /// The live number `order_id` ships under and that number's holder (the
+    /// lead): its own, or the merged parcel's it rides in.
+    pub fn parcel_number(&self, order_id: &str) -> Result<Option<(String, String)>> {
+        Ok(match self.parcel_of(order_id)? {
+            Some(found) => Some(found),
+            None => self
+                .live_number(order_id)?
+                .map(|t| (t.number, order_id.to_string())),
+        })
+    }
+
     /// Every order of the parcel `order_id` ships in, the lead first: the
     /// order alone when it is in no merged parcel.
     pub fn parcel_orders(&self, order_id: &str) -> Result<Vec<String>> {
-        let (number, lead) = match self.parcel_of(order_id)? {
-            Some(found) => found,
-            None => match self.live_number(order_id)? {
-                Some(t) => (t.number, order_id.to_string()),
-                None => return Ok(vec![order_id.to_string()]),
-            },
+        let Some((number, lead)) = self.parcel_number(order_id)? else {
+            return Ok(vec![order_id.to_string()]);
         };
         let mut ids = vec![lead];
         ids.extend(self.parcel_members(&number)?.into_iter().map(|(id, _)| id));

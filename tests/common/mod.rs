@@ -10,6 +10,29 @@ use std::process::{Child, Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_station");
 
+/// A command's `--json` output, or a panic showing what it printed instead.
+pub fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Every item code of an order (its barcode, else its SKU), as many times as ordered.
+pub fn item_codes(order: &Value) -> Vec<String> {
+    let mut codes = Vec::new();
+    for i in order["items"].as_array().unwrap() {
+        let code = i["barcode"].as_str().or(i["sku"].as_str()).unwrap();
+        for _ in 0..i["qty"].as_u64().unwrap() {
+            codes.push(code.to_string());
+        }
+    }
+    codes
+}
+
 /// The public fixtures, copied into the repo: 200 valid orders and 20 invalid ones.
 pub fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
